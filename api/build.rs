@@ -1,0 +1,15 @@
+//! Generates the tonic/prost code for `proto/pan.proto` with a vendored
+//! `protoc`, so building PAN needs no system protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    println!("cargo:rerun-if-changed=proto/pan.proto");
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &["proto/pan.proto"],
+        &["proto"],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! PAN's fabric manager: a replicated (openraft) control plane for a
+//! Processing Area Network.
+//!
+//! Code map:
+//! - [`state`]: the pure, deterministic state machine (no I/O).
+//! - [`raft_types`]: the openraft type configuration.
+//! - [`store`]: the durable redb store for log, vote, committed index and snapshots.
+//! - [`network`]: member-to-member raft transport over gRPC.
+//! - [`node`]: a running member: raft, the batching write path, forwarding
+//!   to the leader, linearizable reads, membership changes.
+//! - [`service`]: the public `Fabric` gRPC API and the internal `Raft` service.
+//! - [`error`]: the crate's error types and their gRPC status codes.
+//!
+//! The state machine never touches hardware; I/O lives in the store, the
+//! network and the servers around it.
+
+pub mod error;
+pub mod network;
+pub mod node;
+pub mod raft_types;
+pub mod service;
+pub mod state;
+pub mod store;
+
+pub use error::{Error, WriteError};
+pub use node::{Node, NodeConfig};

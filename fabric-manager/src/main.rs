@@ -1,0 +1,130 @@
+//! `fabric-manager`: the PAN fabric manager daemon.
+//!
+//! One process is one cluster member. With no `--join` it bootstraps a
+//! single-member cluster on first start; with `--join` it asks an existing
+//! member to add it. Either way it recovers from `--data-dir` on restart.
+
+use anyhow::Context as _;
+use clap::Parser;
+use fabric_manager::{Node, NodeConfig, service};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// PAN fabric manager: one member of the replicated control plane.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// This member's id (1 or higher; fixed for the life of its data directory).
+    #[arg(long, default_value_t = 1)]
+    node_id: u64,
+    /// Address to listen on for the API and member traffic.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: String,
+    /// Address other members and clients use to reach this one (default: --listen).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Directory of the durable store (log, vote, snapshots).
+    #[arg(long, default_value = "./data/m1")]
+    data_dir: PathBuf,
+    /// Join the cluster that this member (HOST:PORT) belongs to.
+    #[arg(long)]
+    join: Option<String>,
+    /// Raft heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    heartbeat_ms: u64,
+    /// Minimum raft election timeout in milliseconds (the maximum is twice this).
+    #[arg(long, default_value_t = 400)]
+    election_timeout_ms: u64,
+    /// Build a snapshot after this many log entries.
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_logs: u64,
+    /// Log entries kept behind a snapshot for lagging followers.
+    #[arg(long, default_value_t = 1_000)]
+    keep_logs: u64,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PAN_LOG")
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(err) = run(Args::parse()).await {
+        let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+        eprintln!("fabric-manager: error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let advertise = args.advertise.clone().unwrap_or_else(|| args.listen.clone());
+    let mut config = NodeConfig::new(args.node_id, advertise, args.data_dir.clone());
+    config.heartbeat = Duration::from_millis(args.heartbeat_ms);
+    config.election_timeout_min = Duration::from_millis(args.election_timeout_ms);
+    config.election_timeout_max = Duration::from_millis(args.election_timeout_ms * 2);
+    config.snapshot_after_logs = args.snapshot_logs;
+    config.logs_kept_after_snapshot = args.keep_logs;
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another fabric-manager running there? pick another --listen",
+                args.listen
+            )
+        })?;
+    let node = Node::start(config)
+        .await
+        .with_context(|| format!("cannot start node {} from {}", args.node_id, args.data_dir.display()))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(service::serve(node.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+
+    match &args.join {
+        None => node.bootstrap().await.context("cannot bootstrap the cluster")?,
+        Some(via) => {
+            let node = node.clone();
+            let via = via.clone();
+            tokio::spawn(async move { node.join(via).await });
+        }
+    }
+    tracing::info!(node = args.node_id, listen = %args.listen, data_dir = %args.data_dir.display(), "fabric-manager serving");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    node.shutdown().await;
+    match server.await {
+        Ok(result) => result.context("the gRPC server failed")?,
+        Err(e) => anyhow::bail!("the gRPC server task failed: {e}"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,30 @@
+//! The openraft type configuration of the fabric manager.
+//!
+//! One log entry carries a batch of command envelopes (group commit: the
+//! proposer packs concurrent writes into one entry) and yields one result
+//! per envelope, in order.
+
+use crate::state::{CommandResult, Envelope};
+use std::io::Cursor;
+
+/// A log entry's application data: commands applied in order.
+pub type Request = Vec<Envelope>;
+/// A log entry's results: one per command of the [`Request`].
+pub type Response = Vec<CommandResult>;
+
+openraft::declare_raft_types!(
+    /// PAN's raft types.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The raft handle type.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// Node id of a manager.
+pub type NodeId = u64;

@@ -1,0 +1,149 @@
+//! Conversions between the state machine's views and the wire types.
+//! One place, so the API and the state never drift apart silently.
+
+use crate::state::{self, AuditRecord, Event};
+use pan_api::v1 as pb;
+
+/// Empty strings on the wire mean "not given".
+pub fn opt(s: &str) -> Option<&str> {
+    if s.is_empty() { None } else { Some(s) }
+}
+
+pub fn qualification_from(q: Option<pb::Qualification>) -> state::Qualification {
+    let q = q.unwrap_or_default();
+    state::Qualification {
+        model: opt(&q.model).map(str::to_string),
+        min_cores: q.min_cores,
+        min_memory_gib: q.min_memory_gib,
+    }
+}
+
+fn qualification_to(q: state::Qualification) -> pb::Qualification {
+    pb::Qualification {
+        model: q.model.unwrap_or_default(),
+        min_cores: q.min_cores,
+        min_memory_gib: q.min_memory_gib,
+    }
+}
+
+impl From<state::PartitionView> for pb::Partition {
+    fn from(v: state::PartitionView) -> Self {
+        pb::Partition {
+            id: v.id,
+            name: v.name,
+            description: v.description,
+            created_at_ms: v.created_at_ms,
+            servers: v.servers,
+            volumes: v.volumes,
+        }
+    }
+}
+
+impl From<state::PoolView> for pb::Pool {
+    fn from(v: state::PoolView) -> Self {
+        pb::Pool {
+            id: v.id,
+            name: v.name,
+            qualification: Some(qualification_to(v.qualification)),
+            blades: v.blades,
+        }
+    }
+}
+
+impl From<state::IdentityPoolView> for pb::IdentityPool {
+    fn from(v: state::IdentityPoolView) -> Self {
+        pb::IdentityPool {
+            id: v.id,
+            name: v.name,
+            mac_first: v.mac_first,
+            mac_last: v.mac_last,
+            uuid_prefix: v.uuid_prefix,
+            macs_total: v.macs_total,
+            macs_used: v.macs_used,
+            uuids_used: v.uuids_used,
+        }
+    }
+}
+
+impl From<state::BladeView> for pb::Blade {
+    fn from(v: state::BladeView) -> Self {
+        let has_facts = v.facts.is_some();
+        pb::Blade {
+            id: v.id,
+            name: v.name,
+            bmc_url: v.bmc_url,
+            bmc_user: v.bmc_user,
+            credential_ref: v.credential_ref,
+            state: v.state,
+            facts: v.facts.map(|f| pb::BladeFacts {
+                model: f.model,
+                cores: f.cores,
+                memory_gib: f.memory_gib,
+                macs: f.macs,
+                uuid: f.uuid,
+            }),
+            has_facts,
+            pool: v.pool.unwrap_or_default(),
+            server: v.server.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<state::ServerView> for pb::Server {
+    fn from(v: state::ServerView) -> Self {
+        pb::Server {
+            id: v.id,
+            name: v.name,
+            partition: v.partition,
+            identity: Some(pb::Identity {
+                uuid: v.identity.uuid,
+                macs: v.identity.macs,
+                host_nqn: v.identity.host_nqn,
+            }),
+            identity_pool: v.identity_pool,
+            boot_volume: v.boot_volume.unwrap_or_default(),
+            requirements: Some(qualification_to(v.requirements)),
+            state: v.state,
+            blade: v.blade.unwrap_or_default(),
+            generation: v.generation,
+            created_at_ms: v.created_at_ms,
+        }
+    }
+}
+
+impl From<state::VolumeView> for pb::Volume {
+    fn from(v: state::VolumeView) -> Self {
+        pb::Volume {
+            id: v.id,
+            name: v.name,
+            partition: v.partition,
+            size_bytes: v.size_bytes,
+            attached_to: v.attached_to.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<AuditRecord> for pb::AuditRecord {
+    fn from(r: AuditRecord) -> Self {
+        pb::AuditRecord {
+            index: r.index,
+            at_ms: r.at_ms,
+            principal: r.principal,
+            command: r.command,
+            outcome: if r.error.is_some() { "error" } else { "ok" }.to_string(),
+            error: r.error.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Event> for pb::Event {
+    fn from(e: Event) -> Self {
+        pb::Event {
+            index: e.index,
+            at_ms: e.at_ms,
+            kind: e.kind,
+            object: e.object,
+            partition: e.partition.unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! gRPC servers around a [`Node`]: the public `Fabric` API and the internal
+//! `Raft` service, both on the member's one listen address.
+
+mod convert;
+pub mod fabric;
+pub mod raft;
+
+use crate::node::Node;
+use pan_api::v1::fabric_server::FabricServer;
+use pan_api::v1::raft_server::RaftServer;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Largest message accepted: raft snapshots travel in chunks below this.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Serves both services on `listener` until `shutdown` completes.
+pub async fn serve(
+    node: Node,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let fabric = FabricServer::new(fabric::FabricService::new(node.clone()))
+        .max_decoding_message_size(4 * 1024 * 1024);
+    let raft = RaftServer::new(raft::RaftService::new(node))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(fabric)
+        .add_service(raft)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,1121 @@
+//! The replicated state machine: PAN's pure core.
+//!
+//! [`State::apply`] takes a command and returns its result and the events it
+//! caused. It is deterministic and does no I/O: the same log gives the same
+//! state on every replica, byte for byte (see [`State`]'s serde form). Time
+//! comes from the command envelope, never from a clock. A refused command
+//! changes nothing: every handler validates fully before it mutates.
+
+mod command;
+mod error;
+pub mod identity;
+mod model;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{Command, CommandResult, Envelope, Outcome};
+pub use error::StateError;
+pub use model::*;
+pub use view::*;
+
+use identity::{Mac, PoolUuid};
+use pan_api::{BladeId, CredentialId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// How many audit records the state keeps (oldest are dropped first).
+pub const AUDIT_RETENTION: usize = 50_000;
+/// Most vNICs one server may have.
+pub const MAX_NICS: u32 = 16;
+/// Largest volume record accepted (1 PiB).
+pub const MAX_VOLUME_BYTES: u64 = 1 << 50;
+/// Name of the identity pool every cluster starts with.
+pub const DEFAULT_IDENTITY_POOL: &str = "default";
+
+/// Everything the fabric manager replicates.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    next_id: u64,
+    partitions: BTreeMap<PartitionId, Partition>,
+    pools: BTreeMap<PoolId, Pool>,
+    identity_pools: BTreeMap<IdentityPoolId, IdentityPool>,
+    blades: BTreeMap<BladeId, Blade>,
+    servers: BTreeMap<ServerId, Server>,
+    volumes: BTreeMap<VolumeId, Volume>,
+    credentials: BTreeMap<CredentialId, Secret>,
+    audit: VecDeque<AuditRecord>,
+    /// Derived lookups, rebuilt after deserialization.
+    #[serde(skip)]
+    index: Index,
+}
+
+/// Lookups derived from the records; never serialized, never iterated for output.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    partition_by_name: HashMap<String, PartitionId>,
+    pool_by_name: HashMap<String, PoolId>,
+    identity_pool_by_name: HashMap<String, IdentityPoolId>,
+    blade_by_name: HashMap<String, BladeId>,
+    server_by_name: HashMap<(PartitionId, String), ServerId>,
+    volume_by_name: HashMap<(PartitionId, String), VolumeId>,
+    macs: HashMap<Mac, ServerId>,
+    uuids: HashMap<PoolUuid, ServerId>,
+    partition_servers: HashMap<PartitionId, BTreeSet<ServerId>>,
+    partition_volumes: HashMap<PartitionId, BTreeSet<VolumeId>>,
+    pool_blades: HashMap<PoolId, BTreeSet<BladeId>>,
+    identity_pool_servers: HashMap<IdentityPoolId, BTreeSet<ServerId>>,
+    identity_pool_macs: HashMap<IdentityPoolId, u64>,
+    volume_boots: HashMap<VolumeId, ServerId>,
+}
+
+/// The result of applying one command.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub result: CommandResult,
+    pub events: Vec<Event>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        let default_pool = IdentityPool {
+            id: IdentityPoolId(1),
+            name: DEFAULT_IDENTITY_POOL.to_string(),
+            mac_first: Mac(0x02_50_41_00_00_00),
+            mac_last: Mac(0x02_50_41_ff_ff_ff),
+            uuid_prefix: 0x5041_4e00_0000_0000,
+            mac_cursor: 0,
+            next_uuid_suffix: 1,
+        };
+        let mut state = State {
+            next_id: 2,
+            partitions: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            identity_pools: BTreeMap::from([(default_pool.id, default_pool)]),
+            blades: BTreeMap::new(),
+            servers: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            credentials: BTreeMap::new(),
+            audit: VecDeque::new(),
+            index: Index::default(),
+        };
+        state.reindex();
+        state
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        // The index is derived, so equal records mean equal states.
+        self.next_id == other.next_id
+            && self.partitions == other.partitions
+            && self.pools == other.pools
+            && self.identity_pools == other.identity_pools
+            && self.blades == other.blades
+            && self.servers == other.servers
+            && self.volumes == other.volumes
+            && self.credentials == other.credentials
+            && self.audit == other.audit
+    }
+}
+
+/// Checks a user-facing object name.
+fn check_name(kind: &str, name: &str) -> Result<(), StateError> {
+    let invalid = |reason: &str| StateError::InvalidName {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty; use 1 to 63 characters"));
+    }
+    if name.len() > 63 {
+        return Err(invalid("it is longer than 63 characters"));
+    }
+    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid("it must start with a letter or digit"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(invalid(&format!(
+            "character {c:?} is not allowed; use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(())
+}
+
+fn not_found(object: String, list_hint: &str) -> StateError {
+    StateError::NotFound {
+        object,
+        list_hint: list_hint.to_string(),
+    }
+}
+
+fn invalid(object: String, field: &str, reason: String) -> StateError {
+    StateError::InvalidArgument {
+        object,
+        field: field.to_string(),
+        reason,
+    }
+}
+
+impl State {
+    /// Rebuilds the derived lookups; call after deserializing.
+    pub fn reindex(&mut self) {
+        let mut ix = Index::default();
+        for p in self.partitions.values() {
+            ix.partition_by_name.insert(p.name.clone(), p.id);
+        }
+        for p in self.pools.values() {
+            ix.pool_by_name.insert(p.name.clone(), p.id);
+        }
+        for p in self.identity_pools.values() {
+            ix.identity_pool_by_name.insert(p.name.clone(), p.id);
+        }
+        for b in self.blades.values() {
+            ix.blade_by_name.insert(b.name.clone(), b.id);
+            if let Some(pool) = b.pool {
+                ix.pool_blades.entry(pool).or_default().insert(b.id);
+            }
+        }
+        for s in self.servers.values() {
+            ix.server_by_name.insert((s.partition, s.name.clone()), s.id);
+            for mac in &s.identity.macs {
+                ix.macs.insert(*mac, s.id);
+            }
+            ix.uuids.insert(s.identity.uuid, s.id);
+            ix.partition_servers
+                .entry(s.partition)
+                .or_default()
+                .insert(s.id);
+            ix.identity_pool_servers
+                .entry(s.identity_pool)
+                .or_default()
+                .insert(s.id);
+            *ix.identity_pool_macs.entry(s.identity_pool).or_default() +=
+                s.identity.macs.len() as u64;
+            if let Some(v) = s.boot_volume {
+                ix.volume_boots.insert(v, s.id);
+            }
+        }
+        for v in self.volumes.values() {
+            ix.volume_by_name.insert((v.partition, v.name.clone()), v.id);
+            ix.partition_volumes
+                .entry(v.partition)
+                .or_default()
+                .insert(v.id);
+        }
+        self.index = ix;
+    }
+
+    /// Applies one command from log entry `index`. Never panics; a refused
+    /// command leaves the state unchanged except for its audit record.
+    pub fn apply(&mut self, index: u64, envelope: &Envelope) -> Applied {
+        let mut events = Vec::new();
+        let result = self.execute(&envelope.command, envelope.at_ms, &mut events);
+        for event in &mut events {
+            event.index = index;
+            event.at_ms = envelope.at_ms;
+        }
+        self.audit.push_back(AuditRecord {
+            index,
+            at_ms: envelope.at_ms,
+            principal: envelope.principal.clone(),
+            command: envelope.command.to_string(),
+            error: result.as_ref().err().map(ToString::to_string),
+        });
+        while self.audit.len() > AUDIT_RETENTION {
+            self.audit.pop_front();
+        }
+        Applied { result, events }
+    }
+
+    fn alloc_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn execute(
+        &mut self,
+        command: &Command,
+        at_ms: u64,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let mut event = |kind: &str, object: String, partition: Option<&str>| {
+            events.push(Event {
+                index: 0,
+                at_ms: 0,
+                kind: kind.to_string(),
+                object,
+                partition: partition.map(str::to_string),
+            })
+        };
+        match command {
+            Command::CreatePartition { name, description } => {
+                check_name("partition", name)?;
+                if self.index.partition_by_name.contains_key(name) {
+                    return Err(StateError::AlreadyExists {
+                        object: format!("partition '{name}'"),
+                    });
+                }
+                let id = PartitionId(self.alloc_id());
+                self.partitions.insert(
+                    id,
+                    Partition {
+                        id,
+                        name: name.clone(),
+                        description: description.clone(),
+                        created_at_ms: at_ms,
+                    },
+                );
+                self.index.partition_by_name.insert(name.clone(), id);
+                event("partition.created", format!("partition/{name}"), Some(name));
+                Ok(Outcome::Partition(self.partition_view(id)))
+            }
+            Command::DeletePartition { name } => {
+                let id = self.partition_id(name)?;
+                let servers = self.index.partition_servers.get(&id).map_or(0, BTreeSet::len);
+                let volumes = self.index.partition_volumes.get(&id).map_or(0, BTreeSet::len);
+                if servers + volumes > 0 {
+                    return Err(StateError::InUse {
+                        object: format!("partition '{name}'"),
+                        users: format!("{servers} server(s) and {volumes} volume(s)"),
+                        remedy: "delete them first".to_string(),
+                    });
+                }
+                self.partitions.remove(&id);
+                self.index.partition_by_name.remove(name);
+                self.index.partition_servers.remove(&id);
+                self.index.partition_volumes.remove(&id);
+                event("partition.deleted", format!("partition/{name}"), Some(name));
+                Ok(Outcome::Deleted)
+            }
+            Command::CreatePool {
+                name,
+                qualification,
+            } => {
+                check_name("pool", name)?;
+                if self.index.pool_by_name.contains_key(name) {
+                    return Err(StateError::AlreadyExists {
+                        object: format!("pool '{name}'"),
+                    });
+                }
+                if qualification.model.as_deref() == Some("") {
+                    return Err(invalid(
+                        format!("pool '{name}'"),
+                        "model",
+                        "it is empty; leave it out to accept any model".to_string(),
+                    ));
+                }
+                let id = PoolId(self.alloc_id());
+                self.pools.insert(
+                    id,
+                    Pool {
+                        id,
+                        name: name.clone(),
+                        qualification: qualification.clone(),
+                    },
+                );
+                self.index.pool_by_name.insert(name.clone(), id);
+                event("pool.created", format!("pool/{name}"), None);
+                Ok(Outcome::Pool(self.pool_view(id)))
+            }
+            Command::DeletePool { name } => {
+                let id = self.pool_id(name)?;
+                if let Some(blades) = self.index.pool_blades.get(&id).filter(|b| !b.is_empty()) {
+                    return Err(StateError::InUse {
+                        object: format!("pool '{name}'"),
+                        users: format!("{} blade(s) ({})", blades.len(), self.blade_names(blades)),
+                        remedy: "remove those blades or move them to another pool first"
+                            .to_string(),
+                    });
+                }
+                self.pools.remove(&id);
+                self.index.pool_by_name.remove(name);
+                self.index.pool_blades.remove(&id);
+                event("pool.deleted", format!("pool/{name}"), None);
+                Ok(Outcome::Deleted)
+            }
+            Command::CreateIdentityPool {
+                name,
+                mac_first,
+                mac_last,
+                uuid_prefix,
+            } => {
+                check_name("identity pool", name)?;
+                let object = format!("identity pool '{name}'");
+                if self.index.identity_pool_by_name.contains_key(name) {
+                    return Err(StateError::AlreadyExists { object });
+                }
+                let first = Mac::parse(mac_first)
+                    .map_err(|e| invalid(object.clone(), "first MAC", e))?;
+                let last =
+                    Mac::parse(mac_last).map_err(|e| invalid(object.clone(), "last MAC", e))?;
+                if first > last {
+                    return Err(invalid(
+                        object,
+                        "MAC range",
+                        format!("{first} comes after {last}; give the lower address first"),
+                    ));
+                }
+                for mac in [first, last] {
+                    if !mac.is_locally_administered() || mac.is_multicast() {
+                        return Err(invalid(
+                            object,
+                            "MAC range",
+                            format!(
+                                "{mac} is not a locally-administered unicast address \
+                                 (first octet must have bit 0x02 set and bit 0x01 clear, e.g. 02:..)"
+                            ),
+                        ));
+                    }
+                }
+                if (first.0 >> 40) != (last.0 >> 40) {
+                    return Err(invalid(
+                        object,
+                        "MAC range",
+                        "first and last must share the first octet".to_string(),
+                    ));
+                }
+                let prefix = PoolUuid::parse_prefix(uuid_prefix)
+                    .map_err(|e| invalid(object.clone(), "UUID prefix", e))?;
+                if let Some(other) = self.identity_pools.values().find(|p| p.overlaps(first, last))
+                {
+                    return Err(StateError::MacRangeOverlap {
+                        first: first.to_string(),
+                        last: last.to_string(),
+                        other: other.name.clone(),
+                        other_first: other.mac_first.to_string(),
+                        other_last: other.mac_last.to_string(),
+                    });
+                }
+                if let Some(other) = self.identity_pools.values().find(|p| p.uuid_prefix == prefix)
+                {
+                    return Err(invalid(
+                        object,
+                        "UUID prefix",
+                        format!(
+                            "{} is already used by identity pool '{}'; choose another prefix",
+                            PoolUuid::format_prefix(prefix),
+                            other.name
+                        ),
+                    ));
+                }
+                let id = IdentityPoolId(self.alloc_id());
+                self.identity_pools.insert(
+                    id,
+                    IdentityPool {
+                        id,
+                        name: name.clone(),
+                        mac_first: first,
+                        mac_last: last,
+                        uuid_prefix: prefix,
+                        mac_cursor: 0,
+                        next_uuid_suffix: 1,
+                    },
+                );
+                self.index.identity_pool_by_name.insert(name.clone(), id);
+                event("identity_pool.created", format!("identity-pool/{name}"), None);
+                Ok(Outcome::IdentityPool(self.identity_pool_view(id)))
+            }
+            Command::DeleteIdentityPool { name } => {
+                let id = self.identity_pool_id(name)?;
+                if let Some(servers) = self
+                    .index
+                    .identity_pool_servers
+                    .get(&id)
+                    .filter(|s| !s.is_empty())
+                {
+                    return Err(StateError::InUse {
+                        object: format!("identity pool '{name}'"),
+                        users: format!("{} server(s)", servers.len()),
+                        remedy: "delete those servers first".to_string(),
+                    });
+                }
+                self.identity_pools.remove(&id);
+                self.index.identity_pool_by_name.remove(name);
+                self.index.identity_pool_servers.remove(&id);
+                self.index.identity_pool_macs.remove(&id);
+                event("identity_pool.deleted", format!("identity-pool/{name}"), None);
+                Ok(Outcome::Deleted)
+            }
+            Command::AddBlade {
+                name,
+                bmc_url,
+                bmc_user,
+                bmc_password,
+                facts,
+                pool,
+            } => {
+                check_name("blade", name)?;
+                let object = format!("blade '{name}'");
+                if self.index.blade_by_name.contains_key(name) {
+                    return Err(StateError::AlreadyExists { object });
+                }
+                check_bmc_url(&object, bmc_url)?;
+                if bmc_user.is_empty() || bmc_user.chars().any(char::is_control) {
+                    return Err(invalid(
+                        object,
+                        "BMC user",
+                        "it is empty or holds control characters; pass --user".to_string(),
+                    ));
+                }
+                if bmc_password.0.is_empty() {
+                    return Err(invalid(
+                        object,
+                        "BMC password",
+                        "it is empty; pass a file holding the password with --password-file"
+                            .to_string(),
+                    ));
+                }
+                if let Some(other) = self.blades.values().find(|b| &b.bmc.url == bmc_url) {
+                    return Err(invalid(
+                        object,
+                        "BMC address",
+                        format!("{bmc_url} is already the BMC of blade '{}'", other.name),
+                    ));
+                }
+                if let Some(f) = facts {
+                    if f.model.chars().any(char::is_control) {
+                        return Err(invalid(
+                            object,
+                            "model",
+                            "it holds control characters".to_string(),
+                        ));
+                    }
+                }
+                let pool_id = match pool {
+                    Some(pool_name) => {
+                        let pool_id = self.pool_id(pool_name)?;
+                        let q = &self.pools[&pool_id].qualification;
+                        let reason = match facts {
+                            None => Some(
+                                "its inventory is unknown; give its facts (model, cores, memory)"
+                                    .to_string(),
+                            ),
+                            Some(f) => q.unmet_by(f),
+                        };
+                        if let Some(reason) = reason {
+                            return Err(StateError::Unqualified {
+                                blade: name.clone(),
+                                pool: pool_name.clone(),
+                                reason,
+                            });
+                        }
+                        Some(pool_id)
+                    }
+                    None => None,
+                };
+                let credential = CredentialId(self.alloc_id());
+                self.credentials.insert(credential, bmc_password.clone());
+                let id = BladeId(self.alloc_id());
+                self.blades.insert(
+                    id,
+                    Blade {
+                        id,
+                        name: name.clone(),
+                        bmc: BmcEndpoint {
+                            url: bmc_url.clone(),
+                            user: bmc_user.clone(),
+                            credential,
+                        },
+                        state: if facts.is_some() {
+                            BladeState::Available
+                        } else {
+                            BladeState::Discovered
+                        },
+                        facts: facts.clone(),
+                        pool: pool_id,
+                        server: None,
+                    },
+                );
+                self.index.blade_by_name.insert(name.clone(), id);
+                if let Some(pool_id) = pool_id {
+                    self.index.pool_blades.entry(pool_id).or_default().insert(id);
+                }
+                event("blade.added", format!("blade/{name}"), None);
+                Ok(Outcome::Blade(self.blade_view(id)))
+            }
+            Command::RemoveBlade { name } => {
+                let id = self.blade_id(name)?;
+                let blade = &self.blades[&id];
+                if let Some(server) = blade.server {
+                    return Err(StateError::InUse {
+                        object: format!("blade '{name}'"),
+                        users: format!("server {}", self.server_path(server)),
+                        remedy: "stop or move the server first".to_string(),
+                    });
+                }
+                let (credential, pool) = (blade.bmc.credential, blade.pool);
+                self.blades.remove(&id);
+                self.credentials.remove(&credential);
+                self.index.blade_by_name.remove(name);
+                if let Some(pool) = pool {
+                    if let Some(set) = self.index.pool_blades.get_mut(&pool) {
+                        set.remove(&id);
+                    }
+                }
+                event("blade.removed", format!("blade/{name}"), None);
+                Ok(Outcome::Deleted)
+            }
+            Command::CreateServer {
+                name,
+                partition,
+                nics,
+                identity_pool,
+                boot_volume,
+                requirements,
+            } => {
+                let partition_id = self.partition_id(partition)?;
+                check_name("server", name)?;
+                let object = format!("server '{name}' in partition '{partition}'");
+                if self
+                    .index
+                    .server_by_name
+                    .contains_key(&(partition_id, name.clone()))
+                {
+                    return Err(StateError::AlreadyExists { object });
+                }
+                if *nics == 0 || *nics > MAX_NICS {
+                    return Err(invalid(
+                        object,
+                        "number of NICs",
+                        format!("{nics} is out of range; use 1 to {MAX_NICS}"),
+                    ));
+                }
+                let pool_name = identity_pool.as_deref().unwrap_or(DEFAULT_IDENTITY_POOL);
+                let pool_id = self.identity_pool_id(pool_name)?;
+                let boot = match boot_volume {
+                    Some(volume) => {
+                        let vid = self.volume_id(partition_id, partition, volume)?;
+                        if let Some(holder) = self.index.volume_boots.get(&vid) {
+                            return Err(StateError::InUse {
+                                object: format!("volume '{volume}' in partition '{partition}'"),
+                                users: format!("server {}", self.server_path(*holder)),
+                                remedy: "give each server its own boot volume".to_string(),
+                            });
+                        }
+                        Some(vid)
+                    }
+                    None => None,
+                };
+                let id = ServerId(self.next_id);
+                let identity = self.allocate_identity(pool_id, *nics)?;
+                self.alloc_id();
+                for mac in &identity.macs {
+                    self.index.macs.insert(*mac, id);
+                }
+                self.index.uuids.insert(identity.uuid, id);
+                *self.index.identity_pool_macs.entry(pool_id).or_default() += u64::from(*nics);
+                self.index
+                    .identity_pool_servers
+                    .entry(pool_id)
+                    .or_default()
+                    .insert(id);
+                self.index
+                    .partition_servers
+                    .entry(partition_id)
+                    .or_default()
+                    .insert(id);
+                self.index
+                    .server_by_name
+                    .insert((partition_id, name.clone()), id);
+                if let Some(vid) = boot {
+                    self.index.volume_boots.insert(vid, id);
+                }
+                self.servers.insert(
+                    id,
+                    Server {
+                        id,
+                        name: name.clone(),
+                        partition: partition_id,
+                        identity_pool: pool_id,
+                        identity,
+                        boot_volume: boot,
+                        requirements: requirements.clone(),
+                        state: ServerState::Defined,
+                        blade: None,
+                        generation: 1,
+                        created_at_ms: at_ms,
+                    },
+                );
+                event(
+                    "server.created",
+                    format!("server/{partition}/{name}"),
+                    Some(partition),
+                );
+                Ok(Outcome::Server(self.server_view(id)))
+            }
+            Command::DeleteServer { name, partition } => {
+                let partition_id = self.partition_id(partition)?;
+                let id = self.server_id(partition_id, partition, name)?;
+                let server = &self.servers[&id];
+                if let Some(blade) = server.blade {
+                    return Err(StateError::InUse {
+                        object: format!("server '{name}' in partition '{partition}'"),
+                        users: format!("blade '{}' (it is {})", self.blades[&blade].name, server.state),
+                        remedy: "stop the server first".to_string(),
+                    });
+                }
+                let server = self.servers.remove(&id).expect("looked up above");
+                for mac in &server.identity.macs {
+                    self.index.macs.remove(mac);
+                }
+                self.index.uuids.remove(&server.identity.uuid);
+                if let Some(n) = self.index.identity_pool_macs.get_mut(&server.identity_pool) {
+                    *n -= server.identity.macs.len() as u64;
+                }
+                if let Some(set) = self.index.identity_pool_servers.get_mut(&server.identity_pool)
+                {
+                    set.remove(&id);
+                }
+                if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
+                    set.remove(&id);
+                }
+                self.index.server_by_name.remove(&(partition_id, name.clone()));
+                if let Some(vid) = server.boot_volume {
+                    self.index.volume_boots.remove(&vid);
+                }
+                event(
+                    "server.deleted",
+                    format!("server/{partition}/{name}"),
+                    Some(partition),
+                );
+                Ok(Outcome::Deleted)
+            }
+            Command::CreateVolume {
+                name,
+                partition,
+                size_bytes,
+            } => {
+                let partition_id = self.partition_id(partition)?;
+                check_name("volume", name)?;
+                let object = format!("volume '{name}' in partition '{partition}'");
+                if self
+                    .index
+                    .volume_by_name
+                    .contains_key(&(partition_id, name.clone()))
+                {
+                    return Err(StateError::AlreadyExists { object });
+                }
+                if *size_bytes == 0 || *size_bytes > MAX_VOLUME_BYTES {
+                    return Err(invalid(
+                        object,
+                        "size",
+                        format!("{size_bytes} bytes is out of range; use 1 byte to 1 PiB"),
+                    ));
+                }
+                let id = VolumeId(self.alloc_id());
+                self.volumes.insert(
+                    id,
+                    Volume {
+                        id,
+                        name: name.clone(),
+                        partition: partition_id,
+                        size_bytes: *size_bytes,
+                    },
+                );
+                self.index
+                    .volume_by_name
+                    .insert((partition_id, name.clone()), id);
+                self.index
+                    .partition_volumes
+                    .entry(partition_id)
+                    .or_default()
+                    .insert(id);
+                event(
+                    "volume.created",
+                    format!("volume/{partition}/{name}"),
+                    Some(partition),
+                );
+                Ok(Outcome::Volume(self.volume_view(id)))
+            }
+            Command::DeleteVolume { name, partition } => {
+                let partition_id = self.partition_id(partition)?;
+                let id = self.volume_id(partition_id, partition, name)?;
+                if let Some(server) = self.index.volume_boots.get(&id) {
+                    return Err(StateError::InUse {
+                        object: format!("volume '{name}' in partition '{partition}'"),
+                        users: format!("server {} (boot volume)", self.server_path(*server)),
+                        remedy: "delete the server first".to_string(),
+                    });
+                }
+                self.volumes.remove(&id);
+                self.index.volume_by_name.remove(&(partition_id, name.clone()));
+                if let Some(set) = self.index.partition_volumes.get_mut(&partition_id) {
+                    set.remove(&id);
+                }
+                event(
+                    "volume.deleted",
+                    format!("volume/{partition}/{name}"),
+                    Some(partition),
+                );
+                Ok(Outcome::Deleted)
+            }
+        }
+    }
+
+    /// Takes `nics` free MACs and the next UUID from the pool. Validates
+    /// before it mutates: on error the pool is unchanged.
+    fn allocate_identity(
+        &mut self,
+        pool_id: IdentityPoolId,
+        nics: u32,
+    ) -> Result<Identity, StateError> {
+        let pool = &self.identity_pools[&pool_id];
+        let used = self.index.identity_pool_macs.get(&pool_id).copied().unwrap_or(0);
+        let free = pool.mac_total() - used;
+        let needed = u64::from(nics);
+        if free < needed {
+            return Err(StateError::IdentityPoolExhausted {
+                pool: pool.name.clone(),
+                first: pool.mac_first.to_string(),
+                last: pool.mac_last.to_string(),
+                free,
+                needed,
+            });
+        }
+        let uuid = PoolUuid {
+            prefix: pool.uuid_prefix,
+            suffix: pool.next_uuid_suffix,
+        };
+        if let Some(other) = self.index.uuids.get(&uuid) {
+            return Err(StateError::DuplicateIdentity {
+                identity: format!("UUID {uuid}"),
+                holder: self.server_path(*other),
+            });
+        }
+        // Next-fit over the range, wrapping: `free >= needed` guarantees the
+        // scan finds enough before it comes back to the cursor.
+        let total = pool.mac_total();
+        let mut offset = pool.mac_cursor % total;
+        let mut macs = Vec::with_capacity(nics as usize);
+        let mut scanned = 0u64;
+        while (macs.len() as u64) < needed && scanned < total {
+            let mac = Mac(pool.mac_first.0 + offset);
+            if !self.index.macs.contains_key(&mac) {
+                macs.push(mac);
+            }
+            offset = (offset + 1) % total;
+            scanned += 1;
+        }
+        if (macs.len() as u64) < needed {
+            return Err(StateError::IdentityPoolExhausted {
+                pool: pool.name.clone(),
+                first: pool.mac_first.to_string(),
+                last: pool.mac_last.to_string(),
+                free: macs.len() as u64,
+                needed,
+            });
+        }
+        let pool = self.identity_pools.get_mut(&pool_id).expect("checked above");
+        pool.mac_cursor = offset;
+        pool.next_uuid_suffix += 1;
+        Ok(Identity { uuid, macs })
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    fn partition_id(&self, name: &str) -> Result<PartitionId, StateError> {
+        self.index
+            .partition_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| not_found(format!("partition '{name}'"), "partition list"))
+    }
+
+    fn pool_id(&self, name: &str) -> Result<PoolId, StateError> {
+        self.index
+            .pool_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| not_found(format!("pool '{name}'"), "pool list"))
+    }
+
+    fn identity_pool_id(&self, name: &str) -> Result<IdentityPoolId, StateError> {
+        self.index
+            .identity_pool_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| not_found(format!("identity pool '{name}'"), "identity-pool list"))
+    }
+
+    fn blade_id(&self, name: &str) -> Result<BladeId, StateError> {
+        self.index
+            .blade_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| not_found(format!("blade '{name}'"), "blade list"))
+    }
+
+    fn server_id(
+        &self,
+        partition_id: PartitionId,
+        partition: &str,
+        name: &str,
+    ) -> Result<ServerId, StateError> {
+        self.index
+            .server_by_name
+            .get(&(partition_id, name.to_string()))
+            .copied()
+            .ok_or_else(|| {
+                not_found(
+                    format!("server '{name}' in partition '{partition}'"),
+                    &format!("server list --partition {partition}"),
+                )
+            })
+    }
+
+    fn volume_id(
+        &self,
+        partition_id: PartitionId,
+        partition: &str,
+        name: &str,
+    ) -> Result<VolumeId, StateError> {
+        self.index
+            .volume_by_name
+            .get(&(partition_id, name.to_string()))
+            .copied()
+            .ok_or_else(|| {
+                not_found(
+                    format!("volume '{name}' in partition '{partition}'"),
+                    &format!("volume list --partition {partition}"),
+                )
+            })
+    }
+
+    fn server_path(&self, id: ServerId) -> String {
+        match self.servers.get(&id) {
+            Some(s) => format!("{}/{}", self.partitions[&s.partition].name, s.name),
+            None => id.to_string(),
+        }
+    }
+
+    fn blade_names(&self, ids: &BTreeSet<BladeId>) -> String {
+        ids.iter()
+            .map(|id| self.blades[id].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    // ------------------------------------------------------------ views
+
+    fn partition_view(&self, id: PartitionId) -> PartitionView {
+        let p = &self.partitions[&id];
+        let count = |n: Option<usize>| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX);
+        PartitionView {
+            id: id.0,
+            name: p.name.clone(),
+            description: p.description.clone(),
+            created_at_ms: p.created_at_ms,
+            servers: count(self.index.partition_servers.get(&id).map(BTreeSet::len)),
+            volumes: count(self.index.partition_volumes.get(&id).map(BTreeSet::len)),
+        }
+    }
+
+    fn pool_view(&self, id: PoolId) -> PoolView {
+        let p = &self.pools[&id];
+        PoolView {
+            id: id.0,
+            name: p.name.clone(),
+            qualification: p.qualification.clone(),
+            blades: self
+                .index
+                .pool_blades
+                .get(&id)
+                .map(|ids| ids.iter().map(|b| self.blades[b].name.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn identity_pool_view(&self, id: IdentityPoolId) -> IdentityPoolView {
+        let p = &self.identity_pools[&id];
+        IdentityPoolView {
+            id: id.0,
+            name: p.name.clone(),
+            mac_first: p.mac_first.to_string(),
+            mac_last: p.mac_last.to_string(),
+            uuid_prefix: PoolUuid::format_prefix(p.uuid_prefix),
+            macs_total: p.mac_total(),
+            macs_used: self.index.identity_pool_macs.get(&id).copied().unwrap_or(0),
+            uuids_used: self
+                .index
+                .identity_pool_servers
+                .get(&id)
+                .map_or(0, |s| s.len() as u64),
+        }
+    }
+
+    fn blade_view(&self, id: BladeId) -> BladeView {
+        let b = &self.blades[&id];
+        BladeView {
+            id: id.0,
+            name: b.name.clone(),
+            bmc_url: b.bmc.url.clone(),
+            bmc_user: b.bmc.user.clone(),
+            credential_ref: b.bmc.credential.to_string(),
+            state: b.state.to_string(),
+            facts: b.facts.as_ref().map(|f| BladeFactsView {
+                model: f.model.clone(),
+                cores: f.cores,
+                memory_gib: f.memory_gib,
+                macs: f.macs.iter().map(ToString::to_string).collect(),
+                uuid: f.uuid.clone(),
+            }),
+            pool: b.pool.map(|p| self.pools[&p].name.clone()),
+            server: b.server.map(|s| self.server_path(s)),
+        }
+    }
+
+    fn server_view(&self, id: ServerId) -> ServerView {
+        let s = &self.servers[&id];
+        ServerView {
+            id: id.0,
+            name: s.name.clone(),
+            partition: self.partitions[&s.partition].name.clone(),
+            identity: IdentityView {
+                uuid: s.identity.uuid.to_string(),
+                macs: s.identity.macs.iter().map(ToString::to_string).collect(),
+                host_nqn: s.identity.host_nqn(),
+            },
+            identity_pool: self.identity_pools[&s.identity_pool].name.clone(),
+            boot_volume: s.boot_volume.map(|v| self.volumes[&v].name.clone()),
+            requirements: s.requirements.clone(),
+            state: s.state.to_string(),
+            blade: s.blade.map(|b| self.blades[&b].name.clone()),
+            generation: s.generation,
+            created_at_ms: s.created_at_ms,
+        }
+    }
+
+    fn volume_view(&self, id: VolumeId) -> VolumeView {
+        let v = &self.volumes[&id];
+        VolumeView {
+            id: id.0,
+            name: v.name.clone(),
+            partition: self.partitions[&v.partition].name.clone(),
+            size_bytes: v.size_bytes,
+            attached_to: self
+                .index
+                .volume_boots
+                .get(&id)
+                .map(|s| self.server_path(*s)),
+        }
+    }
+
+    // ------------------------------------------------------------ queries
+
+    /// Every partition, in id order.
+    pub fn partitions(&self) -> Vec<PartitionView> {
+        self.partitions.keys().map(|id| self.partition_view(*id)).collect()
+    }
+
+    /// Every blade pool, in id order.
+    pub fn pools(&self) -> Vec<PoolView> {
+        self.pools.keys().map(|id| self.pool_view(*id)).collect()
+    }
+
+    /// Every identity pool, in id order.
+    pub fn identity_pools(&self) -> Vec<IdentityPoolView> {
+        self.identity_pools
+            .keys()
+            .map(|id| self.identity_pool_view(*id))
+            .collect()
+    }
+
+    /// Blades, optionally only those of one pool.
+    pub fn blades(&self, pool: Option<&str>) -> Result<Vec<BladeView>, StateError> {
+        let pool = pool.map(|p| self.pool_id(p)).transpose()?;
+        Ok(self
+            .blades
+            .values()
+            .filter(|b| pool.is_none() || b.pool == pool)
+            .map(|b| self.blade_view(b.id))
+            .collect())
+    }
+
+    /// One blade by name.
+    pub fn blade(&self, name: &str) -> Result<BladeView, StateError> {
+        Ok(self.blade_view(self.blade_id(name)?))
+    }
+
+    /// Servers, optionally only those of one partition.
+    pub fn servers(&self, partition: Option<&str>) -> Result<Vec<ServerView>, StateError> {
+        match partition {
+            Some(p) => {
+                let pid = self.partition_id(p)?;
+                Ok(self
+                    .index
+                    .partition_servers
+                    .get(&pid)
+                    .map(|ids| ids.iter().map(|id| self.server_view(*id)).collect())
+                    .unwrap_or_default())
+            }
+            None => Ok(self.servers.keys().map(|id| self.server_view(*id)).collect()),
+        }
+    }
+
+    /// One server by partition and name.
+    pub fn server(&self, partition: &str, name: &str) -> Result<ServerView, StateError> {
+        let pid = self.partition_id(partition)?;
+        Ok(self.server_view(self.server_id(pid, partition, name)?))
+    }
+
+    /// Volumes, optionally only those of one partition.
+    pub fn volumes(&self, partition: Option<&str>) -> Result<Vec<VolumeView>, StateError> {
+        match partition {
+            Some(p) => {
+                let pid = self.partition_id(p)?;
+                Ok(self
+                    .index
+                    .partition_volumes
+                    .get(&pid)
+                    .map(|ids| ids.iter().map(|id| self.volume_view(*id)).collect())
+                    .unwrap_or_default())
+            }
+            None => Ok(self.volumes.keys().map(|id| self.volume_view(*id)).collect()),
+        }
+    }
+
+    /// The newest `limit` audit records, newest first.
+    pub fn audit(&self, limit: usize) -> Vec<AuditRecord> {
+        self.audit.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// The stored password of a blade's BMC, for drivers only; never for views.
+    pub fn bmc_password(&self, blade: &str) -> Result<&Secret, StateError> {
+        let id = self.blade_id(blade)?;
+        let cred = self.blades[&id].bmc.credential;
+        self.credentials
+            .get(&cred)
+            .ok_or_else(|| not_found(format!("credential {cred} of blade '{blade}'"), "blade show"))
+    }
+
+    /// Number of servers, for metrics.
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+}
+
+fn check_bmc_url(object: &str, url: &str) -> Result<(), StateError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty() && !r.chars().any(|c| c.is_control() || c.is_whitespace())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            object.to_string(),
+            "BMC address",
+            format!("{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"),
+        ))
+    }
+}

@@ -1,0 +1,238 @@
+//! The records the replicated state holds.
+
+use super::identity::{Mac, PoolUuid};
+use pan_api::{BladeId, CredentialId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A tenant boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub id: PartitionId,
+    pub name: String,
+    pub description: String,
+    pub created_at_ms: u64,
+}
+
+/// What a blade must offer to belong to a pool or to run a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Qualification {
+    /// `None`: any model.
+    pub model: Option<String>,
+    pub min_cores: u32,
+    pub min_memory_gib: u64,
+}
+
+impl Qualification {
+    /// Why `facts` do not meet this qualification, or `None` when they do.
+    pub fn unmet_by(&self, facts: &BladeFacts) -> Option<String> {
+        if let Some(model) = &self.model {
+            if &facts.model != model {
+                return Some(format!("model is {:?}, pool wants {:?}", facts.model, model));
+            }
+        }
+        if facts.cores < self.min_cores {
+            return Some(format!("{} cores, at least {} needed", facts.cores, self.min_cores));
+        }
+        if facts.memory_gib < self.min_memory_gib {
+            return Some(format!(
+                "{} GiB memory, at least {} GiB needed",
+                facts.memory_gib, self.min_memory_gib
+            ));
+        }
+        None
+    }
+}
+
+/// A set of blades with qualification rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub id: PoolId,
+    pub name: String,
+    pub qualification: Qualification,
+}
+
+/// A pool of portable identities.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityPool {
+    pub id: IdentityPoolId,
+    pub name: String,
+    pub mac_first: Mac,
+    pub mac_last: Mac,
+    pub uuid_prefix: u64,
+    /// Where the next MAC search starts (next-fit, wrapping).
+    pub mac_cursor: u64,
+    /// The next UUID suffix to hand out; suffixes are never reused.
+    pub next_uuid_suffix: u64,
+}
+
+impl IdentityPool {
+    /// How many MACs the range holds.
+    pub fn mac_total(&self) -> u64 {
+        self.mac_last.0 - self.mac_first.0 + 1
+    }
+
+    /// True when the two pools' MAC ranges share an address.
+    pub fn overlaps(&self, first: Mac, last: Mac) -> bool {
+        first <= self.mac_last && self.mac_first <= last
+    }
+}
+
+/// Lifecycle of a physical blade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BladeState {
+    Discovered,
+    Available,
+    Allocated,
+    Failed,
+    Fenced,
+    Maintenance,
+    Retired,
+}
+
+impl fmt::Display for BladeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BladeState::Discovered => "discovered",
+            BladeState::Available => "available",
+            BladeState::Allocated => "allocated",
+            BladeState::Failed => "failed",
+            BladeState::Fenced => "fenced",
+            BladeState::Maintenance => "maintenance",
+            BladeState::Retired => "retired",
+        })
+    }
+}
+
+/// Inventory facts of a blade, as read from its BMC.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BladeFacts {
+    pub model: String,
+    pub cores: u32,
+    pub memory_gib: u64,
+    /// Burned-in MACs of the fabric ports.
+    pub macs: Vec<Mac>,
+    pub uuid: String,
+}
+
+/// How to reach a blade's BMC. The password lives in the credential store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmcEndpoint {
+    pub url: String,
+    pub user: String,
+    pub credential: CredentialId,
+}
+
+/// One physical diskless compute node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blade {
+    pub id: BladeId,
+    pub name: String,
+    pub bmc: BmcEndpoint,
+    pub state: BladeState,
+    pub facts: Option<BladeFacts>,
+    pub pool: Option<PoolId>,
+    pub server: Option<ServerId>,
+}
+
+/// The portable identity of a server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub uuid: PoolUuid,
+    pub macs: Vec<Mac>,
+}
+
+impl Identity {
+    /// The NVMe host NQN of this identity.
+    pub fn host_nqn(&self) -> String {
+        self.uuid.host_nqn()
+    }
+}
+
+/// Lifecycle of a logical server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Defined,
+    Starting,
+    Running,
+    Stopping,
+    Failed,
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerState::Defined => "defined",
+            ServerState::Starting => "starting",
+            ServerState::Running => "running",
+            ServerState::Stopping => "stopping",
+            ServerState::Failed => "failed",
+        })
+    }
+}
+
+/// A logical server: a portable identity plus requirements.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    pub id: ServerId,
+    pub name: String,
+    pub partition: PartitionId,
+    pub identity_pool: IdentityPoolId,
+    pub identity: Identity,
+    pub boot_volume: Option<VolumeId>,
+    pub requirements: Qualification,
+    pub state: ServerState,
+    pub blade: Option<BladeId>,
+    /// Bumped on every change of desired placement; agents refuse older ones.
+    pub generation: u64,
+    pub created_at_ms: u64,
+}
+
+/// A SAN volume record (the bytes live on the storage target).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: VolumeId,
+    pub name: String,
+    pub partition: PartitionId,
+    pub size_bytes: u64,
+}
+
+/// A secret value such as a BMC password. Its `Debug` never shows the value,
+/// and no API view carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One accepted command, as the audit log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Raft log index of the entry that carried the command.
+    pub index: u64,
+    pub at_ms: u64,
+    pub principal: String,
+    /// The command with secrets redacted.
+    pub command: String,
+    /// `None` on success, else why it was refused.
+    pub error: Option<String>,
+}
+
+/// A state change, sent to event-stream subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub index: u64,
+    pub at_ms: u64,
+    /// e.g. `server.created`.
+    pub kind: String,
+    /// e.g. `server/acme/web-1`.
+    pub object: String,
+    /// Partition name of the object; `None` for fabric-wide objects.
+    pub partition: Option<String>,
+}

@@ -1,0 +1,91 @@
+//! Read views: records with references resolved to names, ready for the API.
+//! Views never carry secrets.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Qualification;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionView {
+    pub id: u64,
+    pub name: String,
+    pub description: String,
+    pub created_at_ms: u64,
+    pub servers: u32,
+    pub volumes: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolView {
+    pub id: u64,
+    pub name: String,
+    pub qualification: Qualification,
+    pub blades: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityPoolView {
+    pub id: u64,
+    pub name: String,
+    pub mac_first: String,
+    pub mac_last: String,
+    pub uuid_prefix: String,
+    pub macs_total: u64,
+    pub macs_used: u64,
+    pub uuids_used: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BladeFactsView {
+    pub model: String,
+    pub cores: u32,
+    pub memory_gib: u64,
+    pub macs: Vec<String>,
+    pub uuid: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BladeView {
+    pub id: u64,
+    pub name: String,
+    pub bmc_url: String,
+    pub bmc_user: String,
+    pub credential_ref: String,
+    pub state: String,
+    pub facts: Option<BladeFactsView>,
+    pub pool: Option<String>,
+    /// `partition/server` running here.
+    pub server: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityView {
+    pub uuid: String,
+    pub macs: Vec<String>,
+    pub host_nqn: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerView {
+    pub id: u64,
+    pub name: String,
+    pub partition: String,
+    pub identity: IdentityView,
+    pub identity_pool: String,
+    pub boot_volume: Option<String>,
+    pub requirements: Qualification,
+    pub state: String,
+    pub blade: Option<String>,
+    pub generation: u64,
+    pub created_at_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeView {
+    pub id: u64,
+    pub name: String,
+    pub partition: String,
+    pub size_bytes: u64,
+    /// `partition/server` booting from it.
+    pub attached_to: Option<String>,
+}

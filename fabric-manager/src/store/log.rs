@@ -1,0 +1,350 @@
+//! The raft log store: log entries, vote, committed and last purged log id
+//! in redb (openraft `RaftLogStorage`, storage-v2).
+//!
+//! Each call is one redb write transaction; all of them but
+//! `save_committed` are committed with fsync before they return, so an
+//! acknowledged append or vote survives a crash.
+
+use super::{
+    Ctx, LOGS, META, META_COMMITTED, META_PURGED, META_VOTE, blocking, sto_err,
+};
+use crate::raft_types::{NodeId, TypeConfig};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    AnyError, Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader,
+    StorageError, Vote,
+};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use serde::Deserialize;
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+/// The raft log, vote and log pointers, in the shared redb file. Cheap to
+/// clone; clones share the database (the log reader is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<Database>,
+}
+
+/// Just the log id of a stored entry; decoding it skips the payload.
+#[derive(Deserialize)]
+struct EntryLogId {
+    log_id: LogId<NodeId>,
+}
+
+impl LogStore {
+    pub(crate) fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+
+    /// Reads one metadata value.
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        db: &Database,
+        key: &str,
+        subject: ErrorSubject<NodeId>,
+    ) -> Result<Option<T>, StorageError<NodeId>> {
+        let txn = db.begin_read().ctx(subject.clone(), ErrorVerb::Read)?;
+        let table = txn.open_table(META).ctx(subject.clone(), ErrorVerb::Read)?;
+        let Some(value) = table.get(key).ctx(subject.clone(), ErrorVerb::Read)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .ctx(subject, ErrorVerb::Read)
+            .map(Some)
+    }
+
+    /// Writes (or with `None`, removes) one metadata value in its own
+    /// transaction with the given durability.
+    fn write_meta<T: serde::Serialize>(
+        db: &Database,
+        key: &str,
+        value: Option<&T>,
+        durability: Durability,
+        subject: ErrorSubject<NodeId>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let verb = ErrorVerb::Write;
+        let mut txn = db.begin_write().ctx(subject.clone(), verb)?;
+        txn.set_durability(durability).ctx(subject.clone(), verb)?;
+        {
+            let mut table = txn.open_table(META).ctx(subject.clone(), verb)?;
+            match value {
+                Some(v) => {
+                    let bytes = serde_json::to_vec(v).ctx(subject.clone(), verb)?;
+                    table
+                        .insert(key, bytes.as_slice())
+                        .ctx(subject.clone(), verb)?;
+                }
+                None => {
+                    table.remove(key).ctx(subject.clone(), verb)?;
+                }
+            }
+        }
+        txn.commit().ctx(subject, verb)
+    }
+
+    fn read_entries(
+        db: &Database,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        // Normalize to [first, last) so an empty or inverted range is never
+        // handed to redb.
+        let first = match start {
+            Bound::Included(i) => i,
+            Bound::Excluded(i) => match i.checked_add(1) {
+                Some(i) => i,
+                None => return Ok(Vec::new()),
+            },
+            Bound::Unbounded => 0,
+        };
+        let last = match end {
+            Bound::Included(i) => i.checked_add(1),
+            Bound::Excluded(i) => Some(i),
+            Bound::Unbounded => None,
+        };
+        if last.is_some_and(|last| last <= first) {
+            return Ok(Vec::new());
+        }
+
+        let txn = db.begin_read().ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+        let table = txn
+            .open_table(LOGS)
+            .ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+        let range = match last {
+            Some(last) => table.range(first..last),
+            None => table.range(first..),
+        }
+        .ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+
+        let mut entries = Vec::with_capacity(
+            last.map_or(0, |last| usize::try_from(last - first).unwrap_or(0).min(1024)),
+        );
+        for item in range {
+            let (index, bytes) = item.ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+            let index = index.value();
+            let entry: Entry<TypeConfig> = serde_json::from_slice(bytes.value())
+                .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
+            if entry.log_id.index != index {
+                return Err(sto_err(
+                    ErrorSubject::LogIndex(index),
+                    ErrorVerb::Read,
+                    AnyError::error(format!(
+                        "entry stored at index {index} carries log id {}",
+                        entry.log_id
+                    )),
+                ));
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    fn append_blocking(
+        db: &Database,
+        entries: &[Entry<TypeConfig>],
+    ) -> Result<(), StorageError<NodeId>> {
+        let verb = ErrorVerb::Write;
+        let mut txn = db.begin_write().ctx(ErrorSubject::Logs, verb)?;
+        txn.set_durability(Durability::Immediate)
+            .ctx(ErrorSubject::Logs, verb)?;
+        {
+            let mut table = txn.open_table(LOGS).ctx(ErrorSubject::Logs, verb)?;
+            let mut buf = Vec::with_capacity(4096);
+            for entry in entries {
+                buf.clear();
+                serde_json::to_writer(&mut buf, entry)
+                    .ctx(ErrorSubject::Log(entry.log_id), verb)?;
+                table
+                    .insert(entry.log_id.index, buf.as_slice())
+                    .ctx(ErrorSubject::Log(entry.log_id), verb)?;
+            }
+        }
+        txn.commit().ctx(ErrorSubject::Logs, verb)
+    }
+
+    /// Deletes entries with index >= `log_id.index`.
+    fn truncate_blocking(db: &Database, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let verb = ErrorVerb::Delete;
+        let mut txn = db.begin_write().ctx(ErrorSubject::Logs, verb)?;
+        txn.set_durability(Durability::Immediate)
+            .ctx(ErrorSubject::Logs, verb)?;
+        {
+            let mut table = txn.open_table(LOGS).ctx(ErrorSubject::Logs, verb)?;
+            table
+                .retain_in(log_id.index.., |_, _| false)
+                .ctx(ErrorSubject::Logs, verb)?;
+        }
+        txn.commit().ctx(ErrorSubject::Logs, verb)
+    }
+
+    /// Records `log_id` as last purged and deletes entries up to it, in one
+    /// transaction.
+    fn purge_blocking(db: &Database, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let verb = ErrorVerb::Delete;
+        let mut txn = db.begin_write().ctx(ErrorSubject::Logs, verb)?;
+        txn.set_durability(Durability::Immediate)
+            .ctx(ErrorSubject::Logs, verb)?;
+        {
+            let mut meta = txn.open_table(META).ctx(ErrorSubject::Logs, verb)?;
+            let bytes = serde_json::to_vec(&log_id).ctx(ErrorSubject::Logs, verb)?;
+            meta.insert(META_PURGED, bytes.as_slice())
+                .ctx(ErrorSubject::Logs, verb)?;
+            let mut table = txn.open_table(LOGS).ctx(ErrorSubject::Logs, verb)?;
+            table
+                .retain_in(..=log_id.index, |_, _| false)
+                .ctx(ErrorSubject::Logs, verb)?;
+        }
+        txn.commit().ctx(ErrorSubject::Logs, verb)
+    }
+
+    fn log_state_blocking(db: &Database) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let last_purged_log_id: Option<LogId<NodeId>> =
+            Self::read_meta(db, META_PURGED, ErrorSubject::Logs)?;
+        let txn = db.begin_read().ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+        let table = txn
+            .open_table(LOGS)
+            .ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
+        let last = match table.last().ctx(ErrorSubject::Logs, ErrorVerb::Read)? {
+            Some((index, bytes)) => {
+                let index = index.value();
+                let e: EntryLogId = serde_json::from_slice(bytes.value())
+                    .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
+                Some(e.log_id)
+            }
+            None => None,
+        };
+        Ok(LogState {
+            last_log_id: last.or(last_purged_log_id),
+            last_purged_log_id,
+        })
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let start = range.start_bound().cloned();
+        let end = range.end_bound().cloned();
+        let db = self.db.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
+            Self::read_entries(&db, start, end)
+        })
+        .await
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
+            Self::log_state_blocking(&db)
+        })
+        .await
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let db = self.db.clone();
+        let vote = *vote;
+        blocking(ErrorSubject::Vote, ErrorVerb::Write, move || {
+            Self::write_meta(
+                &db,
+                META_VOTE,
+                Some(&vote),
+                Durability::Immediate,
+                ErrorSubject::Vote,
+            )
+        })
+        .await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Vote, ErrorVerb::Read, move || {
+            Self::read_meta(&db, META_VOTE, ErrorSubject::Vote)
+        })
+        .await
+    }
+
+    /// Saved without fsync: it becomes durable with the next append (or any
+    /// other durable write). Losing it only makes a restart re-apply less.
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Store, ErrorVerb::Write, move || {
+            Self::write_meta(
+                &db,
+                META_COMMITTED,
+                committed.as_ref(),
+                Durability::None,
+                ErrorSubject::Store,
+            )
+        })
+        .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Store, ErrorVerb::Read, move || {
+            Self::read_meta(&db, META_COMMITTED, ErrorSubject::Store)
+        })
+        .await
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        let db = self.db.clone();
+        let result = blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
+            Self::append_blocking(&db, &entries)
+        })
+        .await;
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            Self::truncate_blocking(&db, log_id)
+        })
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let db = self.db.clone();
+        blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
+            Self::purge_blocking(&db, log_id)
+        })
+        .await
+    }
+}

@@ -1,0 +1,176 @@
+//! The durable store of a fabric manager: openraft's log storage and state
+//! machine storage, both in one redb file, `<data dir>/pan.redb`.
+//!
+//! What is stored:
+//! - the raft log (`raft_log`: index -> serde_json of `openraft::Entry`),
+//! - the raft metadata (`raft_meta`: vote, committed log id, last purged log id),
+//! - the latest state machine snapshot (`snapshot`: its meta, its bytes and a
+//!   sequence number used to make snapshot ids unique).
+//!
+//! The replicated [`State`](crate::state::State) itself lives in memory (see
+//! [`StateMachineStore`]); it is persisted only through snapshots. After a
+//! restart the state machine starts from the stored snapshot and openraft
+//! re-applies the log from there up to the saved committed log id.
+//!
+//! Every write that openraft is told is done (appended entries, vote,
+//! truncation, purge, snapshot) is committed with fsync before the
+//! acknowledgement. The one exception is the committed log id, which is
+//! written without fsync and becomes durable with the next append: losing it
+//! in a crash only means re-applying less on restart, which raft recovers from.
+//!
+//! This module does file I/O on the data directory only; it never touches
+//! hardware, and the state machine it hosts stays pure.
+
+mod log;
+mod sm;
+
+#[cfg(test)]
+mod tests;
+
+pub use log::LogStore;
+pub use sm::StateMachineStore;
+
+use crate::raft_types::NodeId;
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageError, StorageIOError};
+use redb::{Database, DatabaseError, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "pan.redb";
+
+/// Raft log entries by index.
+pub(crate) const LOGS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("raft_log");
+/// Raft metadata: [`META_VOTE`], [`META_COMMITTED`], [`META_PURGED`].
+pub(crate) const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("raft_meta");
+/// The latest snapshot: [`SNAP_META`], [`SNAP_DATA`], [`SNAP_SEQ`].
+pub(crate) const SNAPSHOT: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("snapshot");
+
+pub(crate) const META_VOTE: &str = "vote";
+pub(crate) const META_COMMITTED: &str = "committed";
+pub(crate) const META_PURGED: &str = "last_purged";
+pub(crate) const SNAP_META: &str = "meta";
+pub(crate) const SNAP_DATA: &str = "data";
+pub(crate) const SNAP_SEQ: &str = "seq";
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot create data directory {path}; check that the path is right and that the \
+         fabric-manager user may write there"
+    )]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "data directory {path} is held by another fabric-manager process; stop that process, \
+         or give this one its own data directory"
+    )]
+    Locked { path: PathBuf },
+
+    #[error(
+        "cannot open the store file {path}; if the file is damaged, restore it from a backup, \
+         or remove this member from the cluster and rejoin it with an empty data directory"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+
+    #[error(
+        "the stored {what} in {path} is unreadable ({reason}); the file may be damaged: restore \
+         it from a backup, or remove this member from the cluster and rejoin it with an empty \
+         data directory"
+    )]
+    Corrupt {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+/// Opens (creating if needed) the store in `data_dir` and returns its log
+/// store and state machine store, which share one database file.
+///
+/// The state machine starts from the stored snapshot, if there is one.
+/// Blocks on file I/O; call it before starting raft, or from a blocking task.
+pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let path = data_dir.join(DB_FILE);
+    let db = Database::create(&path).map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+            path: data_dir.to_path_buf(),
+        },
+        other => StoreError::Open {
+            path: path.clone(),
+            source: other.into(),
+        },
+    })?;
+    create_tables(&db).map_err(|source| StoreError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    let db = Arc::new(db);
+    let sm = StateMachineStore::load(db.clone(), &path)?;
+    Ok((LogStore::new(db), sm))
+}
+
+/// Creates the tables so that read transactions always find them.
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(LOGS)?;
+        txn.open_table(META)?;
+        txn.open_table(SNAPSHOT)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Builds an openraft storage error for `subject` and `verb` from `source`.
+pub(crate) fn sto_err(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+    source: impl Into<AnyError>,
+) -> StorageError<NodeId> {
+    StorageIOError::new(subject, verb, source).into()
+}
+
+/// Adds openraft error context to a fallible result.
+pub(crate) trait Ctx<T> {
+    fn ctx(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> Result<T, StorageError<NodeId>>;
+}
+
+impl<T, E> Ctx<T> for Result<T, E>
+where
+    E: std::error::Error + 'static,
+{
+    fn ctx(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> Result<T, StorageError<NodeId>> {
+        self.map_err(|e| sto_err(subject, verb, &e))
+    }
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+pub(crate) async fn blocking<T, F>(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+    f: F,
+) -> Result<T, StorageError<NodeId>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StorageError<NodeId>> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(join) => Err(sto_err(subject, verb, &join)),
+    }
+}

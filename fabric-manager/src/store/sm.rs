@@ -1,0 +1,435 @@
+//! The state machine store: the replicated [`State`] in memory, snapshots in
+//! redb (openraft `RaftStateMachine` and `RaftSnapshotBuilder`).
+//!
+//! Applying entries touches memory only; the state reaches disk through
+//! snapshots, which are written with fsync. On open the latest snapshot is
+//! loaded and openraft re-applies the log after it, up to the saved
+//! committed log id.
+
+use super::{Ctx, SNAP_DATA, SNAP_META, SNAP_SEQ, SNAPSHOT, StoreError, blocking, sto_err};
+use crate::raft_types::{NodeId, Response, TypeConfig};
+use crate::state::{Event, State};
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend,
+    RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::broadcast;
+
+/// How many events a slow subscriber may lag behind before it misses some.
+pub const EVENT_CAPACITY: usize = 4096;
+
+type Membership = StoredMembership<NodeId, BasicNode>;
+type Meta = SnapshotMeta<NodeId, BasicNode>;
+
+/// The state machine: [`State`] plus the raft bookkeeping applied with it.
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    data: RwLock<Applied>,
+    events: broadcast::Sender<Event>,
+    snapshots_installed: AtomicU64,
+    /// Index of the last snapshot built or installed (0 if none).
+    snapshot_index: AtomicU64,
+    /// Sequence number of the last snapshot built here (persisted).
+    snapshot_seq: AtomicU64,
+}
+
+/// Everything a snapshot holds.
+#[derive(Clone, Default)]
+struct Applied {
+    state: State,
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: Membership,
+}
+
+/// Serialized form of a snapshot, borrowing the state.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    last_applied: &'a Option<LogId<NodeId>>,
+    last_membership: &'a Membership,
+    state: &'a State,
+}
+
+/// Deserialized form of a snapshot.
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: Membership,
+    state: State,
+}
+
+impl SnapshotOwned {
+    /// Decodes snapshot bytes into a ready-to-use [`Applied`] (reindexed).
+    fn decode(bytes: &[u8]) -> Result<Applied, serde_json::Error> {
+        let SnapshotOwned {
+            last_applied,
+            last_membership,
+            mut state,
+        } = serde_json::from_slice(bytes)?;
+        state.reindex();
+        Ok(Applied {
+            state,
+            last_applied,
+            last_membership,
+        })
+    }
+}
+
+/// The stored snapshot as raw parts.
+struct StoredSnapshot {
+    meta: Meta,
+    data: Vec<u8>,
+}
+
+impl StateMachineStore {
+    /// Loads the stored snapshot (if any) from `db` into memory.
+    pub(crate) fn load(db: Arc<Database>, path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source: redb::Error| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let corrupt = |what: &'static str, reason: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            what,
+            reason,
+        };
+
+        let (seq, stored) = read_snapshot_raw(&db).map_err(|e| match e {
+            RawError::Db(e) => open_err(e),
+            RawError::Decode(what, e) => corrupt(what, e.to_string()),
+            RawError::Missing(what) => corrupt(what, "it is missing".to_string()),
+        })?;
+
+        let mut applied = Applied::default();
+        let mut snapshot_index = 0;
+        if let Some(StoredSnapshot { meta, data }) = stored {
+            let decoded = SnapshotOwned::decode(&data)
+                .map_err(|e| corrupt("snapshot data", e.to_string()))?;
+            if decoded.last_applied != meta.last_log_id {
+                return Err(corrupt(
+                    "snapshot data",
+                    format!(
+                        "it covers log id {:?} but its meta says {:?}",
+                        decoded.last_applied, meta.last_log_id
+                    ),
+                ));
+            }
+            snapshot_index = meta.last_log_id.map_or(0, |id| id.index);
+            applied = Applied {
+                state: decoded.state,
+                last_applied: meta.last_log_id,
+                last_membership: meta.last_membership,
+            };
+        }
+
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                data: RwLock::new(applied),
+                events,
+                snapshots_installed: AtomicU64::new(0),
+                snapshot_index: AtomicU64::new(snapshot_index),
+                snapshot_seq: AtomicU64::new(seq),
+            }),
+        })
+    }
+
+    fn data(&self) -> RwLockReadGuard<'_, Applied> {
+        self.inner.data.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn data_mut(&self) -> RwLockWriteGuard<'_, Applied> {
+        self.inner
+            .data
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the current state (under a read lock; keep `f` short).
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.data().state)
+    }
+
+    /// Subscribes to the events of entries applied from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// How many snapshots were installed from a leader since open.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.inner.snapshots_installed.load(Ordering::Relaxed)
+    }
+
+    /// The log id of the last applied entry.
+    pub fn last_applied(&self) -> Option<LogId<NodeId>> {
+        self.data().last_applied
+    }
+
+    /// Log index of the last snapshot built or installed (0 if none).
+    pub fn snapshot_index(&self) -> u64 {
+        self.inner.snapshot_index.load(Ordering::Relaxed)
+    }
+
+    /// Hex SHA-256 of the state's serde_json form: equal on replicas that
+    /// applied the same log.
+    pub fn digest(&self) -> String {
+        let bytes = match serde_json::to_vec(&self.data().state) {
+            Ok(bytes) => bytes,
+            // Not expected (the state is plain data); keep the digest
+            // distinguishable rather than panicking.
+            Err(e) => return format!("unserializable state: {e}"),
+        };
+        let hash = Sha256::digest(&bytes);
+        let mut out = String::with_capacity(64);
+        for b in hash {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Low-level failures while reading the stored snapshot.
+#[derive(Debug, thiserror::Error)]
+enum RawError {
+    #[error(transparent)]
+    Db(#[from] redb::Error),
+    #[error("cannot decode the stored {0}: {1}")]
+    Decode(&'static str, serde_json::Error),
+    #[error("the stored {0} is missing")]
+    Missing(&'static str),
+}
+
+/// Reads the snapshot sequence number and the stored snapshot, if any.
+fn read_snapshot_raw(db: &Database) -> Result<(u64, Option<StoredSnapshot>), RawError> {
+    let txn = db.begin_read().map_err(redb::Error::from)?;
+    let table = txn.open_table(SNAPSHOT).map_err(redb::Error::from)?;
+    let seq = match table.get(SNAP_SEQ).map_err(redb::Error::from)? {
+        Some(v) => serde_json::from_slice(v.value())
+            .map_err(|e| RawError::Decode("snapshot sequence number", e))?,
+        None => 0,
+    };
+    let Some(meta) = table.get(SNAP_META).map_err(redb::Error::from)? else {
+        return Ok((seq, None));
+    };
+    let meta: Meta =
+        serde_json::from_slice(meta.value()).map_err(|e| RawError::Decode("snapshot meta", e))?;
+    let Some(data) = table.get(SNAP_DATA).map_err(redb::Error::from)? else {
+        return Err(RawError::Missing("snapshot data"));
+    };
+    let data = data.value().to_vec();
+    Ok((seq, Some(StoredSnapshot { meta, data })))
+}
+
+/// Stores a snapshot durably. With `only_if_newer`, a stored snapshot with
+/// a greater last log id is kept (a build racing an install). Returns
+/// whether the snapshot was stored.
+fn write_snapshot(
+    db: &Database,
+    meta: &Meta,
+    data: &[u8],
+    seq: Option<u64>,
+    only_if_newer: bool,
+) -> Result<bool, StorageError<NodeId>> {
+    let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+    let verb = ErrorVerb::Write;
+    let mut txn = db.begin_write().ctx(subject.clone(), verb)?;
+    txn.set_durability(Durability::Immediate)
+        .ctx(subject.clone(), verb)?;
+    let mut stored = false;
+    {
+        let mut table = txn.open_table(SNAPSHOT).ctx(subject.clone(), verb)?;
+        if let Some(seq) = seq {
+            let bytes = serde_json::to_vec(&seq).ctx(subject.clone(), verb)?;
+            table
+                .insert(SNAP_SEQ, bytes.as_slice())
+                .ctx(subject.clone(), verb)?;
+        }
+        let keep_existing = only_if_newer
+            && match table.get(SNAP_META).ctx(subject.clone(), verb)? {
+                // An unreadable stored meta is replaced.
+                Some(v) => serde_json::from_slice::<Meta>(v.value())
+                    .is_ok_and(|existing| existing.last_log_id > meta.last_log_id),
+                None => false,
+            };
+        if !keep_existing {
+            let meta_bytes = serde_json::to_vec(meta).ctx(subject.clone(), verb)?;
+            table
+                .insert(SNAP_META, meta_bytes.as_slice())
+                .ctx(subject.clone(), verb)?;
+            table.insert(SNAP_DATA, data).ctx(subject.clone(), verb)?;
+            stored = true;
+        }
+    }
+    txn.commit().ctx(subject, verb)?;
+    Ok(stored)
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        // A consistent copy: the read lock excludes apply while cloning.
+        let applied = self.data().clone();
+        let seq = self.inner.snapshot_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let db = self.inner.db.clone();
+        let subject = ErrorSubject::Snapshot(None);
+
+        let (meta, data, stored) = blocking(subject.clone(), ErrorVerb::Write, move || {
+            let (term, index) = applied
+                .last_applied
+                .map_or((0, 0), |id| (id.leader_id.term, id.index));
+            let meta = Meta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.last_membership.clone(),
+                snapshot_id: format!("{term}-{index}-{seq}"),
+            };
+            let data = serde_json::to_vec(&SnapshotRef {
+                last_applied: &applied.last_applied,
+                last_membership: &applied.last_membership,
+                state: &applied.state,
+            })
+            .ctx(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write)?;
+            let stored = write_snapshot(&db, &meta, &data, Some(seq), true)?;
+            Ok((meta, data, stored))
+        })
+        .await?;
+
+        if stored {
+            self.inner
+                .snapshot_index
+                .fetch_max(meta.last_log_id.map_or(0, |id| id.index), Ordering::Relaxed);
+        }
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), stored, "built snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, Membership), StorageError<NodeId>> {
+        let data = self.data();
+        Ok((data.last_applied, data.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries = entries.into_iter();
+        let mut responses = Vec::with_capacity(entries.size_hint().0);
+        let mut data = self.data_mut();
+        for entry in entries {
+            data.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => responses.push(Vec::new()),
+                EntryPayload::Normal(batch) => {
+                    let mut results = Vec::with_capacity(batch.len());
+                    for envelope in &batch {
+                        let applied = data.state.apply(entry.log_id.index, envelope);
+                        results.push(applied.result);
+                        for event in applied.events {
+                            // No subscriber is fine.
+                            let _ = self.inner.events.send(event);
+                        }
+                    }
+                    responses.push(results);
+                }
+                EntryPayload::Membership(membership) => {
+                    data.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                    responses.push(Vec::new());
+                }
+            }
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        let db = self.inner.db.clone();
+        let meta = meta.clone();
+        let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+
+        let (meta, applied) = blocking(subject.clone(), ErrorVerb::Write, move || {
+            let decoded = SnapshotOwned::decode(&data).ctx(subject.clone(), ErrorVerb::Read)?;
+            if decoded.last_applied != meta.last_log_id {
+                return Err(sto_err(
+                    subject,
+                    ErrorVerb::Read,
+                    AnyError::error(format!(
+                        "snapshot data covers log id {:?} but its meta says {:?}",
+                        decoded.last_applied, meta.last_log_id
+                    )),
+                ));
+            }
+            write_snapshot(&db, &meta, &data, None, false)?;
+            Ok((meta, decoded))
+        })
+        .await?;
+
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        *self.data_mut() = Applied {
+            state: applied.state,
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+        };
+        self.inner.snapshot_index.store(index, Ordering::Relaxed);
+        self.inner
+            .snapshots_installed
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let db = self.inner.db.clone();
+        let subject = ErrorSubject::Snapshot(None);
+        let stored = blocking(subject.clone(), ErrorVerb::Read, move || {
+            read_snapshot_raw(&db)
+                .map(|(_, stored)| stored)
+                .ctx(subject, ErrorVerb::Read)
+        })
+        .await?;
+        Ok(stored.map(|StoredSnapshot { meta, data }| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}

@@ -1,0 +1,300 @@
+//! Tests of the durable store: openraft's storage conformance suite, a
+//! restart from snapshot + log, and damaged data on disk.
+
+use super::*;
+use crate::raft_types::{Request, TypeConfig};
+use crate::state::{Command, Envelope};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite, log_id};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, Membership, RaftLogReader, RaftSnapshotBuilder,
+    SnapshotMeta, StorageHelper, StoredMembership, Vote,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use tempfile::TempDir;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+struct TempStoreBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for TempStoreBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, LogStore, StateMachineStore), openraft::StorageError<NodeId>> {
+        let dir =
+            tempfile::tempdir().map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+        let (log, sm) =
+            open(dir.path()).map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+        Ok((dir, log, sm))
+    }
+}
+
+/// openraft's own conformance suite (it runs its own tokio runtimes).
+#[test]
+fn openraft_storage_suite() -> Result<(), openraft::StorageError<NodeId>> {
+    Suite::<TypeConfig, LogStore, StateMachineStore, TempStoreBuilder, TempDir>::test_all(
+        TempStoreBuilder,
+    )
+}
+
+fn lid(index: u64) -> LogId<NodeId> {
+    log_id(1, 1, index)
+}
+
+fn create_partition(name: &str, at_ms: u64) -> Envelope {
+    Envelope {
+        principal: "admin".to_string(),
+        at_ms,
+        command: Command::CreatePartition {
+            name: name.to_string(),
+            description: format!("partition {name}"),
+        },
+    }
+}
+
+fn normal(index: u64, batch: Request) -> Entry<TypeConfig> {
+    Entry {
+        log_id: lid(index),
+        payload: EntryPayload::Normal(batch),
+    }
+}
+
+fn membership(index: u64) -> Entry<TypeConfig> {
+    let nodes = BTreeMap::from([(1, BasicNode::new("127.0.0.1:7001"))]);
+    Entry {
+        log_id: lid(index),
+        payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1])], nodes)),
+    }
+}
+
+/// Entries 1..=9: a membership entry, then batches of partition creations
+/// (entry 6 repeats a name, so one command of it is refused).
+fn entries() -> Vec<Entry<TypeConfig>> {
+    let mut out = vec![membership(1)];
+    for index in 2..=9 {
+        let mut batch = vec![
+            create_partition(&format!("p{index}a"), index * 1000),
+            create_partition(&format!("p{index}b"), index * 1000 + 1),
+        ];
+        if index == 6 {
+            batch.push(create_partition("p2a", index * 1000 + 2));
+        }
+        out.push(normal(index, batch));
+    }
+    out
+}
+
+fn json(entries: &[Entry<TypeConfig>]) -> Result<String, serde_json::Error> {
+    serde_json::to_string(entries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_snapshot_and_committed_log() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let all = entries();
+    let vote = Vote::new(1, 1);
+
+    let (digest, state, snapshot_meta) = {
+        let (mut log, mut sm) = open(dir.path())?;
+        let mut events = sm.subscribe();
+        log.save_vote(&vote).await?;
+
+        log.blocking_append(all[..5].to_vec()).await?;
+        log.save_committed(Some(lid(5))).await?;
+        let responses = sm.apply(all[..5].to_vec()).await?;
+        assert_eq!(responses.len(), 5);
+        assert!(responses[0].is_empty(), "membership entry has no results");
+        assert_eq!(responses[1].len(), 2);
+        assert!(responses[1].iter().all(Result::is_ok));
+        let event = events.try_recv()?;
+        assert_eq!(event.index, 2);
+        assert_eq!(event.kind, "partition.created");
+
+        let snapshot = sm.get_snapshot_builder().await.build_snapshot().await?;
+        assert_eq!(snapshot.meta.last_log_id, Some(lid(5)));
+        assert_eq!(sm.snapshot_index(), 5);
+
+        log.blocking_append(all[5..].to_vec()).await?;
+        let responses = sm.apply(all[5..7].to_vec()).await?;
+        assert_eq!(responses[0].len(), 3);
+        assert!(responses[0][2].is_err(), "duplicate partition name is refused");
+        log.save_committed(Some(lid(7))).await?;
+        // Entries 8 and 9 are in the log but not committed.
+        assert_eq!(sm.last_applied(), Some(lid(7)));
+        (sm.digest(), sm.read(Clone::clone), snapshot.meta)
+    };
+
+    let (mut log, mut sm) = open(dir.path())?;
+    // The snapshot is loaded, nothing after it is applied yet.
+    assert_eq!(sm.last_applied(), Some(lid(5)));
+    assert_eq!(sm.snapshot_index(), 5);
+    let current = sm.get_current_snapshot().await?.ok_or("no stored snapshot")?;
+    assert_eq!(current.meta, snapshot_meta);
+    let (applied, mem) = sm.applied_state().await?;
+    assert_eq!(applied, Some(lid(5)));
+    assert_eq!(mem.log_id(), &Some(lid(1)));
+
+    // Log, vote and committed are intact.
+    assert_eq!(log.read_vote().await?, Some(vote));
+    assert_eq!(log.read_committed().await?, Some(lid(7)));
+    let state_of_log = log.get_log_state().await?;
+    assert_eq!(state_of_log.last_log_id, Some(lid(9)));
+    assert_eq!(state_of_log.last_purged_log_id, None);
+    let read = log.try_get_log_entries(1..10).await?;
+    assert_eq!(json(&read)?, json(&all)?);
+
+    // openraft's startup path re-applies (5, 7] and lands on the same state.
+    let initial = StorageHelper::new(&mut log, &mut sm)
+        .get_initial_state()
+        .await?;
+    assert_eq!(initial.committed, Some(lid(7)));
+    assert_eq!(sm.last_applied(), Some(lid(7)));
+    assert_eq!(sm.digest(), digest);
+    assert!(sm.read(|s| *s == state));
+
+    // Purge up to the snapshot survives a restart too.
+    log.purge(lid(5)).await?;
+    drop((log, sm));
+    let (mut log, _sm) = open(dir.path())?;
+    let state_of_log = log.get_log_state().await?;
+    assert_eq!(state_of_log.last_purged_log_id, Some(lid(5)));
+    assert_eq!(state_of_log.last_log_id, Some(lid(9)));
+    assert!(log.try_get_log_entries(0..6).await?.is_empty());
+    assert_eq!(log.try_get_log_entries(0..100).await?.len(), 4);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult {
+    let leader_dir = tempfile::tempdir()?;
+    let follower_dir = tempfile::tempdir()?;
+    let all = entries();
+
+    let (_leader_log, mut leader) = open(leader_dir.path())?;
+    leader.apply(all.clone()).await?;
+    let snapshot = leader.get_snapshot_builder().await.build_snapshot().await?;
+
+    {
+        let (_log, mut follower) = open(follower_dir.path())?;
+        let mut data = follower.begin_receiving_snapshot().await?;
+        *data = *snapshot.snapshot;
+        follower.install_snapshot(&snapshot.meta, data).await?;
+        assert_eq!(follower.snapshots_installed(), 1);
+        assert_eq!(follower.snapshot_index(), 9);
+        assert_eq!(follower.last_applied(), Some(lid(9)));
+        assert_eq!(follower.digest(), leader.digest());
+    }
+
+    let (_log, follower) = open(follower_dir.path())?;
+    assert_eq!(follower.last_applied(), Some(lid(9)));
+    assert_eq!(follower.digest(), leader.digest());
+    assert_eq!(follower.snapshots_installed(), 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_snapshot_is_an_error_and_changes_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (_log, mut sm) = open(dir.path())?;
+    sm.apply(entries()[..3].to_vec()).await?;
+    let before = sm.digest();
+    let meta = SnapshotMeta {
+        last_log_id: Some(lid(20)),
+        last_membership: StoredMembership::default(),
+        snapshot_id: "1-20-1".to_string(),
+    };
+
+    let garbage = Box::new(Cursor::new(b"\x00not json{".to_vec()));
+    assert!(sm.install_snapshot(&meta, garbage).await.is_err());
+
+    // Well-formed but for another log id than the meta claims.
+    let other = sm.get_snapshot_builder().await.build_snapshot().await?;
+    assert!(sm.install_snapshot(&meta, other.snapshot).await.is_err());
+
+    assert_eq!(sm.digest(), before);
+    assert_eq!(sm.last_applied(), Some(lid(3)));
+    assert_eq!(sm.snapshots_installed(), 0);
+    Ok(())
+}
+
+/// Overwrites `key` of `table` in the closed store at `dir` with `bytes`.
+fn damage<K: redb::Key + 'static>(
+    dir: &Path,
+    table: TableDefinition<'static, K, &'static [u8]>,
+    key: K::SelfType<'_>,
+    bytes: &[u8],
+) -> TestResult {
+    let db = Database::create(dir.join(DB_FILE))?;
+    let txn = db.begin_write()?;
+    {
+        let mut t = txn.open_table(table)?;
+        t.insert(key, bytes)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let (mut log, mut sm) = open(dir.path())?;
+        log.blocking_append(entries()).await?;
+        log.save_vote(&Vote::new(1, 1)).await?;
+        sm.apply(entries()).await?;
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+    }
+
+    damage(dir.path(), LOGS, 3, b"{\"log_id\": 7")?;
+    damage(dir.path(), LOGS, 9, b"garbage")?;
+    damage(dir.path(), META, META_VOTE, b"[1, 2")?;
+    {
+        let (mut log, _sm) = open(dir.path())?;
+        assert!(log.try_get_log_entries(1..3).await.is_ok());
+        assert!(log.try_get_log_entries(1..4).await.is_err());
+        assert!(log.get_log_state().await.is_err());
+        assert!(log.read_vote().await.is_err());
+    }
+
+    // An entry stored under the wrong index is refused too.
+    let moved = serde_json::to_vec(&entries()[1])?;
+    damage(dir.path(), LOGS, 5, &moved)?;
+    {
+        let (mut log, _sm) = open(dir.path())?;
+        assert!(log.try_get_log_entries(5..6).await.is_err());
+    }
+
+    damage(dir.path(), SNAPSHOT, SNAP_DATA, b"{\"state\": 1}")?;
+    match open(dir.path()) {
+        Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "snapshot data"),
+        Err(other) => return Err(format!("unexpected error: {other}").into()),
+        Ok(_) => return Err("a damaged snapshot was accepted".into()),
+    }
+    Ok(())
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let _held = open(dir.path())?;
+    match open(dir.path()) {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(e.to_string().contains("held by another fabric-manager process"));
+            Ok(())
+        }
+        Err(other) => Err(format!("unexpected error: {other}").into()),
+        Ok(_) => Err("the same data directory was opened twice".into()),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_open_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join(DB_FILE), vec![0x5a; 8192])?;
+    match open(dir.path()) {
+        Err(StoreError::Open { .. }) => Ok(()),
+        Err(other) => Err(format!("unexpected error: {other}").into()),
+        Ok(_) => Err("a non-database file was opened".into()),
+    }
+}

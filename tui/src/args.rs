@@ -1,0 +1,219 @@
+//! Value parsers for arguments clap cannot check on its own: manager
+//! addresses, MAC ranges, UUID prefixes and sizes. Each error names what was
+//! wrong and shows a valid example; clap adds the argument's name.
+
+use crate::units;
+
+/// The `--manager` value: one or more cluster members, tried in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members(pub Vec<String>);
+
+/// An inclusive MAC range, normalised to lower-case colon form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacRange {
+    pub first: String,
+    pub last: String,
+}
+
+/// Parses `HOST:PORT[,HOST:PORT...]`.
+pub fn parse_members(input: &str) -> Result<Members, String> {
+    let members = input
+        .split(',')
+        .map(str::trim)
+        .map(|member| parse_host_port(member).map(|()| member.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Members(members))
+}
+
+/// Parses a single `HOST:PORT` (used by `cluster add-member --addr`).
+pub fn parse_address(input: &str) -> Result<String, String> {
+    let input = input.trim();
+    parse_host_port(input)?;
+    Ok(input.to_string())
+}
+
+/// Checks `HOST:PORT` (an `http://` or `https://` prefix is allowed, and
+/// IPv6 hosts go in brackets: `[::1]:7001`).
+fn parse_host_port(input: &str) -> Result<(), String> {
+    let example = "expected HOST:PORT, e.g. 127.0.0.1:7001";
+    if input.is_empty() {
+        return Err(format!("an empty address; {example}"));
+    }
+    let rest = input
+        .strip_prefix("http://")
+        .or_else(|| input.strip_prefix("https://"))
+        .unwrap_or(input);
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err(format!("{input:?} has no port; {example}"));
+    };
+    let bare_ipv6 = host.contains(':') && !(host.starts_with('[') && host.ends_with(']'));
+    if host.is_empty() || host.contains(['/', ' ']) || bare_ipv6 {
+        return Err(format!("{input:?} is not an address; {example}"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("{input:?} has an invalid port {port:?}; {example}")),
+    }
+}
+
+/// Parses `FIRST-LAST`, e.g. `02:50:41:00:00:00-02:50:41:00:ff:ff`. MACs may
+/// use `:` or `-` between octets; the range separator is the `-` that leaves
+/// a valid MAC on both sides.
+pub fn parse_mac_range(input: &str) -> Result<MacRange, String> {
+    let example = "expected FIRST-LAST, e.g. 02:50:41:00:00:00-02:50:41:00:ff:ff";
+    let input = input.trim();
+    let mut ranges = input.match_indices('-').filter_map(|(at, _)| {
+        let first = parse_mac(&input[..at])?;
+        let last = parse_mac(&input[at + 1..])?;
+        Some((first, last))
+    });
+    let Some((first, last)) = ranges.next() else {
+        return Err(format!("{input:?} is not a MAC range; {example}"));
+    };
+    if first > last {
+        return Err(format!(
+            "{input:?} is backwards: the first MAC is above the last; {example}"
+        ));
+    }
+    Ok(MacRange {
+        first: format_mac(first),
+        last: format_mac(last),
+    })
+}
+
+/// A MAC as six two-digit hex octets separated by `:` or `-`, as a number.
+fn parse_mac(text: &str) -> Option<u64> {
+    let octets: Vec<&str> = text.split([':', '-']).collect();
+    if octets.len() != 6 {
+        return None;
+    }
+    octets.iter().try_fold(0u64, |acc, octet| {
+        if octet.len() != 2 {
+            return None;
+        }
+        let value = u8::from_str_radix(octet, 16).ok()?;
+        Some((acc << 8) | u64::from(value))
+    })
+}
+
+fn format_mac(value: u64) -> String {
+    let bytes = value.to_be_bytes();
+    bytes[2..]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Checks a UUID prefix: 16 hex digits, dashes allowed
+/// (`50414e00-0000-0001`). Returned as typed.
+pub fn parse_uuid_prefix(input: &str) -> Result<String, String> {
+    let input = input.trim();
+    let digits: Vec<char> = input.chars().filter(|c| *c != '-').collect();
+    if digits.len() != 16 || !digits.iter().all(char::is_ascii_hexdigit) {
+        return Err(format!(
+            "{input:?} is not a UUID prefix; expected 16 hex digits (the first 8 bytes of every UUID), e.g. 50414e00-0000-0001"
+        ));
+    }
+    Ok(input.to_string())
+}
+
+/// Parses a size in bytes or with a binary unit (see [`units::parse_size`]).
+pub fn parse_size(input: &str) -> Result<u64, String> {
+    units::parse_size(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_accept_one_or_many_addresses() {
+        assert_eq!(
+            parse_members("127.0.0.1:7001"),
+            Ok(Members(vec!["127.0.0.1:7001".into()]))
+        );
+        assert_eq!(
+            parse_members("a:7001, b:7002,[::1]:7003,http://c:7004"),
+            Ok(Members(vec![
+                "a:7001".into(),
+                "b:7002".into(),
+                "[::1]:7003".into(),
+                "http://c:7004".into()
+            ]))
+        );
+    }
+
+    #[test]
+    fn members_reject_what_is_not_host_port() {
+        for bad in [
+            "",
+            "localhost",
+            "a:7001,",
+            ":7001",
+            "a:0",
+            "a:port",
+            "a:70000",
+            "::1:7001",
+        ] {
+            let err = parse_members(bad).unwrap_err();
+            assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+        }
+        assert!(parse_address("10.0.0.2").unwrap_err().contains("no port"));
+        assert_eq!(parse_address(" 10.0.0.2:7001 "), Ok("10.0.0.2:7001".into()));
+    }
+
+    #[test]
+    fn mac_ranges_parse_with_colons_or_dashes() {
+        let expected = MacRange {
+            first: "02:50:41:00:00:00".into(),
+            last: "02:50:41:00:ff:ff".into(),
+        };
+        assert_eq!(
+            parse_mac_range("02:50:41:00:00:00-02:50:41:00:FF:FF"),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            parse_mac_range("02-50-41-00-00-00-02-50-41-00-ff-ff"),
+            Ok(expected)
+        );
+        let single = parse_mac_range("02:50:41:00:00:07-02:50:41:00:00:07").unwrap();
+        assert_eq!(single.first, single.last);
+    }
+
+    #[test]
+    fn mac_ranges_reject_bad_input() {
+        for bad in [
+            "",
+            "02:50:41:00:00:00",
+            "02:50:41:00:00:00-",
+            "02:50:41:00:00-02:50:41:00:00:ff",
+            "02:50:41:00:00:0g-02:50:41:00:00:ff",
+            "2:50:41:00:00:00-02:50:41:00:00:ff",
+        ] {
+            let err = parse_mac_range(bad).unwrap_err();
+            assert!(err.contains("is not a MAC range"), "{bad}: {err}");
+            assert!(err.contains("FIRST-LAST"), "{bad}: {err}");
+        }
+        let err = parse_mac_range("02:50:41:00:00:ff-02:50:41:00:00:00").unwrap_err();
+        assert!(err.contains("backwards"), "{err}");
+    }
+
+    #[test]
+    fn uuid_prefixes_need_sixteen_hex_digits() {
+        assert_eq!(
+            parse_uuid_prefix("50414e00-0000-0001"),
+            Ok("50414e00-0000-0001".into())
+        );
+        assert_eq!(
+            parse_uuid_prefix("50414E0000000001"),
+            Ok("50414E0000000001".into())
+        );
+        for bad in ["", "50414e00", "50414e00-0000-000g", "50414e00-0000-00012"] {
+            assert!(
+                parse_uuid_prefix(bad).unwrap_err().contains("16 hex digits"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Failures and the single `error: ...` line each one becomes, plus exit
+//! codes: 1 for failures reported by or about the fabric manager, 2 for
+//! usage errors (clap's convention), 0 when stdout was closed early.
+
+use std::fmt;
+use tonic::{Code, Status};
+
+/// What `panctl` tells the operator to do when no manager can be reached.
+const REACH_HINT: &str =
+    "is fabric-manager running? Set --manager or PAN_MANAGER to a member's address";
+
+/// A failure `panctl` knows how to explain.
+#[derive(Debug)]
+pub enum CliError {
+    /// Input clap could not check (e.g. an unreadable password file).
+    Usage(String),
+    /// No member could serve the request: each was unreachable or said the
+    /// cluster is unavailable.
+    NoMember { attempts: Vec<Attempt> },
+    /// A member answered with an error.
+    Api { addr: String, status: Status },
+    /// A member accepted the request but did not answer in time.
+    Timeout { addr: String, secs: u64 },
+    /// The event stream ended although the command was still following it.
+    StreamEnded { addr: String },
+}
+
+/// One member tried while looking for one that serves the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub addr: String,
+    pub failure: Failure,
+}
+
+/// Why a member did not serve the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection (refused, timed out, DNS failure...): the reason.
+    Unreachable(String),
+    /// The member answered `Unavailable` (no leader...): its message.
+    Unavailable(String),
+}
+
+impl CliError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(message) => f.write_str(message),
+            CliError::NoMember { attempts } => f.write_str(&describe_attempts(attempts)),
+            CliError::Api { addr, status } => f.write_str(&describe_status(addr, status)),
+            CliError::Timeout { addr, secs } => write!(
+                f,
+                "the fabric manager at {addr} did not answer within {secs} s; it may be overloaded or cut off from its cluster: check `panctl cluster status` and retry"
+            ),
+            CliError::StreamEnded { addr } => write!(
+                f,
+                "the fabric manager at {addr} closed the event stream (it may have restarted); run `panctl events` again to keep following"
+            ),
+        }
+    }
+}
+
+/// Explains a failed search for a member that serves the request.
+fn describe_attempts(attempts: &[Attempt]) -> String {
+    let unavailable = attempts.iter().rev().find_map(|a| match &a.failure {
+        Failure::Unavailable(message) => Some(message.as_str()),
+        Failure::Unreachable(_) => None,
+    });
+    let tried = attempts
+        .iter()
+        .map(|a| match &a.failure {
+            Failure::Unreachable(reason) => format!("{}: {reason}", a.addr),
+            Failure::Unavailable(_) => format!("{}: unavailable", a.addr),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    match (unavailable, attempts) {
+        (Some(message), [only]) => format!(
+            "the fabric cluster is unavailable: {} (asked {})",
+            sentence(message, "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`"),
+            only.addr
+        ),
+        (Some(message), _) => format!(
+            "the fabric cluster is unavailable: {} (tried {tried})",
+            sentence(message, "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`")
+        ),
+        (None, [only]) => {
+            let reason = match &only.failure {
+                Failure::Unreachable(reason) => reason.as_str(),
+                Failure::Unavailable(_) => "unavailable",
+            };
+            format!(
+                "cannot reach the fabric manager at {} ({reason}); {REACH_HINT}",
+                only.addr
+            )
+        }
+        (None, []) => format!("no fabric manager address was given; {REACH_HINT}"),
+        (None, _) => format!("cannot reach any fabric manager member ({tried}); {REACH_HINT}"),
+    }
+}
+
+/// Explains a status a member answered with, by code, keeping the server's
+/// own sentence (which names the object and what to do).
+pub fn describe_status(addr: &str, status: &Status) -> String {
+    let raw = status.message();
+    let msg = |fallback: &str| sentence(raw, fallback);
+    match status.code() {
+        Code::InvalidArgument => format!("invalid request: {}", msg("the manager rejected an argument")),
+        Code::NotFound => format!("not found: {}", msg("the object does not exist; list them to check the name")),
+        Code::AlreadyExists => format!("already exists: {}", msg("an object with that name exists; pick another name")),
+        Code::FailedPrecondition => format!("refused: {}", msg("the object is in use or the pool is exhausted")),
+        Code::Unavailable => format!(
+            "the fabric cluster is unavailable: {} (asked {addr})",
+            msg("no leader is known; wait a few seconds for an election and retry")
+        ),
+        Code::PermissionDenied => format!("permission denied: {}", msg("your principal may not do this")),
+        Code::Unauthenticated => format!("not authenticated: {}", msg("the manager did not accept your credentials")),
+        Code::ResourceExhausted => format!("resources exhausted: {}", msg("the manager is out of capacity")),
+        Code::Aborted => format!("aborted: {}; retry the command", msg("the change conflicted with another one")),
+        Code::OutOfRange => format!("out of range: {}", msg("a value is outside what the manager accepts")),
+        Code::DeadlineExceeded => format!(
+            "the fabric manager at {addr} gave up waiting: {}; check `panctl cluster status` and retry",
+            msg("deadline exceeded")
+        ),
+        Code::Cancelled => format!("the request to {addr} was cancelled: {}; retry the command", msg("cancelled")),
+        Code::Unimplemented => format!(
+            "the fabric manager at {addr} does not support this request ({}); use a panctl of the same version as the manager",
+            msg("unimplemented")
+        ),
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Ok => format!(
+            "the fabric manager at {addr} failed ({}): {}; check its log",
+            code_name(status.code()),
+            msg("no detail given")
+        ),
+    }
+}
+
+/// A short lower-case name for a status code.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Unknown => "unknown error",
+        Code::Internal => "internal error",
+        Code::DataLoss => "data loss",
+        _ => "error",
+    }
+}
+
+/// The server's message as one line without a final period, or `fallback`.
+fn sentence(message: &str, fallback: &str) -> String {
+    let line = one_line(message);
+    let line = line.trim_end_matches('.').trim_end();
+    if line.is_empty() {
+        fallback.to_string()
+    } else {
+        line.to_string()
+    }
+}
+
+/// Collapses every run of whitespace (newlines included) to one space and
+/// drops other control characters, so a message fits on one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The line printed for any failure of a command.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let text = match err.downcast_ref::<CliError>() {
+        Some(cli) => cli.to_string(),
+        None => format!("{err:#}"),
+    };
+    format!("error: {}", one_line(&text))
+}
+
+/// The exit code for any failure of a command.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<CliError>()
+        .map_or(1, CliError::exit_code)
+}
+
+/// True when the failure is only that stdout was closed (`panctl ... | head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Turns clap's multi-line usage error into one line that points at the
+/// right `--help`. `command_path` is e.g. `panctl server create`.
+pub fn clap_error_line(rendered: &str, command_path: &str) -> String {
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let message = message.trim().strip_prefix("error:").unwrap_or(message);
+    format!(
+        "error: {}; run '{command_path} --help' for usage",
+        one_line(message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDR: &str = "127.0.0.1:7001";
+
+    fn line(status: Status) -> String {
+        error_line(&anyhow::Error::new(CliError::Api {
+            addr: ADDR.into(),
+            status,
+        }))
+    }
+
+    #[test]
+    fn every_status_code_becomes_one_friendly_line() {
+        let m = "partition \"acme\" does not exist; create it with `panctl partition create acme`.";
+        let cases = [
+            (Code::InvalidArgument, "error: invalid request: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::NotFound, "error: not found: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::AlreadyExists, "error: already exists: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::FailedPrecondition, "error: refused: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::Unavailable, "error: the fabric cluster is unavailable: partition \"acme\" does not exist; create it with `panctl partition create acme` (asked 127.0.0.1:7001)"),
+            (Code::PermissionDenied, "error: permission denied: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::Unauthenticated, "error: not authenticated: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::ResourceExhausted, "error: resources exhausted: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::Aborted, "error: aborted: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command"),
+            (Code::OutOfRange, "error: out of range: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
+            (Code::DeadlineExceeded, "error: the fabric manager at 127.0.0.1:7001 gave up waiting: partition \"acme\" does not exist; create it with `panctl partition create acme`; check `panctl cluster status` and retry"),
+            (Code::Cancelled, "error: the request to 127.0.0.1:7001 was cancelled: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command"),
+            (Code::Unimplemented, "error: the fabric manager at 127.0.0.1:7001 does not support this request (partition \"acme\" does not exist; create it with `panctl partition create acme`); use a panctl of the same version as the manager"),
+            (Code::Internal, "error: the fabric manager at 127.0.0.1:7001 failed (internal error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
+            (Code::Unknown, "error: the fabric manager at 127.0.0.1:7001 failed (unknown error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
+            (Code::DataLoss, "error: the fabric manager at 127.0.0.1:7001 failed (data loss): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
+            (Code::Ok, "error: the fabric manager at 127.0.0.1:7001 failed (ok): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
+        ];
+        for (code, expected) in cases {
+            assert_eq!(line(Status::new(code, m)), expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn empty_or_multiline_messages_still_give_one_useful_line() {
+        assert_eq!(
+            line(Status::not_found("")),
+            "error: not found: the object does not exist; list them to check the name"
+        );
+        assert_eq!(
+            line(Status::unavailable("")),
+            "error: the fabric cluster is unavailable: no leader is known; wait a few seconds for an election and retry (asked 127.0.0.1:7001)"
+        );
+        assert_eq!(
+            line(Status::internal("panicked at\nsrc/x.rs:1\n\tbacktrace")),
+            "error: the fabric manager at 127.0.0.1:7001 failed (internal error): panicked at src/x.rs:1 backtrace; check its log"
+        );
+    }
+
+    #[test]
+    fn unreachable_managers_are_explained() {
+        let one = CliError::NoMember {
+            attempts: vec![Attempt {
+                addr: ADDR.into(),
+                failure: Failure::Unreachable("connection refused".into()),
+            }],
+        };
+        assert_eq!(
+            error_line(&anyhow::Error::new(one)),
+            "error: cannot reach the fabric manager at 127.0.0.1:7001 (connection refused); is fabric-manager running? Set --manager or PAN_MANAGER to a member's address"
+        );
+        let two = CliError::NoMember {
+            attempts: vec![
+                Attempt {
+                    addr: "a:7001".into(),
+                    failure: Failure::Unreachable("connection refused".into()),
+                },
+                Attempt {
+                    addr: "b:7001".into(),
+                    failure: Failure::Unreachable("timed out after 3 s".into()),
+                },
+            ],
+        };
+        assert_eq!(
+            two.to_string(),
+            "cannot reach any fabric manager member (a:7001: connection refused; b:7001: timed out after 3 s); is fabric-manager running? Set --manager or PAN_MANAGER to a member's address"
+        );
+        assert_eq!(two.exit_code(), 1);
+    }
+
+    #[test]
+    fn an_unavailable_cluster_quotes_the_member_that_said_so() {
+        let err = CliError::NoMember {
+            attempts: vec![
+                Attempt {
+                    addr: "a:7001".into(),
+                    failure: Failure::Unreachable("connection refused".into()),
+                },
+                Attempt {
+                    addr: "b:7001".into(),
+                    failure: Failure::Unavailable(
+                        "No leader is elected; retry in a few seconds.".into(),
+                    ),
+                },
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "the fabric cluster is unavailable: No leader is elected; retry in a few seconds (tried a:7001: connection refused; b:7001: unavailable)"
+        );
+        let single = CliError::NoMember {
+            attempts: vec![Attempt {
+                addr: "b:7001".into(),
+                failure: Failure::Unavailable("No leader is elected.".into()),
+            }],
+        };
+        assert_eq!(
+            single.to_string(),
+            "the fabric cluster is unavailable: No leader is elected (asked b:7001)"
+        );
+    }
+
+    #[test]
+    fn other_failures_and_exit_codes() {
+        let usage = anyhow::Error::new(CliError::Usage(
+            "the password file pw is empty; write the BMC password into it".into(),
+        ));
+        assert_eq!(exit_code(&usage), 2);
+        assert_eq!(
+            error_line(&usage),
+            "error: the password file pw is empty; write the BMC password into it"
+        );
+        let timeout = anyhow::Error::new(CliError::Timeout {
+            addr: ADDR.into(),
+            secs: 30,
+        });
+        assert_eq!(exit_code(&timeout), 1);
+        assert!(error_line(&timeout).starts_with(
+            "error: the fabric manager at 127.0.0.1:7001 did not answer within 30 s;"
+        ));
+        let plain = anyhow::anyhow!("inner\nproblem").context("outer");
+        assert_eq!(error_line(&plain), "error: outer: inner problem");
+        assert_eq!(exit_code(&plain), 1);
+        let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("cannot write the output");
+        assert!(is_broken_pipe(&pipe));
+        assert!(!is_broken_pipe(&plain));
+    }
+
+    #[test]
+    fn clap_errors_shrink_to_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  --partition <PARTITION>\n\nUsage: panctl server create --partition <PARTITION> <NAME>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_error_line(rendered, "panctl server create"),
+            "error: the following required arguments were not provided: --partition <PARTITION>; run 'panctl server create --help' for usage"
+        );
+        let rendered = "error: invalid value 'abc' for '--nics <N>': invalid digit found in string\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_error_line(rendered, "panctl server create"),
+            "error: invalid value 'abc' for '--nics <N>': invalid digit found in string; run 'panctl server create --help' for usage"
+        );
+    }
+}
