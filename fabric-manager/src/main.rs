@@ -60,7 +60,10 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let advertise = args.advertise.clone().unwrap_or_else(|| args.listen.clone());
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| args.listen.clone());
     let mut config = NodeConfig::new(args.node_id, advertise, args.data_dir.clone());
     config.heartbeat = Duration::from_millis(args.heartbeat_ms);
     config.election_timeout_min = Duration::from_millis(args.election_timeout_ms);
@@ -76,9 +79,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    let node = Node::start(config)
-        .await
-        .with_context(|| format!("cannot start node {} from {}", args.node_id, args.data_dir.display()))?;
+    let node = Node::start(config).await.with_context(|| {
+        format!(
+            "cannot start node {} from {}",
+            args.node_id,
+            args.data_dir.display()
+        )
+    })?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(service::serve(node.clone(), listener, async {
@@ -86,7 +93,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }));
 
     match &args.join {
-        None => node.bootstrap().await.context("cannot bootstrap the cluster")?,
+        None => node
+            .bootstrap()
+            .await
+            .context("cannot bootstrap the cluster")?,
         Some(via) => {
             let node = node.clone();
             let via = via.clone();

@@ -166,15 +166,26 @@ impl Node {
 
     /// Makes this member a single-node cluster if it has never been part of one.
     pub async fn bootstrap(&self) -> Result<(), Error> {
-        let initialized = self.inner.raft.is_initialized().await.map_err(|e| self.raft_err(e))?;
+        let initialized = self
+            .inner
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| self.raft_err(e))?;
         if initialized {
-            tracing::info!(node = self.inner.id, "recovered cluster state from the data directory");
+            tracing::info!(
+                node = self.inner.id,
+                "recovered cluster state from the data directory"
+            );
             return Ok(());
         }
         let members = BTreeMap::from([(self.inner.id, BasicNode::new(self.inner.addr.clone()))]);
         match self.inner.raft.initialize(members).await {
             Ok(()) => {
-                tracing::info!(node = self.inner.id, "initialized a new single-member cluster");
+                tracing::info!(
+                    node = self.inner.id,
+                    "initialized a new single-member cluster"
+                );
                 Ok(())
             }
             Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
@@ -267,8 +278,9 @@ impl Node {
                 Err(RaftError::Fatal(e)) => return Err(self.raft_err(e).into()),
             };
             if let Some((leader_id, addr)) = self.leader_target(&leader) {
-                let reply: Result<ReadIndexReply, WriteError> =
-                    self.call_leader(leader_id, &addr, Forwarded::ReadIndex).await;
+                let reply: Result<ReadIndexReply, WriteError> = self
+                    .call_leader(leader_id, &addr, Forwarded::ReadIndex)
+                    .await;
                 match reply {
                     Ok(Ok(index)) => {
                         self.inner
@@ -341,13 +353,13 @@ impl Node {
                 },
             };
             if let Some((leader_id, leader_addr)) = self.leader_target(&leader) {
-                let mut client = self
-                    .inner
-                    .peers
-                    .client(&leader_addr)
-                    .map_err(|e| Error::InvalidRequest {
-                        reason: e.to_string(),
-                    })?;
+                let mut client =
+                    self.inner
+                        .peers
+                        .client(&leader_addr)
+                        .map_err(|e| Error::InvalidRequest {
+                            reason: e.to_string(),
+                        })?;
                 match client
                     .join(pan_api::v1::AddMemberRequest {
                         id,
@@ -380,7 +392,10 @@ impl Node {
         addr: String,
     ) -> Result<Option<ForwardToLeader<NodeId, BasicNode>>, Error> {
         let membership = self.inner.raft.metrics().borrow().membership_config.clone();
-        let existing = membership.membership().get_node(&id).map(|n| n.addr.clone());
+        let existing = membership
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone());
         let is_voter = membership.membership().voter_ids().any(|v| v == id);
         match existing {
             Some(a) if a != addr => {
@@ -603,7 +618,10 @@ async fn call_leader<T: serde::de::DeserializeOwned>(
         addr: addr.to_string(),
         detail,
     };
-    let mut client = inner.peers.client(addr).map_err(|e| unreachable(e.to_string()))?;
+    let mut client = inner
+        .peers
+        .client(addr)
+        .map_err(|e| unreachable(e.to_string()))?;
     let data = encode(&request).map_err(|e| WriteError::Raft {
         node: inner.id,
         detail: format!("encoding a forwarded request: {e}"),
@@ -636,15 +654,15 @@ fn is_connect_failure(status: &tonic::Status) -> bool {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused
                     | std::io::ErrorKind::TimedOut
                     | std::io::ErrorKind::AddrNotAvailable
-            ) {
-                return true;
-            }
+            )
+        {
+            return true;
         }
         let text = err.to_string();
         if text.contains("tcp connect error") || text.contains("error trying to connect") {
@@ -726,16 +744,20 @@ async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult
             Err(RaftError::Fatal(_)) => return Err(WriteError::ShuttingDown { node: inner.id }),
         };
         let target = leader.leader_id.filter(|l| *l != inner.id).and_then(|l| {
-            let addr = leader.leader_node.as_ref().map(|n| n.addr.clone()).or_else(|| {
-                inner
-                    .raft
-                    .metrics()
-                    .borrow()
-                    .membership_config
-                    .membership()
-                    .get_node(&l)
-                    .map(|n| n.addr.clone())
-            })?;
+            let addr = leader
+                .leader_node
+                .as_ref()
+                .map(|n| n.addr.clone())
+                .or_else(|| {
+                    inner
+                        .raft
+                        .metrics()
+                        .borrow()
+                        .membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.addr.clone())
+                })?;
             Some((l, addr))
         });
         let mut last_error = WriteError::NoLeader;
@@ -785,7 +807,9 @@ fn now_ms() -> u64 {
 fn check_node_id(config: &NodeConfig) -> Result<(), Error> {
     let invalid = |reason: String| Error::InvalidRequest { reason };
     if config.id == 0 {
-        return Err(invalid("node id 0 is reserved; use 1 or higher".to_string()));
+        return Err(invalid(
+            "node id 0 is reserved; use 1 or higher".to_string(),
+        ));
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         invalid(format!(

@@ -1,1 +1,304 @@
-//! x
+//! End-to-end test support for PAN: real `fabric-manager` processes on
+//! loopback ports with their own temporary data directories, and `panctl`.
+//!
+//! One [`Cluster`] per test. Every process it starts is killed when the
+//! cluster is dropped, and the data directories go with the temp dir. Waits
+//! poll with a deadline; nothing sleeps to synchronize.
+//!
+//! The binaries are the ones built next to the test executable
+//! (`target/<profile>/fabric-manager`, `target/<profile>/panctl`); the
+//! README's test command builds them first.
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use pan_api::v1::fabric_client::FabricClient;
+use pan_api::v1::{ClusterStatusReply, ClusterStatusRequest};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+/// Where the workspace's binaries are: next to the running executable
+/// (`target/<profile>/`), or one level up for test executables in `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the process knows its own path");
+    let dir = exe.parent().expect("an executable lives in a directory");
+    if dir.ends_with("deps") {
+        dir.parent().expect("deps/ has a parent").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The path of a workspace binary, checked to exist.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, \
+         which the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (bound, then released for the process to take).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One `fabric-manager` process.
+pub struct Member {
+    pub id: u64,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Member {
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The member's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A cluster of `fabric-manager` processes for one test.
+pub struct Cluster {
+    pub members: BTreeMap<u64, Member>,
+    extra_args: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// A cluster with no members yet; `extra_args` go to every member.
+    pub fn new(extra_args: &[&str]) -> Result<Cluster> {
+        Ok(Cluster {
+            members: BTreeMap::new(),
+            extra_args: extra_args.iter().map(ToString::to_string).collect(),
+            dir: tempfile::tempdir().context("create the cluster's temp dir")?,
+        })
+    }
+
+    /// Starts `n` members: node 1 bootstraps, the others join through it,
+    /// and waits until all are voters.
+    pub async fn start(n: u64, extra_args: &[&str]) -> Result<Cluster> {
+        let mut cluster = Cluster::new(extra_args)?;
+        cluster.spawn(1, None)?;
+        cluster.wait_ready(1).await?;
+        for id in 2..=n {
+            let via = cluster.members[&1].addr.clone();
+            cluster.spawn(id, Some(&via))?;
+        }
+        cluster.wait_voters(n as usize).await?;
+        Ok(cluster)
+    }
+
+    /// The temp dir holding data dirs and logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts (or restarts, keeping its data dir and port) member `id`.
+    pub fn spawn(&mut self, id: u64, join: Option<&str>) -> Result<()> {
+        let (addr, data_dir) = match self.members.get(&id) {
+            Some(m) => (m.addr.clone(), m.data_dir.clone()),
+            None => (
+                format!("127.0.0.1:{}", free_port()),
+                self.dir.path().join(format!("m{id}")),
+            ),
+        };
+        let log = self.dir.path().join(format!("m{id}.log"));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .context("open member log")?;
+        let mut cmd = Command::new(binary("fabric-manager"));
+        cmd.arg("--node-id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(&addr)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&self.extra_args)
+            .env("PAN_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        if let Some(via) = join {
+            cmd.arg("--join").arg(via);
+        }
+        let child = cmd.spawn().context("spawn fabric-manager")?;
+        self.members.insert(
+            id,
+            Member {
+                id,
+                addr,
+                data_dir,
+                child: Some(child),
+                log,
+            },
+        );
+        Ok(())
+    }
+
+    /// `kill -9` of member `id`.
+    pub fn kill(&mut self, id: u64) -> Result<()> {
+        let m = self
+            .members
+            .get_mut(&id)
+            .ok_or_else(|| anyhow!("no member {id}"))?;
+        if let Some(mut child) = m.child.take() {
+            child.kill().context("kill member")?;
+            child.wait().context("reap member")?;
+        }
+        Ok(())
+    }
+
+    /// The address of member `id`.
+    pub fn addr(&self, id: u64) -> String {
+        self.members[&id].addr.clone()
+    }
+
+    /// A gRPC client to member `id`.
+    pub async fn client(&self, id: u64) -> Result<FabricClient<Channel>> {
+        client(&self.addr(id)).await
+    }
+
+    /// Cluster status as member `id` sees it.
+    pub async fn status(&self, id: u64) -> Result<ClusterStatusReply> {
+        let mut c = self.client(id).await?;
+        Ok(c.cluster_status(ClusterStatusRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// Waits until member `id` answers and knows a leader.
+    pub async fn wait_ready(&self, id: u64) -> Result<ClusterStatusReply> {
+        poll(
+            Duration::from_secs(20),
+            &format!("member {id} to serve"),
+            || async { self.status(id).await.ok().filter(|s| s.leader != 0) },
+        )
+        .await
+        .with_context(|| format!("member {id} log:\n{}", self.members[&id].log()))
+    }
+
+    /// Waits until the leader reports `n` voters.
+    pub async fn wait_voters(&self, n: usize) -> Result<()> {
+        poll(Duration::from_secs(30), &format!("{n} voters"), || async {
+            for id in self.members.keys() {
+                if let Ok(s) = self.status(*id).await {
+                    let voters = s.members.iter().filter(|m| m.role == "voter").count();
+                    if s.leader == s.answered_by && voters == n {
+                        return Some(());
+                    }
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// The current leader's id, as the running members agree.
+    pub async fn leader(&self) -> Result<u64> {
+        poll(Duration::from_secs(10), "a leader", || async {
+            for id in self.members.keys() {
+                if let Ok(s) = self.status(*id).await
+                    && s.leader != 0
+                    && s.leader == s.answered_by
+                {
+                    return Some(s.leader);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Runs `panctl --manager <member id> ARGS` and returns its output.
+    pub fn panctl(&self, id: u64, args: &[&str]) -> Result<Output> {
+        panctl(&self.addr(id), args)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in self.members.values_mut() {
+            if let Some(mut child) = m.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A gRPC client to `addr`.
+pub async fn client(addr: &str) -> Result<FabricClient<Channel>> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .with_context(|| format!("connect to {addr}"))?;
+    Ok(FabricClient::new(channel))
+}
+
+/// Runs `panctl --manager ADDR ARGS`.
+pub fn panctl(addr: &str, args: &[&str]) -> Result<Output> {
+    Command::new(binary("panctl"))
+        .arg("--manager")
+        .arg(addr)
+        .args(args)
+        .env_remove("PAN_MANAGER")
+        .stdin(Stdio::null())
+        .output()
+        .context("run panctl")
+}
+
+/// Runs panctl and parses its stdout as JSON, failing with its stderr.
+pub fn panctl_json(addr: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let mut full = vec!["-o", "json"];
+    full.extend_from_slice(args);
+    let out = panctl(addr, &full)?;
+    if !out.status.success() {
+        bail!(
+            "panctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "panctl {} printed no JSON: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}

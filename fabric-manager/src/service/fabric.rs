@@ -40,16 +40,9 @@ impl FabricService {
         Ok(self.node.propose(&principal, command).await?)
     }
 
-    async fn read<T>(
-        &self,
-        f: impl FnOnce(&State) -> Result<T, StateError>,
-    ) -> Result<T, Status> {
+    async fn read<T>(&self, f: impl FnOnce(&State) -> Result<T, StateError>) -> Result<T, Status> {
         self.node.linearize().await?;
-        Ok(self
-            .node
-            .state_machine()
-            .read(f)
-            .map_err(Error::Refused)?)
+        Ok(self.node.state_machine().read(f).map_err(Error::Refused)?)
     }
 }
 
@@ -59,7 +52,9 @@ fn principal<T>(req: &Request<T>) -> Result<String, Status> {
         return Ok(ANONYMOUS.to_string());
     };
     let name = value.to_str().map_err(|_| {
-        Status::invalid_argument(format!("metadata {PRINCIPAL_HEADER} is not printable ASCII"))
+        Status::invalid_argument(format!(
+            "metadata {PRINCIPAL_HEADER} is not printable ASCII"
+        ))
     })?;
     if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
         return Err(Status::invalid_argument(format!(
@@ -97,7 +92,9 @@ fn facts_from(object: &str, f: pb::BladeFacts) -> Result<BladeFacts, Status> {
         .iter()
         .map(|m| Mac::parse(m))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Status::invalid_argument(format!("invalid MAC in the facts of {object}: {e}")))?;
+        .map_err(|e| {
+            Status::invalid_argument(format!("invalid MAC in the facts of {object}: {e}"))
+        })?;
     Ok(BladeFacts {
         model: f.model,
         cores: f.cores,

@@ -62,10 +62,7 @@ impl RaftRpc for RaftService {
         }
     }
 
-    async fn read_index(
-        &self,
-        req: Request<RaftPayload>,
-    ) -> Result<Response<RaftPayload>, Status> {
+    async fn read_index(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let _: Forwarded = decode_payload(req)?;
         reply(&self.node.read_index().await)
     }

@@ -1,10 +1,8 @@
 //! Commands: the only way the replicated state changes.
 
-use super::model::{BladeFacts, Qualification, Secret};
-use super::view::{
-    BladeView, IdentityPoolView, PartitionView, PoolView, ServerView, VolumeView,
-};
 use super::StateError;
+use super::model::{BladeFacts, Qualification, Secret};
+use super::view::{BladeView, IdentityPoolView, PartitionView, PoolView, ServerView, VolumeView};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -129,7 +127,10 @@ impl fmt::Display for Command {
                 name,
                 partition,
                 size_bytes,
-            } => write!(f, "volume create {partition}/{name} size_bytes={size_bytes}"),
+            } => write!(
+                f,
+                "volume create {partition}/{name} size_bytes={size_bytes}"
+            ),
             Command::DeleteVolume { name, partition } => {
                 write!(f, "volume delete {partition}/{name}")
             }

@@ -49,7 +49,9 @@ pub enum StateError {
         needed: u64,
     },
 
-    #[error("MAC range {first}-{last} overlaps identity pool '{other}' ({other_first}-{other_last}); choose a disjoint range")]
+    #[error(
+        "MAC range {first}-{last} overlaps identity pool '{other}' ({other_first}-{other_last}); choose a disjoint range"
+    )]
     MacRangeOverlap {
         first: String,
         last: String,

@@ -19,13 +19,17 @@ impl Mac {
     pub fn parse(s: &str) -> Result<Mac, String> {
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
-            return Err(format!("{s:?} is not a MAC address (expected six hex octets like 02:50:41:00:00:01)"));
+            return Err(format!(
+                "{s:?} is not a MAC address (expected six hex octets like 02:50:41:00:00:01)"
+            ));
         }
         let mut value = 0u64;
         for part in parts {
             // `from_str_radix` alone would accept a sign, e.g. "+f".
             if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("{s:?} is not a MAC address (octet {part:?} is not two hex digits)"));
+                return Err(format!(
+                    "{s:?} is not a MAC address (octet {part:?} is not two hex digits)"
+                ));
             }
             let octet = u8::from_str_radix(part, 16)
                 .map_err(|_| format!("{s:?} is not a MAC address (octet {part:?} is not hex)"))?;
@@ -120,7 +124,13 @@ mod tests {
 
     #[test]
     fn bad_macs_are_refused_with_the_input_named() {
-        for bad in ["", "02:50:41", "02:50:41:00:00:zz", "0250:41:00:00:00:00:00", "02:50:41:00:00:001"] {
+        for bad in [
+            "",
+            "02:50:41",
+            "02:50:41:00:00:zz",
+            "0250:41:00:00:00:00:00",
+            "02:50:41:00:00:001",
+        ] {
             let err = Mac::parse(bad).unwrap_err();
             assert!(err.contains("not a MAC"), "{bad}: {err}");
         }

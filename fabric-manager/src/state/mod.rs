@@ -131,9 +131,16 @@ fn check_name(kind: &str, name: &str) -> Result<(), StateError> {
         return Err(invalid("it is empty; use 1 to 63 characters"));
     }
     if name.len() > 63 {
-        return Err(invalid("it is longer than 63 characters"));
+        return Err(invalid(&format!(
+            "it is {} characters long; use at most 63",
+            name.len()
+        )));
     }
-    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         return Err(invalid("it must start with a letter or digit"));
     }
     if let Some(c) = name
@@ -182,7 +189,8 @@ impl State {
             }
         }
         for s in self.servers.values() {
-            ix.server_by_name.insert((s.partition, s.name.clone()), s.id);
+            ix.server_by_name
+                .insert((s.partition, s.name.clone()), s.id);
             for mac in &s.identity.macs {
                 ix.macs.insert(*mac, s.id);
             }
@@ -202,7 +210,8 @@ impl State {
             }
         }
         for v in self.volumes.values() {
-            ix.volume_by_name.insert((v.partition, v.name.clone()), v.id);
+            ix.volume_by_name
+                .insert((v.partition, v.name.clone()), v.id);
             ix.partition_volumes
                 .entry(v.partition)
                 .or_default()
@@ -239,12 +248,7 @@ impl State {
         id
     }
 
-    fn execute(
-        &mut self,
-        command: &Command,
-        at_ms: u64,
-        events: &mut Vec<Event>,
-    ) -> CommandResult {
+    fn execute(&mut self, command: &Command, at_ms: u64, events: &mut Vec<Event>) -> CommandResult {
         let mut event = |kind: &str, object: String, partition: Option<&str>| {
             events.push(Event {
                 index: 0,
@@ -257,6 +261,12 @@ impl State {
         match command {
             Command::CreatePartition { name, description } => {
                 check_name("partition", name)?;
+                check_text(
+                    &format!("partition '{name}'"),
+                    "description",
+                    description,
+                    256,
+                )?;
                 if self.index.partition_by_name.contains_key(name) {
                     return Err(StateError::AlreadyExists {
                         object: format!("partition '{name}'"),
@@ -278,8 +288,16 @@ impl State {
             }
             Command::DeletePartition { name } => {
                 let id = self.partition_id(name)?;
-                let servers = self.index.partition_servers.get(&id).map_or(0, BTreeSet::len);
-                let volumes = self.index.partition_volumes.get(&id).map_or(0, BTreeSet::len);
+                let servers = self
+                    .index
+                    .partition_servers
+                    .get(&id)
+                    .map_or(0, BTreeSet::len);
+                let volumes = self
+                    .index
+                    .partition_volumes
+                    .get(&id)
+                    .map_or(0, BTreeSet::len);
                 if servers + volumes > 0 {
                     return Err(StateError::InUse {
                         object: format!("partition '{name}'"),
@@ -304,6 +322,12 @@ impl State {
                         object: format!("pool '{name}'"),
                     });
                 }
+                check_text(
+                    &format!("pool '{name}'"),
+                    "model",
+                    qualification.model.as_deref().unwrap_or(""),
+                    128,
+                )?;
                 if qualification.model.as_deref() == Some("") {
                     return Err(invalid(
                         format!("pool '{name}'"),
@@ -351,8 +375,8 @@ impl State {
                 if self.index.identity_pool_by_name.contains_key(name) {
                     return Err(StateError::AlreadyExists { object });
                 }
-                let first = Mac::parse(mac_first)
-                    .map_err(|e| invalid(object.clone(), "first MAC", e))?;
+                let first =
+                    Mac::parse(mac_first).map_err(|e| invalid(object.clone(), "first MAC", e))?;
                 let last =
                     Mac::parse(mac_last).map_err(|e| invalid(object.clone(), "last MAC", e))?;
                 if first > last {
@@ -383,7 +407,10 @@ impl State {
                 }
                 let prefix = PoolUuid::parse_prefix(uuid_prefix)
                     .map_err(|e| invalid(object.clone(), "UUID prefix", e))?;
-                if let Some(other) = self.identity_pools.values().find(|p| p.overlaps(first, last))
+                if let Some(other) = self
+                    .identity_pools
+                    .values()
+                    .find(|p| p.overlaps(first, last))
                 {
                     return Err(StateError::MacRangeOverlap {
                         first: first.to_string(),
@@ -393,7 +420,10 @@ impl State {
                         other_last: other.mac_last.to_string(),
                     });
                 }
-                if let Some(other) = self.identity_pools.values().find(|p| p.uuid_prefix == prefix)
+                if let Some(other) = self
+                    .identity_pools
+                    .values()
+                    .find(|p| p.uuid_prefix == prefix)
                 {
                     return Err(invalid(
                         object,
@@ -419,7 +449,11 @@ impl State {
                     },
                 );
                 self.index.identity_pool_by_name.insert(name.clone(), id);
-                event("identity_pool.created", format!("identity-pool/{name}"), None);
+                event(
+                    "identity_pool.created",
+                    format!("identity-pool/{name}"),
+                    None,
+                );
                 Ok(Outcome::IdentityPool(self.identity_pool_view(id)))
             }
             Command::DeleteIdentityPool { name } => {
@@ -440,7 +474,11 @@ impl State {
                 self.index.identity_pool_by_name.remove(name);
                 self.index.identity_pool_servers.remove(&id);
                 self.index.identity_pool_macs.remove(&id);
-                event("identity_pool.deleted", format!("identity-pool/{name}"), None);
+                event(
+                    "identity_pool.deleted",
+                    format!("identity-pool/{name}"),
+                    None,
+                );
                 Ok(Outcome::Deleted)
             }
             Command::AddBlade {
@@ -472,7 +510,7 @@ impl State {
                             .to_string(),
                     ));
                 }
-                if let Some(other) = self.blades.values().find(|b| &b.bmc.url == bmc_url) {
+                if let Some(other) = self.blades.values().find(|b| same_bmc(&b.bmc.url, bmc_url)) {
                     return Err(invalid(
                         object,
                         "BMC address",
@@ -480,13 +518,8 @@ impl State {
                     ));
                 }
                 if let Some(f) = facts {
-                    if f.model.chars().any(char::is_control) {
-                        return Err(invalid(
-                            object,
-                            "model",
-                            "it holds control characters".to_string(),
-                        ));
-                    }
+                    check_text(&object, "model", &f.model, 128)?;
+                    check_text(&object, "UUID", &f.uuid, 64)?;
                 }
                 let pool_id = match pool {
                     Some(pool_name) => {
@@ -535,7 +568,11 @@ impl State {
                 );
                 self.index.blade_by_name.insert(name.clone(), id);
                 if let Some(pool_id) = pool_id {
-                    self.index.pool_blades.entry(pool_id).or_default().insert(id);
+                    self.index
+                        .pool_blades
+                        .entry(pool_id)
+                        .or_default()
+                        .insert(id);
                 }
                 event("blade.added", format!("blade/{name}"), None);
                 Ok(Outcome::Blade(self.blade_view(id)))
@@ -554,10 +591,8 @@ impl State {
                 self.blades.remove(&id);
                 self.credentials.remove(&credential);
                 self.index.blade_by_name.remove(name);
-                if let Some(pool) = pool {
-                    if let Some(set) = self.index.pool_blades.get_mut(&pool) {
-                        set.remove(&id);
-                    }
+                if let Some(set) = pool.and_then(|p| self.index.pool_blades.get_mut(&p)) {
+                    set.remove(&id);
                 }
                 event("blade.removed", format!("blade/{name}"), None);
                 Ok(Outcome::Deleted)
@@ -573,6 +608,12 @@ impl State {
                 let partition_id = self.partition_id(partition)?;
                 check_name("server", name)?;
                 let object = format!("server '{name}' in partition '{partition}'");
+                check_text(
+                    &object,
+                    "required model",
+                    requirements.model.as_deref().unwrap_or(""),
+                    128,
+                )?;
                 if self
                     .index
                     .server_by_name
@@ -657,7 +698,10 @@ impl State {
                 if let Some(blade) = server.blade {
                     return Err(StateError::InUse {
                         object: format!("server '{name}' in partition '{partition}'"),
-                        users: format!("blade '{}' (it is {})", self.blades[&blade].name, server.state),
+                        users: format!(
+                            "blade '{}' (it is {})",
+                            self.blades[&blade].name, server.state
+                        ),
                         remedy: "stop the server first".to_string(),
                     });
                 }
@@ -669,14 +713,19 @@ impl State {
                 if let Some(n) = self.index.identity_pool_macs.get_mut(&server.identity_pool) {
                     *n -= server.identity.macs.len() as u64;
                 }
-                if let Some(set) = self.index.identity_pool_servers.get_mut(&server.identity_pool)
+                if let Some(set) = self
+                    .index
+                    .identity_pool_servers
+                    .get_mut(&server.identity_pool)
                 {
                     set.remove(&id);
                 }
                 if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
                     set.remove(&id);
                 }
-                self.index.server_by_name.remove(&(partition_id, name.clone()));
+                self.index
+                    .server_by_name
+                    .remove(&(partition_id, name.clone()));
                 if let Some(vid) = server.boot_volume {
                     self.index.volume_boots.remove(&vid);
                 }
@@ -745,7 +794,9 @@ impl State {
                     });
                 }
                 self.volumes.remove(&id);
-                self.index.volume_by_name.remove(&(partition_id, name.clone()));
+                self.index
+                    .volume_by_name
+                    .remove(&(partition_id, name.clone()));
                 if let Some(set) = self.index.partition_volumes.get_mut(&partition_id) {
                     set.remove(&id);
                 }
@@ -767,7 +818,12 @@ impl State {
         nics: u32,
     ) -> Result<Identity, StateError> {
         let pool = &self.identity_pools[&pool_id];
-        let used = self.index.identity_pool_macs.get(&pool_id).copied().unwrap_or(0);
+        let used = self
+            .index
+            .identity_pool_macs
+            .get(&pool_id)
+            .copied()
+            .unwrap_or(0);
         let free = pool.mac_total() - used;
         let needed = u64::from(nics);
         if free < needed {
@@ -812,7 +868,10 @@ impl State {
                 needed,
             });
         }
-        let pool = self.identity_pools.get_mut(&pool_id).expect("checked above");
+        let pool = self
+            .identity_pools
+            .get_mut(&pool_id)
+            .expect("checked above");
         pool.mac_cursor = offset;
         pool.next_uuid_suffix += 1;
         Ok(Identity { uuid, macs })
@@ -1011,7 +1070,10 @@ impl State {
 
     /// Every partition, in id order.
     pub fn partitions(&self) -> Vec<PartitionView> {
-        self.partitions.keys().map(|id| self.partition_view(*id)).collect()
+        self.partitions
+            .keys()
+            .map(|id| self.partition_view(*id))
+            .collect()
     }
 
     /// Every blade pool, in id order.
@@ -1055,7 +1117,11 @@ impl State {
                     .map(|ids| ids.iter().map(|id| self.server_view(*id)).collect())
                     .unwrap_or_default())
             }
-            None => Ok(self.servers.keys().map(|id| self.server_view(*id)).collect()),
+            None => Ok(self
+                .servers
+                .keys()
+                .map(|id| self.server_view(*id))
+                .collect()),
         }
     }
 
@@ -1077,7 +1143,11 @@ impl State {
                     .map(|ids| ids.iter().map(|id| self.volume_view(*id)).collect())
                     .unwrap_or_default())
             }
-            None => Ok(self.volumes.keys().map(|id| self.volume_view(*id)).collect()),
+            None => Ok(self
+                .volumes
+                .keys()
+                .map(|id| self.volume_view(*id))
+                .collect()),
         }
     }
 
@@ -1090,9 +1160,12 @@ impl State {
     pub fn bmc_password(&self, blade: &str) -> Result<&Secret, StateError> {
         let id = self.blade_id(blade)?;
         let cred = self.blades[&id].bmc.credential;
-        self.credentials
-            .get(&cred)
-            .ok_or_else(|| not_found(format!("credential {cred} of blade '{blade}'"), "blade show"))
+        self.credentials.get(&cred).ok_or_else(|| {
+            not_found(
+                format!("credential {cred} of blade '{blade}'"),
+                "blade show",
+            )
+        })
     }
 
     /// Number of servers, for metrics.
@@ -1102,20 +1175,53 @@ impl State {
 }
 
 fn check_bmc_url(object: &str, url: &str) -> Result<(), StateError> {
-    let rest = url
+    let bad = |reason: String| Err(invalid(object.to_string(), "BMC address", reason));
+    let Some(rest) = url
         .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    let ok = rest.is_some_and(|r| {
-        let host = r.split('/').next().unwrap_or("");
-        !host.is_empty() && !r.chars().any(|c| c.is_control() || c.is_whitespace())
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            object.to_string(),
-            "BMC address",
-            format!("{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"),
-        ))
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return bad(format!(
+            "{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
+        ));
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad(format!(
+            "{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
+        ));
     }
+    if host.contains('@') {
+        // Never echo the URL here: it may hold a password.
+        return bad(
+            "the URL carries credentials; give the user with --user and the password with \
+             --password-file instead"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Two spellings of one BMC address compare equal.
+fn same_bmc(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
+/// Free text (descriptions, models) must be printable and short.
+fn check_text(object: &str, field: &str, text: &str, max: usize) -> Result<(), StateError> {
+    if text.chars().any(char::is_control) {
+        return Err(invalid(
+            object.to_string(),
+            field,
+            "it holds control characters; use printable text".to_string(),
+        ));
+    }
+    if text.len() > max {
+        return Err(invalid(
+            object.to_string(),
+            field,
+            format!("it is {} bytes long; use at most {max}", text.len()),
+        ));
+    }
+    Ok(())
 }

@@ -26,13 +26,19 @@ pub struct Qualification {
 impl Qualification {
     /// Why `facts` do not meet this qualification, or `None` when they do.
     pub fn unmet_by(&self, facts: &BladeFacts) -> Option<String> {
-        if let Some(model) = &self.model {
-            if &facts.model != model {
-                return Some(format!("model is {:?}, pool wants {:?}", facts.model, model));
-            }
+        if let Some(model) = &self.model
+            && &facts.model != model
+        {
+            return Some(format!(
+                "model is {:?}, pool wants {:?}",
+                facts.model, model
+            ));
         }
         if facts.cores < self.min_cores {
-            return Some(format!("{} cores, at least {} needed", facts.cores, self.min_cores));
+            return Some(format!(
+                "{} cores, at least {} needed",
+                facts.cores, self.min_cores
+            ));
         }
         if facts.memory_gib < self.min_memory_gib {
             return Some(format!(

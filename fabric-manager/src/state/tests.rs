@@ -475,8 +475,11 @@ fn empty_name_is_refused_for_every_object() {
 
 #[test]
 fn name_longer_than_63_characters_is_refused_for_every_object() {
-    assert_name_refused_everywhere(&"a".repeat(64), "longer than 63 characters");
-    assert_name_refused_everywhere(&"x1".repeat(100), "longer than 63 characters");
+    assert_name_refused_everywhere(&"a".repeat(64), "it is 64 characters long; use at most 63");
+    assert_name_refused_everywhere(
+        &"x1".repeat(100),
+        "it is 200 characters long; use at most 63",
+    );
 }
 
 #[test]

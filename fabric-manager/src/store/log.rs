@@ -5,9 +5,7 @@
 //! `save_committed` are committed with fsync before they return, so an
 //! acknowledged append or vote survives a crash.
 
-use super::{
-    Ctx, LOGS, META, META_COMMITTED, META_PURGED, META_VOTE, blocking, sto_err,
-};
+use super::{Ctx, LOGS, META, META_COMMITTED, META_PURGED, META_VOTE, blocking, sto_err};
 use crate::raft_types::{NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -117,9 +115,9 @@ impl LogStore {
         }
         .ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
 
-        let mut entries = Vec::with_capacity(
-            last.map_or(0, |last| usize::try_from(last - first).unwrap_or(0).min(1024)),
-        );
+        let mut entries = Vec::with_capacity(last.map_or(0, |last| {
+            usize::try_from(last - first).unwrap_or(0).min(1024)
+        }));
         for item in range {
             let (index, bytes) = item.ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
             let index = index.value();

@@ -21,6 +21,10 @@
 //! This module does file I/O on the data directory only; it never touches
 //! hardware, and the state machine it hosts stays pure.
 
+// openraft's storage traits fix the error type (`StorageError`, ~224 bytes);
+// the helpers here return it as is.
+#![allow(clippy::result_large_err)]
+
 mod log;
 mod sm;
 
@@ -44,8 +48,7 @@ pub(crate) const LOGS: TableDefinition<'static, u64, &[u8]> = TableDefinition::n
 /// Raft metadata: [`META_VOTE`], [`META_COMMITTED`], [`META_PURGED`].
 pub(crate) const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("raft_meta");
 /// The latest snapshot: [`SNAP_META`], [`SNAP_DATA`], [`SNAP_SEQ`].
-pub(crate) const SNAPSHOT: TableDefinition<'static, &str, &[u8]> =
-    TableDefinition::new("snapshot");
+pub(crate) const SNAPSHOT: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("snapshot");
 
 pub(crate) const META_VOTE: &str = "vote";
 pub(crate) const META_COMMITTED: &str = "committed";
@@ -147,14 +150,19 @@ pub(crate) fn sto_err(
 
 /// Adds openraft error context to a fallible result.
 pub(crate) trait Ctx<T> {
-    fn ctx(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> Result<T, StorageError<NodeId>>;
+    fn ctx(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb)
+    -> Result<T, StorageError<NodeId>>;
 }
 
 impl<T, E> Ctx<T> for Result<T, E>
 where
     E: std::error::Error + 'static,
 {
-    fn ctx(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> Result<T, StorageError<NodeId>> {
+    fn ctx(
+        self,
+        subject: ErrorSubject<NodeId>,
+        verb: ErrorVerb,
+    ) -> Result<T, StorageError<NodeId>> {
         self.map_err(|e| sto_err(subject, verb, &e))
     }
 }

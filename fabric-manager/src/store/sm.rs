@@ -149,7 +149,10 @@ impl StateMachineStore {
     }
 
     fn data(&self) -> RwLockReadGuard<'_, Applied> {
-        self.inner.data.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .data
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn data_mut(&self) -> RwLockWriteGuard<'_, Applied> {
@@ -303,7 +306,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 last_membership: &applied.last_membership,
                 state: &applied.state,
             })
-            .ctx(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write)?;
+            .ctx(
+                ErrorSubject::Snapshot(Some(meta.signature())),
+                ErrorVerb::Write,
+            )?;
             let stored = write_snapshot(&db, &meta, &data, Some(seq), true)?;
             Ok((meta, data, stored))
         })

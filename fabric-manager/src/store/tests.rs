@@ -68,17 +68,18 @@ fn membership(index: u64) -> Entry<TypeConfig> {
     }
 }
 
-/// Entries 1..=9: a membership entry, then batches of partition creations
-/// (entry 6 repeats a name, so one command of it is refused).
+/// Entries 0..=8, like a real log: the initial membership at index 0, then
+/// batches of partition creations (entry 5 repeats a name, so one command of
+/// it is refused).
 fn entries() -> Vec<Entry<TypeConfig>> {
-    let mut out = vec![membership(1)];
-    for index in 2..=9 {
+    let mut out = vec![membership(0)];
+    for index in 1..=8 {
         let mut batch = vec![
             create_partition(&format!("p{index}a"), index * 1000),
             create_partition(&format!("p{index}b"), index * 1000 + 1),
         ];
-        if index == 6 {
-            batch.push(create_partition("p2a", index * 1000 + 2));
+        if index == 5 {
+            batch.push(create_partition("p1a", index * 1000 + 2));
         }
         out.push(normal(index, batch));
     }
@@ -101,66 +102,72 @@ async fn restart_resumes_from_snapshot_and_committed_log() -> TestResult {
         log.save_vote(&vote).await?;
 
         log.blocking_append(all[..5].to_vec()).await?;
-        log.save_committed(Some(lid(5))).await?;
+        log.save_committed(Some(lid(4))).await?;
         let responses = sm.apply(all[..5].to_vec()).await?;
         assert_eq!(responses.len(), 5);
         assert!(responses[0].is_empty(), "membership entry has no results");
         assert_eq!(responses[1].len(), 2);
         assert!(responses[1].iter().all(Result::is_ok));
         let event = events.try_recv()?;
-        assert_eq!(event.index, 2);
+        assert_eq!(event.index, 1);
         assert_eq!(event.kind, "partition.created");
 
         let snapshot = sm.get_snapshot_builder().await.build_snapshot().await?;
-        assert_eq!(snapshot.meta.last_log_id, Some(lid(5)));
-        assert_eq!(sm.snapshot_index(), 5);
+        assert_eq!(snapshot.meta.last_log_id, Some(lid(4)));
+        assert_eq!(sm.snapshot_index(), 4);
 
         log.blocking_append(all[5..].to_vec()).await?;
         let responses = sm.apply(all[5..7].to_vec()).await?;
         assert_eq!(responses[0].len(), 3);
-        assert!(responses[0][2].is_err(), "duplicate partition name is refused");
-        log.save_committed(Some(lid(7))).await?;
-        // Entries 8 and 9 are in the log but not committed.
-        assert_eq!(sm.last_applied(), Some(lid(7)));
+        assert!(
+            responses[0][2].is_err(),
+            "duplicate partition name is refused"
+        );
+        log.save_committed(Some(lid(6))).await?;
+        // Entries 7 and 8 are in the log but not committed.
+        assert_eq!(sm.last_applied(), Some(lid(6)));
         (sm.digest(), sm.read(Clone::clone), snapshot.meta)
     };
 
     let (mut log, mut sm) = open(dir.path())?;
     // The snapshot is loaded, nothing after it is applied yet.
-    assert_eq!(sm.last_applied(), Some(lid(5)));
-    assert_eq!(sm.snapshot_index(), 5);
-    let current = sm.get_current_snapshot().await?.ok_or("no stored snapshot")?;
+    assert_eq!(sm.last_applied(), Some(lid(4)));
+    assert_eq!(sm.snapshot_index(), 4);
+    let current = sm
+        .get_current_snapshot()
+        .await?
+        .ok_or("no stored snapshot")?;
     assert_eq!(current.meta, snapshot_meta);
     let (applied, mem) = sm.applied_state().await?;
-    assert_eq!(applied, Some(lid(5)));
-    assert_eq!(mem.log_id(), &Some(lid(1)));
+    assert_eq!(applied, Some(lid(4)));
+    assert_eq!(mem.log_id(), &Some(lid(0)));
 
     // Log, vote and committed are intact.
     assert_eq!(log.read_vote().await?, Some(vote));
-    assert_eq!(log.read_committed().await?, Some(lid(7)));
+    assert_eq!(log.read_committed().await?, Some(lid(6)));
     let state_of_log = log.get_log_state().await?;
-    assert_eq!(state_of_log.last_log_id, Some(lid(9)));
+    assert_eq!(state_of_log.last_log_id, Some(lid(8)));
     assert_eq!(state_of_log.last_purged_log_id, None);
-    let read = log.try_get_log_entries(1..10).await?;
+    let read = log.try_get_log_entries(0..9).await?;
     assert_eq!(json(&read)?, json(&all)?);
 
-    // openraft's startup path re-applies (5, 7] and lands on the same state.
+    // openraft's startup path re-applies (4, 6] and lands on the same state.
     let initial = StorageHelper::new(&mut log, &mut sm)
         .get_initial_state()
         .await?;
-    assert_eq!(initial.committed, Some(lid(7)));
-    assert_eq!(sm.last_applied(), Some(lid(7)));
+    assert_eq!(initial.committed, Some(lid(6)));
+    assert_eq!(sm.last_applied(), Some(lid(6)));
     assert_eq!(sm.digest(), digest);
     assert!(sm.read(|s| *s == state));
 
     // Purge up to the snapshot survives a restart too.
-    log.purge(lid(5)).await?;
+    log.purge(lid(4)).await?;
     drop((log, sm));
     let (mut log, _sm) = open(dir.path())?;
     let state_of_log = log.get_log_state().await?;
-    assert_eq!(state_of_log.last_purged_log_id, Some(lid(5)));
-    assert_eq!(state_of_log.last_log_id, Some(lid(9)));
-    assert!(log.try_get_log_entries(0..6).await?.is_empty());
+    assert_eq!(state_of_log.last_purged_log_id, Some(lid(4)));
+    assert_eq!(state_of_log.last_log_id, Some(lid(8)));
+    assert!(log.try_get_log_entries(0..5).await?.is_empty());
     assert_eq!(log.try_get_log_entries(0..100).await?.len(), 4);
     Ok(())
 }
@@ -181,13 +188,13 @@ async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult 
         *data = *snapshot.snapshot;
         follower.install_snapshot(&snapshot.meta, data).await?;
         assert_eq!(follower.snapshots_installed(), 1);
-        assert_eq!(follower.snapshot_index(), 9);
-        assert_eq!(follower.last_applied(), Some(lid(9)));
+        assert_eq!(follower.snapshot_index(), 8);
+        assert_eq!(follower.last_applied(), Some(lid(8)));
         assert_eq!(follower.digest(), leader.digest());
     }
 
     let (_log, follower) = open(follower_dir.path())?;
-    assert_eq!(follower.last_applied(), Some(lid(9)));
+    assert_eq!(follower.last_applied(), Some(lid(8)));
     assert_eq!(follower.digest(), leader.digest());
     assert_eq!(follower.snapshots_installed(), 0);
     Ok(())
@@ -213,7 +220,7 @@ async fn garbage_snapshot_is_an_error_and_changes_nothing() -> TestResult {
     assert!(sm.install_snapshot(&meta, other.snapshot).await.is_err());
 
     assert_eq!(sm.digest(), before);
-    assert_eq!(sm.last_applied(), Some(lid(3)));
+    assert_eq!(sm.last_applied(), Some(lid(2)));
     assert_eq!(sm.snapshots_installed(), 0);
     Ok(())
 }
@@ -247,7 +254,7 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
     }
 
     damage(dir.path(), LOGS, 3, b"{\"log_id\": 7")?;
-    damage(dir.path(), LOGS, 9, b"garbage")?;
+    damage(dir.path(), LOGS, 8, b"garbage")?;
     damage(dir.path(), META, META_VOTE, b"[1, 2")?;
     {
         let (mut log, _sm) = open(dir.path())?;
@@ -280,7 +287,10 @@ fn a_second_open_of_the_same_directory_is_refused() -> TestResult {
     let _held = open(dir.path())?;
     match open(dir.path()) {
         Err(e @ StoreError::Locked { .. }) => {
-            assert!(e.to_string().contains("held by another fabric-manager process"));
+            assert!(
+                e.to_string()
+                    .contains("held by another fabric-manager process")
+            );
             Ok(())
         }
         Err(other) => Err(format!("unexpected error: {other}").into()),
@@ -297,4 +307,38 @@ fn a_file_that_is_not_a_database_is_an_open_error() -> TestResult {
         Err(other) => Err(format!("unexpected error: {other}").into()),
         Ok(_) => Err("a non-database file was opened".into()),
     }
+}
+
+/// Rough append throughput (fsync per append call); run with
+/// `cargo test -p fabric-manager --lib --release store::tests::append_throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing, not a check"]
+async fn append_throughput() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (mut log, _sm) = open(dir.path())?;
+    let mut index = 0;
+    for (calls, entries_per_call, envelopes_per_entry) in [(200, 1, 1), (200, 1, 64), (50, 16, 16)]
+    {
+        let started = std::time::Instant::now();
+        for _ in 0..calls {
+            let mut batch = Vec::with_capacity(entries_per_call);
+            for _ in 0..entries_per_call {
+                let envelopes = (0..envelopes_per_entry)
+                    .map(|i| create_partition(&format!("p{index}-{i}"), index))
+                    .collect();
+                batch.push(normal(index, envelopes));
+                index += 1;
+            }
+            log.blocking_append(batch).await?;
+        }
+        let elapsed = started.elapsed();
+        let commands = calls * entries_per_call * envelopes_per_entry;
+        println!(
+            "{calls} appends x {entries_per_call} entries x {envelopes_per_entry} commands: \
+             {:.2} ms/append, {:.0} commands/s",
+            elapsed.as_secs_f64() * 1000.0 / calls as f64,
+            commands as f64 / elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
 }

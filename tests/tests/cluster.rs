@@ -1,0 +1,215 @@
+//! Multi-process tests of the replicated fabric manager: writes through any
+//! member, leader loss, restart recovery, membership changes and snapshot
+//! catch-up, concurrent allocation.
+
+use anyhow::{Context as _, Result, bail};
+use pan_api::v1::{CreatePartitionRequest, CreateServerRequest, ListServersRequest};
+use pan_tests::{Cluster, poll};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+async fn create_partition(cluster: &Cluster, via: u64, name: &str) -> Result<()> {
+    cluster
+        .client(via)
+        .await?
+        .create_partition(CreatePartitionRequest {
+            name: name.to_string(),
+            description: String::new(),
+        })
+        .await
+        .with_context(|| format!("create partition {name} via member {via}"))?;
+    Ok(())
+}
+
+/// Waits until every running member has applied the same state.
+async fn wait_converged(cluster: &Cluster, ids: &[u64]) -> Result<String> {
+    poll(Duration::from_secs(30), "members to converge", || async {
+        let mut digests = HashSet::new();
+        let mut applied = HashSet::new();
+        for id in ids {
+            let s = cluster.status(*id).await.ok()?;
+            digests.insert(s.state_digest);
+            applied.insert(s.last_applied);
+        }
+        (digests.len() == 1 && applied.len() == 1).then(|| digests.into_iter().next())?
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_any_member_and_leader_kill_recovers_within_two_seconds() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+
+    // Writes through every member, leader or not.
+    for id in 1..=3 {
+        create_partition(&cluster, id, &format!("via-{id}")).await?;
+    }
+    let digest = wait_converged(&cluster, &[1, 2, 3]).await?;
+    assert!(!digest.is_empty());
+
+    let leader = cluster.leader().await?;
+    let survivors: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    cluster.kill(leader)?;
+    let killed_at = Instant::now();
+
+    // Keep trying through the survivors until a write commits.
+    let mut attempt = 0u32;
+    let recovered_after = loop {
+        let via = survivors[attempt as usize % survivors.len()];
+        attempt += 1;
+        if create_partition(&cluster, via, "after-kill").await.is_ok() {
+            break killed_at.elapsed();
+        }
+        if killed_at.elapsed() > Duration::from_secs(10) {
+            bail!("no write succeeded within 10 s of killing leader {leader}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        recovered_after <= Duration::from_secs(2),
+        "writes recovered {recovered_after:?} after the leader was killed; the bound is 2 s"
+    );
+
+    // More writes while the old leader is down, then bring it back.
+    for i in 0..20 {
+        create_partition(&cluster, survivors[i % 2], &format!("while-down-{i}")).await?;
+    }
+    cluster.spawn(leader, None)?;
+    cluster.wait_ready(leader).await?;
+    create_partition(&cluster, leader, "after-restart").await?;
+    wait_converged(&cluster, &[1, 2, 3]).await?;
+
+    let names: Vec<String> = cluster
+        .client(leader)
+        .await?
+        .list_partitions(pan_api::v1::ListPartitionsRequest {})
+        .await?
+        .into_inner()
+        .partitions
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names.len(), 3 + 1 + 20 + 1, "partitions: {names:?}");
+    assert!(names.contains(&"after-kill".to_string()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_member_readded_catches_up_by_snapshot() -> Result<()> {
+    // Snapshot often and keep few logs, so a returning member cannot be
+    // served from the log.
+    let mut cluster = Cluster::start(3, &["--snapshot-logs", "40", "--keep-logs", "5"]).await?;
+    create_partition(&cluster, 1, "before").await?;
+
+    let leader = cluster.leader().await?;
+    let gone = if leader == 3 { 2 } else { 3 };
+    let stay = (1..=3)
+        .find(|id| *id != leader && *id != gone)
+        .unwrap_or(leader);
+    let out = cluster.panctl(leader, &["cluster", "remove-member", &gone.to_string()])?;
+    assert!(
+        out.status.success(),
+        "remove-member failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cluster.kill(gone)?;
+    let status = cluster.status(leader).await?;
+    assert!(
+        status.members.iter().all(|m| m.id != gone),
+        "member {gone} still listed: {:?}",
+        status.members
+    );
+
+    // Enough separate log entries to snapshot and purge past the old member.
+    for i in 0..120 {
+        create_partition(
+            &cluster,
+            if i % 2 == 0 { leader } else { stay },
+            &format!("p{i}"),
+        )
+        .await?;
+    }
+    let snap = poll(
+        Duration::from_secs(20),
+        "a snapshot on the leader",
+        || async {
+            cluster
+                .status(leader)
+                .await
+                .ok()
+                .filter(|s| s.snapshot_index > 40)
+        },
+    )
+    .await?;
+    assert!(snap.snapshot_index > 40);
+
+    // Re-add it with its old data directory.
+    let via = cluster.addr(leader);
+    cluster.spawn(gone, Some(&via))?;
+    cluster.wait_voters(3).await?;
+    let digest = wait_converged(&cluster, &[1, 2, 3]).await?;
+    let back = cluster.status(gone).await?;
+    assert_eq!(back.state_digest, digest);
+    assert!(
+        back.snapshots_installed >= 1,
+        "member {gone} caught up without installing a snapshot: {back:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_never_get_duplicate_identities() -> Result<()> {
+    let cluster = Cluster::start(3, &[]).await?;
+    create_partition(&cluster, 1, "acme").await?;
+
+    let mut tasks = Vec::new();
+    for client_no in 1..=3u64 {
+        let mut client = cluster.client(client_no).await?;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                client
+                    .create_server(CreateServerRequest {
+                        name: format!("c{client_no}-s{i}"),
+                        partition: "acme".to_string(),
+                        nics: 2,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+
+    let servers = cluster
+        .client(2)
+        .await?
+        .list_servers(ListServersRequest {
+            partition: "acme".to_string(),
+        })
+        .await?
+        .into_inner()
+        .servers;
+    assert_eq!(servers.len(), 300);
+    let mut macs = HashSet::new();
+    let mut uuids = HashSet::new();
+    let mut nqns = HashSet::new();
+    for s in &servers {
+        let id = s.identity.as_ref().context("server without identity")?;
+        assert_eq!(id.macs.len(), 2);
+        for mac in &id.macs {
+            assert!(macs.insert(mac.clone()), "duplicate MAC {mac}");
+        }
+        assert!(uuids.insert(id.uuid.clone()), "duplicate UUID {}", id.uuid);
+        assert!(
+            nqns.insert(id.host_nqn.clone()),
+            "duplicate NQN {}",
+            id.host_nqn
+        );
+    }
+    assert_eq!(macs.len(), 600);
+    wait_converged(&cluster, &[1, 2, 3]).await?;
+    Ok(())
+}
