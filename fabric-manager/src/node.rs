@@ -817,6 +817,18 @@ fn check_node_id(config: &NodeConfig) -> Result<(), Error> {
             config.data_dir.display()
         ))
     })?;
+    // The log and snapshots hold BMC credentials: owner-only access.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| {
+                invalid(format!(
+                    "cannot restrict data directory {} to its owner: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+    }
     let path = config.data_dir.join("node-id");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
