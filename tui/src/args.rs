@@ -211,7 +211,9 @@ mod tests {
         );
         for bad in ["", "50414e00", "50414e00-0000-000g", "50414e00-0000-00012"] {
             assert!(
-                parse_uuid_prefix(bad).unwrap_err().contains("16 hex digits"),
+                parse_uuid_prefix(bad)
+                    .unwrap_err()
+                    .contains("16 hex digits"),
                 "{bad}"
             );
         }

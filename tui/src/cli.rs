@@ -349,7 +349,10 @@ mod tests {
     #[test]
     fn global_flags_work_before_and_after_the_verb() {
         let cli = parse(&["--manager", "a:1,b:2", "-o", "json", "cluster", "status"]).unwrap();
-        assert_eq!(cli.global.manager, Members(vec!["a:1".into(), "b:2".into()]));
+        assert_eq!(
+            cli.global.manager,
+            Members(vec!["a:1".into(), "b:2".into()])
+        );
         assert_eq!(cli.global.output, Format::Json);
         let cli = parse(&["server", "list", "--output", "json"]).unwrap();
         assert_eq!(cli.global.output, Format::Json);
@@ -371,14 +374,23 @@ mod tests {
 
     #[test]
     fn bad_values_are_usage_errors_naming_the_argument() {
-        let err = parse(&["server", "create", "w", "--partition", "p", "--nics", "abc"]).unwrap_err();
+        let err =
+            parse(&["server", "create", "w", "--partition", "p", "--nics", "abc"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ValueValidation);
         assert!(err.to_string().contains("--nics"), "{err}");
         let err = parse(&["volume", "create", "v", "-p", "p", "--size", "12Q"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ValueValidation);
         assert!(err.to_string().contains("--size"), "{err}");
-        let err = parse(&["identity-pool", "create", "i", "--macs", "x", "--uuid-prefix", "0"])
-            .unwrap_err();
+        let err = parse(&[
+            "identity-pool",
+            "create",
+            "i",
+            "--macs",
+            "x",
+            "--uuid-prefix",
+            "0",
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("--macs"), "{err}");
         let err = parse(&["--manager", "nowhere", "cluster", "status"]).unwrap_err();
         assert!(err.to_string().contains("--manager"), "{err}");
@@ -387,8 +399,15 @@ mod tests {
     #[test]
     fn blade_facts_go_together() {
         let base = [
-            "blade", "add", "b1", "--bmc", "https://10.0.0.21", "--user", "root",
-            "--password-file", "pw",
+            "blade",
+            "add",
+            "b1",
+            "--bmc",
+            "https://10.0.0.21",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
         ];
         assert!(parse(&base).is_ok());
         let mut partial = base.to_vec();

@@ -3,7 +3,7 @@
 //! the `x-pan-principal` metadata on every call, bounds connecting (3 s) and
 //! waiting for an answer (30 s), and turns failures into [`CliError`]s.
 
-use crate::error::{Attempt, CliError, Failure};
+use crate::error::{Attempt, CliError, Failure, not_grpc};
 use pan_api::v1::fabric_client::FabricClient;
 use std::error::Error as StdError;
 use std::future::Future;
@@ -45,18 +45,11 @@ impl Principal {
             .unwrap_or_else(|| MetadataValue::from_static(DEFAULT_PRINCIPAL));
         Principal(value)
     }
-
-    /// The principal as sent.
-    pub fn as_str(&self) -> &str {
-        self.0.to_str().unwrap_or(DEFAULT_PRINCIPAL)
-    }
 }
 
 impl Interceptor for Principal {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert(PRINCIPAL_KEY, self.0.clone());
+        request.metadata_mut().insert(PRINCIPAL_KEY, self.0.clone());
         Ok(request)
     }
 }
@@ -147,6 +140,9 @@ fn failover_reason(status: &Status) -> Option<Failure> {
     if status.code() != Code::Unavailable {
         return None;
     }
+    if let Some(http) = not_grpc(status) {
+        return Some(Failure::Unreachable(http));
+    }
     // A status with a source was made on this side from a transport error
     // (the connection broke); one without came from the member itself.
     Some(match status.source() {
@@ -164,8 +160,7 @@ pub async fn connect(member: &str) -> Result<Channel, String> {
     };
     let endpoint = Endpoint::from_shared(uri)
         .map_err(|e| format!("not a usable address: {}", describe_connect_error(&e)))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT);
+        .connect_timeout(CONNECT_TIMEOUT);
     match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
         Err(_elapsed) => Err(timed_out()),
         Ok(Err(e)) => Err(describe_connect_error(&e)),
@@ -221,22 +216,19 @@ mod tests {
     use super::*;
     use pan_api::v1::ClusterStatusRequest;
 
-    #[test]
-    fn principal_comes_from_user_or_defaults_to_operator() {
-        assert_eq!(Principal::named(Some("alice")).as_str(), "alice");
-        assert_eq!(Principal::named(None).as_str(), "operator");
-        assert_eq!(Principal::named(Some("")).as_str(), "operator");
-        assert_eq!(Principal::named(Some("bad\nname")).as_str(), "operator");
+    /// The principal the interceptor attaches.
+    fn sent(mut principal: Principal) -> String {
+        let request = principal.call(Request::new(())).unwrap();
+        let value = request.metadata().get(PRINCIPAL_KEY).unwrap();
+        value.to_str().unwrap().to_string()
     }
 
     #[test]
-    fn the_interceptor_adds_the_principal() {
-        let mut principal = Principal::named(Some("alice"));
-        let request = principal.call(Request::new(())).unwrap();
-        assert_eq!(
-            request.metadata().get(PRINCIPAL_KEY).unwrap().to_str().unwrap(),
-            "alice"
-        );
+    fn principal_comes_from_user_or_defaults_to_operator() {
+        assert_eq!(sent(Principal::named(Some("alice"))), "alice");
+        assert_eq!(sent(Principal::named(None)), "operator");
+        assert_eq!(sent(Principal::named(Some(""))), "operator");
+        assert_eq!(sent(Principal::named(Some("bad\nname"))), "operator");
     }
 
     #[test]
@@ -247,6 +239,14 @@ mod tests {
         );
         assert_eq!(failover_reason(&Status::not_found("x")), None);
         assert_eq!(failover_reason(&Status::failed_precondition("x")), None);
+        let proxy =
+            Status::unavailable("grpc-status header missing, mapped from HTTP status code 503");
+        assert_eq!(
+            failover_reason(&proxy),
+            Some(Failure::Unreachable(
+                "answered HTTP 503, not gRPC: not a fabric manager".into()
+            ))
+        );
     }
 
     #[test]
@@ -255,12 +255,17 @@ mod tests {
         assert_eq!(describe_connect_error(&refused), "connection refused");
         let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
         assert_eq!(describe_connect_error(&timeout), "timed out after 3 s");
-        let dns = std::io::Error::other("Failed to lookup address information: Name or service not known");
+        let dns = std::io::Error::other(
+            "Failed to lookup address information: Name or service not known",
+        );
         assert_eq!(
             describe_connect_error(&dns),
             "failed to lookup address information: Name or service not known"
         );
-        assert_eq!(strip_os_error("Connection refused (os error 111)"), "connection refused");
+        assert_eq!(
+            strip_os_error("Connection refused (os error 111)"),
+            "connection refused"
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,9 @@ use tonic::{Code, Status};
 const REACH_HINT: &str =
     "is fabric-manager running? Set --manager or PAN_MANAGER to a member's address";
 
+/// What `panctl` says when a member reports `Unavailable` without a message.
+const NO_LEADER: &str = "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`";
+
 /// A failure `panctl` knows how to explain.
 #[derive(Debug)]
 pub enum CliError {
@@ -88,12 +91,12 @@ fn describe_attempts(attempts: &[Attempt]) -> String {
     match (unavailable, attempts) {
         (Some(message), [only]) => format!(
             "the fabric cluster is unavailable: {} (asked {})",
-            sentence(message, "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`"),
+            sentence(message, NO_LEADER),
             only.addr
         ),
         (Some(message), _) => format!(
             "the fabric cluster is unavailable: {} (tried {tried})",
-            sentence(message, "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`")
+            sentence(message, NO_LEADER)
         ),
         (None, [only]) => {
             let reason = match &only.failure {
@@ -115,25 +118,60 @@ fn describe_attempts(attempts: &[Attempt]) -> String {
 pub fn describe_status(addr: &str, status: &Status) -> String {
     let raw = status.message();
     let msg = |fallback: &str| sentence(raw, fallback);
+    if let Some(what) = not_grpc(status) {
+        return format!(
+            "{addr} {what}; set --manager or PAN_MANAGER to a fabric manager's gRPC address"
+        );
+    }
     match status.code() {
-        Code::InvalidArgument => format!("invalid request: {}", msg("the manager rejected an argument")),
-        Code::NotFound => format!("not found: {}", msg("the object does not exist; list them to check the name")),
-        Code::AlreadyExists => format!("already exists: {}", msg("an object with that name exists; pick another name")),
-        Code::FailedPrecondition => format!("refused: {}", msg("the object is in use or the pool is exhausted")),
+        Code::InvalidArgument => format!(
+            "invalid request: {}",
+            msg("the manager rejected an argument")
+        ),
+        Code::NotFound => format!(
+            "not found: {}",
+            msg("the object does not exist; list them to check the name")
+        ),
+        Code::AlreadyExists => format!(
+            "already exists: {}",
+            msg("an object with that name exists; pick another name")
+        ),
+        Code::FailedPrecondition => format!(
+            "refused: {}",
+            msg("the object is in use or the pool is exhausted")
+        ),
         Code::Unavailable => format!(
             "the fabric cluster is unavailable: {} (asked {addr})",
-            msg("no leader is known; wait a few seconds for an election and retry")
+            msg(NO_LEADER)
         ),
-        Code::PermissionDenied => format!("permission denied: {}", msg("your principal may not do this")),
-        Code::Unauthenticated => format!("not authenticated: {}", msg("the manager did not accept your credentials")),
-        Code::ResourceExhausted => format!("resources exhausted: {}", msg("the manager is out of capacity")),
-        Code::Aborted => format!("aborted: {}; retry the command", msg("the change conflicted with another one")),
-        Code::OutOfRange => format!("out of range: {}", msg("a value is outside what the manager accepts")),
+        Code::PermissionDenied => format!(
+            "permission denied: {}",
+            msg("your principal may not do this")
+        ),
+        Code::Unauthenticated => format!(
+            "not authenticated: {}",
+            msg("the manager did not accept your credentials")
+        ),
+        Code::ResourceExhausted => format!(
+            "resources exhausted: {}",
+            msg("the manager is out of capacity")
+        ),
+        Code::Aborted => format!(
+            "aborted: {}; retry the command",
+            msg("the change conflicted with another one")
+        ),
+        Code::OutOfRange => format!(
+            "out of range: {}",
+            msg("a value is outside what the manager accepts")
+        ),
         Code::DeadlineExceeded => format!(
             "the fabric manager at {addr} gave up waiting: {}; check `panctl cluster status` and retry",
             msg("deadline exceeded")
         ),
-        Code::Cancelled => format!("the request to {addr} was cancelled: {}; retry the command", msg("cancelled")),
+        Code::Cancelled => format!(
+            "the request to {addr} was cancelled: {}; retry the command",
+            msg("cancelled")
+        ),
         Code::Unimplemented => format!(
             "the fabric manager at {addr} does not support this request ({}); use a panctl of the same version as the manager",
             msg("unimplemented")
@@ -144,6 +182,21 @@ pub fn describe_status(addr: &str, status: &Status) -> String {
             msg("no detail given")
         ),
     }
+}
+
+/// When the peer answered plain HTTP instead of gRPC (a proxy, a web
+/// server, the wrong port), a short description of what it said.
+pub fn not_grpc(status: &Status) -> Option<String> {
+    let message = status.message();
+    if !message.contains("grpc-status header missing") {
+        return None;
+    }
+    let http = message
+        .rsplit_once("HTTP status code ")
+        .map_or("a non-gRPC answer".to_string(), |(_, code)| {
+            format!("HTTP {}", code.trim())
+        });
+    Some(format!("answered {http}, not gRPC: not a fabric manager"))
 }
 
 /// A short lower-case name for a status code.
@@ -229,23 +282,74 @@ mod tests {
     fn every_status_code_becomes_one_friendly_line() {
         let m = "partition \"acme\" does not exist; create it with `panctl partition create acme`.";
         let cases = [
-            (Code::InvalidArgument, "error: invalid request: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::NotFound, "error: not found: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::AlreadyExists, "error: already exists: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::FailedPrecondition, "error: refused: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::Unavailable, "error: the fabric cluster is unavailable: partition \"acme\" does not exist; create it with `panctl partition create acme` (asked 127.0.0.1:7001)"),
-            (Code::PermissionDenied, "error: permission denied: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::Unauthenticated, "error: not authenticated: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::ResourceExhausted, "error: resources exhausted: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::Aborted, "error: aborted: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command"),
-            (Code::OutOfRange, "error: out of range: partition \"acme\" does not exist; create it with `panctl partition create acme`"),
-            (Code::DeadlineExceeded, "error: the fabric manager at 127.0.0.1:7001 gave up waiting: partition \"acme\" does not exist; create it with `panctl partition create acme`; check `panctl cluster status` and retry"),
-            (Code::Cancelled, "error: the request to 127.0.0.1:7001 was cancelled: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command"),
-            (Code::Unimplemented, "error: the fabric manager at 127.0.0.1:7001 does not support this request (partition \"acme\" does not exist; create it with `panctl partition create acme`); use a panctl of the same version as the manager"),
-            (Code::Internal, "error: the fabric manager at 127.0.0.1:7001 failed (internal error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
-            (Code::Unknown, "error: the fabric manager at 127.0.0.1:7001 failed (unknown error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
-            (Code::DataLoss, "error: the fabric manager at 127.0.0.1:7001 failed (data loss): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
-            (Code::Ok, "error: the fabric manager at 127.0.0.1:7001 failed (ok): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log"),
+            (
+                Code::InvalidArgument,
+                "error: invalid request: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::NotFound,
+                "error: not found: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::AlreadyExists,
+                "error: already exists: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::FailedPrecondition,
+                "error: refused: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::Unavailable,
+                "error: the fabric cluster is unavailable: partition \"acme\" does not exist; create it with `panctl partition create acme` (asked 127.0.0.1:7001)",
+            ),
+            (
+                Code::PermissionDenied,
+                "error: permission denied: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::Unauthenticated,
+                "error: not authenticated: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::ResourceExhausted,
+                "error: resources exhausted: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::Aborted,
+                "error: aborted: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command",
+            ),
+            (
+                Code::OutOfRange,
+                "error: out of range: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+            ),
+            (
+                Code::DeadlineExceeded,
+                "error: the fabric manager at 127.0.0.1:7001 gave up waiting: partition \"acme\" does not exist; create it with `panctl partition create acme`; check `panctl cluster status` and retry",
+            ),
+            (
+                Code::Cancelled,
+                "error: the request to 127.0.0.1:7001 was cancelled: partition \"acme\" does not exist; create it with `panctl partition create acme`; retry the command",
+            ),
+            (
+                Code::Unimplemented,
+                "error: the fabric manager at 127.0.0.1:7001 does not support this request (partition \"acme\" does not exist; create it with `panctl partition create acme`); use a panctl of the same version as the manager",
+            ),
+            (
+                Code::Internal,
+                "error: the fabric manager at 127.0.0.1:7001 failed (internal error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log",
+            ),
+            (
+                Code::Unknown,
+                "error: the fabric manager at 127.0.0.1:7001 failed (unknown error): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log",
+            ),
+            (
+                Code::DataLoss,
+                "error: the fabric manager at 127.0.0.1:7001 failed (data loss): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log",
+            ),
+            (
+                Code::Ok,
+                "error: the fabric manager at 127.0.0.1:7001 failed (ok): partition \"acme\" does not exist; create it with `panctl partition create acme`; check its log",
+            ),
         ];
         for (code, expected) in cases {
             assert_eq!(line(Status::new(code, m)), expected, "{code:?}");
@@ -260,11 +364,21 @@ mod tests {
         );
         assert_eq!(
             line(Status::unavailable("")),
-            "error: the fabric cluster is unavailable: no leader is known; wait a few seconds for an election and retry (asked 127.0.0.1:7001)"
+            "error: the fabric cluster is unavailable: no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status` (asked 127.0.0.1:7001)"
         );
         assert_eq!(
             line(Status::internal("panicked at\nsrc/x.rs:1\n\tbacktrace")),
             "error: the fabric manager at 127.0.0.1:7001 failed (internal error): panicked at src/x.rs:1 backtrace; check its log"
+        );
+    }
+
+    #[test]
+    fn plain_http_answers_are_explained() {
+        assert_eq!(
+            line(Status::unimplemented(
+                "grpc-status header missing, mapped from HTTP status code 404"
+            )),
+            "error: 127.0.0.1:7001 answered HTTP 404, not gRPC: not a fabric manager; set --manager or PAN_MANAGER to a fabric manager's gRPC address"
         );
     }
 

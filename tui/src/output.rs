@@ -64,7 +64,13 @@ impl Table {
             .chain(self.rows.iter().map(|r| clean(r)))
             .collect();
         let widths: Vec<usize> = (0..columns)
-            .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for line in &lines {
@@ -86,8 +92,8 @@ impl Table {
     }
 }
 
-/// A cell on one line: control characters become spaces.
-fn clean_cell(text: &str) -> String {
+/// Text on one line: control characters (newlines, tabs) become spaces.
+pub fn clean_cell(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
@@ -163,7 +169,10 @@ mod tests {
 
     impl Detail for Fruit {
         fn detail(&self) -> String {
-            details(&[("name", self.name.to_string()), ("colour", or_dash(&self.colour))])
+            details(&[
+                ("name", self.name.to_string()),
+                ("colour", or_dash(&self.colour)),
+            ])
         }
     }
 
@@ -200,8 +209,14 @@ mod tests {
     #[test]
     fn lists_render_as_tables_or_arrays() {
         let fruit = [
-            Fruit { name: "apple", colour: Some("red".into()) },
-            Fruit { name: "kiwi", colour: None },
+            Fruit {
+                name: "apple",
+                colour: Some("red".into()),
+            },
+            Fruit {
+                name: "kiwi",
+                colour: None,
+            },
         ];
         assert_eq!(
             list(Format::Table, &fruit).unwrap(),
@@ -222,8 +237,14 @@ mod tests {
 
     #[test]
     fn single_objects_and_deletions() {
-        let kiwi = Fruit { name: "kiwi", colour: None };
-        assert_eq!(one(Format::Table, &kiwi).unwrap(), "name    kiwi\ncolour  -\n");
+        let kiwi = Fruit {
+            name: "kiwi",
+            colour: None,
+        };
+        assert_eq!(
+            one(Format::Table, &kiwi).unwrap(),
+            "name    kiwi\ncolour  -\n"
+        );
         let json: serde_json::Value =
             serde_json::from_str(&one(Format::Json, &kiwi).unwrap()).unwrap();
         assert_eq!(json, serde_json::json!({"name": "kiwi", "colour": null}));

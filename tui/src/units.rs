@@ -59,7 +59,7 @@ pub fn format_size(bytes: u64) -> String {
     ];
     for (size, name) in UNITS {
         if bytes >= size {
-            if bytes % size == 0 {
+            if bytes.is_multiple_of(size) {
                 return format!("{} {name}", bytes / size);
             }
             // Tenths of the unit, rounded down: precise enough for a table.
@@ -132,7 +132,11 @@ mod tests {
         assert!(parse_size("10GB").unwrap_err().contains("unknown unit"));
         assert!(parse_size("0").unwrap_err().contains("zero"));
         assert!(parse_size("0G").unwrap_err().contains("zero"));
-        assert!(parse_size("99999999999999999999").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999999999999")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert!(parse_size("100000P").unwrap_err().contains("too large"));
     }
 

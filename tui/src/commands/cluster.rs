@@ -9,7 +9,9 @@
 use super::Ctx;
 use crate::cli::ClusterCommand;
 use crate::output::{self, Detail, Table, details, opt, or_dash};
-use pan_api::v1::{AddMemberRequest, ClusterStatusReply, ClusterStatusRequest, Member, RemoveMemberRequest};
+use pan_api::v1::{
+    AddMemberRequest, ClusterStatusReply, ClusterStatusRequest, Member, RemoveMemberRequest,
+};
 use serde::Serialize;
 
 /// The cluster as one member sees it.
@@ -63,9 +65,10 @@ impl From<&Member> for MemberView {
 
 impl Detail for ClusterView {
     fn detail(&self) -> String {
-        let leader = self
-            .leader
-            .map_or_else(|| "none (no leader is known)".to_string(), |l| l.to_string());
+        let leader = self.leader.map_or_else(
+            || "none (no leader is known)".to_string(),
+            |l| l.to_string(),
+        );
         let mut text = details(&[
             ("leader", leader),
             ("term", self.term.to_string()),
@@ -79,7 +82,11 @@ impl Detail for ClusterView {
         text.push('\n');
         let mut members = Table::new(&["ID", "ADDR", "ROLE", "LEADER"]);
         for member in &self.members {
-            let leader = if self.leader == Some(member.id) { "*" } else { "" };
+            let leader = if self.leader == Some(member.id) {
+                "*"
+            } else {
+                ""
+            };
             members.push(vec![
                 member.id.to_string(),
                 member.addr.clone(),
@@ -131,9 +138,21 @@ pub(crate) mod tests {
             leader: 1,
             term: 4,
             members: vec![
-                Member { id: 1, addr: "10.0.0.1:7001".into(), role: "voter".into() },
-                Member { id: 2, addr: "10.0.0.2:7001".into(), role: "voter".into() },
-                Member { id: 3, addr: "10.0.0.3:7001".into(), role: "learner".into() },
+                Member {
+                    id: 1,
+                    addr: "10.0.0.1:7001".into(),
+                    role: "voter".into(),
+                },
+                Member {
+                    id: 2,
+                    addr: "10.0.0.2:7001".into(),
+                    role: "voter".into(),
+                },
+                Member {
+                    id: 3,
+                    addr: "10.0.0.3:7001".into(),
+                    role: "learner".into(),
+                },
             ],
             answered_by: 2,
             last_log_index: 120,
@@ -169,13 +188,22 @@ pub(crate) mod tests {
 
     #[test]
     fn no_leader_and_no_digest_are_null() {
-        let reply = ClusterStatusReply { leader: 0, ..sample() };
-        let reply = ClusterStatusReply { state_digest: String::new(), ..reply };
+        let reply = ClusterStatusReply {
+            leader: 0,
+            ..sample()
+        };
+        let reply = ClusterStatusReply {
+            state_digest: String::new(),
+            ..reply
+        };
         let value = serde_json::to_value(ClusterView::from(&reply)).unwrap();
         assert_eq!(value["leader"], json!(null));
         assert_eq!(value["state_digest"], json!(null));
         let text = ClusterView::from(&reply).detail();
-        assert!(text.starts_with("leader               none (no leader is known)\n"), "{text}");
+        assert!(
+            text.starts_with("leader               none (no leader is known)\n"),
+            "{text}"
+        );
         assert!(!text.contains('*'), "{text}");
     }
 }

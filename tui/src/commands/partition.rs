@@ -7,7 +7,9 @@ use super::Ctx;
 use crate::cli::PartitionCommand;
 use crate::output::{self, Detail, Row, details, opt, or_dash};
 use crate::units::format_time_ms;
-use pan_api::v1::{CreatePartitionRequest, DeletePartitionRequest, ListPartitionsRequest, Partition};
+use pan_api::v1::{
+    CreatePartitionRequest, DeletePartitionRequest, ListPartitionsRequest, Partition,
+};
 use serde::Serialize;
 
 /// A partition as printed.
@@ -35,7 +37,8 @@ impl From<&Partition> for PartitionView {
 }
 
 impl Row for PartitionView {
-    const HEADERS: &'static [&'static str] = &["NAME", "SERVERS", "VOLUMES", "CREATED", "DESCRIPTION"];
+    const HEADERS: &'static [&'static str] =
+        &["NAME", "SERVERS", "VOLUMES", "CREATED", "DESCRIPTION"];
     const EMPTY: &'static str = "no partitions";
     fn cells(&self) -> Vec<String> {
         vec![
@@ -71,7 +74,10 @@ pub async fn run(cmd: PartitionCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
             };
             let created = ctx
                 .manager
-                .call(request, |mut c, r| async move { c.create_partition(r).await })
+                .call(
+                    request,
+                    |mut c, r| async move { c.create_partition(r).await },
+                )
                 .await?;
             output::one(ctx.format, &PartitionView::from(&created))?
         }
@@ -87,9 +93,10 @@ pub async fn run(cmd: PartitionCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
         }
         PartitionCommand::Delete { name } => {
             ctx.manager
-                .call(DeletePartitionRequest { name: name.clone() }, |mut c, r| async move {
-                    c.delete_partition(r).await
-                })
+                .call(
+                    DeletePartitionRequest { name: name.clone() },
+                    |mut c, r| async move { c.delete_partition(r).await },
+                )
                 .await?;
             output::deleted(
                 ctx.format,

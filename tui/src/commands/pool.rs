@@ -67,7 +67,11 @@ impl QualificationView {
 }
 
 /// The qualification to send: absent flags mean no restriction.
-pub fn qualification(model: Option<String>, min_cores: Option<u32>, min_memory_gib: Option<u64>) -> Qualification {
+pub fn qualification(
+    model: Option<String>,
+    min_cores: Option<u32>,
+    min_memory_gib: Option<u64>,
+) -> Qualification {
     Qualification {
         model: model.unwrap_or_default(),
         min_cores: min_cores.unwrap_or_default(),
@@ -96,7 +100,8 @@ impl From<&Pool> for PoolView {
 }
 
 impl Row for PoolView {
-    const HEADERS: &'static [&'static str] = &["NAME", "MODEL", "MIN-CORES", "MIN-MEMORY", "BLADES"];
+    const HEADERS: &'static [&'static str] =
+        &["NAME", "MODEL", "MIN-CORES", "MIN-MEMORY", "BLADES"];
     const EMPTY: &'static str = "no pools";
     fn cells(&self) -> Vec<String> {
         let q = &self.qualification;
@@ -129,7 +134,12 @@ impl Detail for PoolView {
 /// Runs `panctl pool ...`.
 pub async fn run(cmd: PoolCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
     let text = match cmd {
-        PoolCommand::Create { name, model, min_cores, min_memory_gib } => {
+        PoolCommand::Create {
+            name,
+            model,
+            min_cores,
+            min_memory_gib,
+        } => {
             let request = CreatePoolRequest {
                 name,
                 qualification: Some(qualification(model, min_cores, min_memory_gib)),
@@ -143,18 +153,25 @@ pub async fn run(cmd: PoolCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
         PoolCommand::List => {
             let reply = ctx
                 .manager
-                .call(ListPoolsRequest {}, |mut c, r| async move { c.list_pools(r).await })
+                .call(ListPoolsRequest {}, |mut c, r| async move {
+                    c.list_pools(r).await
+                })
                 .await?;
             let views: Vec<_> = reply.pools.iter().map(PoolView::from).collect();
             output::list(ctx.format, &views)?
         }
         PoolCommand::Delete { name } => {
             ctx.manager
-                .call(DeletePoolRequest { name: name.clone() }, |mut c, r| async move {
-                    c.delete_pool(r).await
-                })
+                .call(
+                    DeletePoolRequest { name: name.clone() },
+                    |mut c, r| async move { c.delete_pool(r).await },
+                )
                 .await?;
-            output::deleted(ctx.format, &format!("pool/{name}"), &format!("deleted pool {name}"))?
+            output::deleted(
+                ctx.format,
+                &format!("pool/{name}"),
+                &format!("deleted pool {name}"),
+            )?
         }
     };
     ctx.print(&text)
@@ -193,7 +210,12 @@ mod tests {
 
     #[test]
     fn a_missing_qualification_means_any_blade() {
-        let pool = Pool { id: 2, name: "p".into(), qualification: None, blades: vec![] };
+        let pool = Pool {
+            id: 2,
+            name: "p".into(),
+            qualification: None,
+            blades: vec![],
+        };
         let value = serde_json::to_value(PoolView::from(&pool)).unwrap();
         assert_eq!(
             value["qualification"],
