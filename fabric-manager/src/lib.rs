@@ -14,6 +14,8 @@
 //! The state machine never touches hardware; I/O lives in the store, the
 //! network and the servers around it.
 
+pub mod agent;
+pub mod bmc;
 pub mod error;
 pub mod network;
 pub mod node;

@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// Most commands packed into one log entry.
 pub const MAX_BATCH: usize = 1024;
 /// Most log entries a member has in flight at once.
-pub const MAX_IN_FLIGHT: usize = 32;
+pub const MAX_IN_FLIGHT: usize = 2;
 /// How long a write waits for a leader before it gives up.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 
