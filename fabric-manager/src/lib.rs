@@ -5,6 +5,7 @@
 //! - [`state`]: the pure, deterministic state machine (no I/O).
 //! - [`raft_types`]: the openraft type configuration.
 //! - [`store`]: the durable redb store for log, vote, committed index and snapshots.
+//! - [`codec`]: the binary encoding of log entries and internal RPCs.
 //! - [`network`]: member-to-member raft transport over gRPC.
 //! - [`node`]: a running member: raft, the batching write path, forwarding
 //!   to the leader, linearizable reads, membership changes.
@@ -16,6 +17,7 @@
 
 pub mod agent;
 pub mod bmc;
+pub mod codec;
 pub mod error;
 pub mod network;
 pub mod node;

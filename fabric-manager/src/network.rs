@@ -2,7 +2,7 @@
 //!
 //! openraft's RPCs travel as serde-encoded payloads inside the internal
 //! `pan.v1.Raft` gRPC service (see [`crate::service::raft`] for the server
-//! side). Both ends run the same build, so the encoding is private to PAN.
+//! side), encoded by [`crate::codec`].
 //! This module only moves bytes; it never interprets commands.
 
 use crate::raft_types::{NodeId, TypeConfig};
@@ -27,15 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 /// How long a connection attempt to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Encodes a value for the internal wire.
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(value)
-}
-
-/// Decodes a value from the internal wire.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(bytes)
-}
+pub use crate::codec::{decode, encode};
 
 /// A cache of lazily connected channels to other members, by address.
 /// Shared by raft replication and write forwarding.

@@ -250,7 +250,7 @@ impl Node {
 
     /// Leader side of a forwarded batch: writes it through the local raft
     /// without forwarding again.
-    pub async fn propose_forwarded(&self, batch: Vec<Envelope>) -> ProposeReply {
+    pub async fn propose_forwarded(&self, batch: Arc<Vec<Envelope>>) -> ProposeReply {
         match self.inner.raft.client_write(batch).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -602,7 +602,7 @@ impl Node {
 /// Requests one member forwards to the leader over `Raft.Propose`/`ReadIndex`.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Forwarded {
-    Propose(Vec<Envelope>),
+    Propose(Arc<Vec<Envelope>>),
     ReadIndex,
     RemoveMember(NodeId),
 }
@@ -727,7 +727,7 @@ async fn run_proposer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Proposal>) {
 /// Retries only while it is certain nothing was applied.
 async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult>, WriteError> {
     let deadline = Instant::now() + WRITE_DEADLINE;
-    let mut batch = Some(batch);
+    let mut batch = Some(Arc::new(batch));
     loop {
         let Some(envelopes) = batch.take() else {
             return Err(WriteError::NoLeader);

@@ -6,9 +6,11 @@
 
 use crate::state::{CommandResult, Envelope};
 use std::io::Cursor;
+use std::sync::Arc;
 
-/// A log entry's application data: commands applied in order.
-pub type Request = Vec<Envelope>;
+/// A log entry's application data: commands applied in order. Shared, so
+/// that cached and replicated copies of an entry do not copy the commands.
+pub type Request = Arc<Vec<Envelope>>;
 /// A log entry's results: one per command of the [`Request`].
 pub type Response = Vec<CommandResult>;
 

@@ -6,6 +6,7 @@
 //! acknowledged append or vote survives a crash.
 
 use super::{Ctx, LOGS, META, META_COMMITTED, META_PURGED, META_VOTE, blocking, sto_err};
+use crate::codec;
 use crate::raft_types::{NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -16,13 +17,55 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::Deserialize;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// How many of the newest entries are also kept in memory, so replication
+/// to followers that keep up never reads or decodes from disk.
+pub const CACHED_ENTRIES: usize = 4096;
 
 /// The raft log, vote and log pointers, in the shared redb file. Cheap to
-/// clone; clones share the database (the log reader is a clone).
+/// clone; clones share the database and the cache (the log reader is a clone).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    cache: Arc<Mutex<LogCache>>,
+}
+
+/// The newest durable entries, contiguous by index. Holds only entries
+/// already committed to redb; truncate and purge drop from it first.
+#[derive(Default)]
+struct LogCache {
+    entries: BTreeMap<u64, Entry<TypeConfig>>,
+}
+
+impl LogCache {
+    fn insert(&mut self, entries: &[Entry<TypeConfig>]) {
+        for e in entries {
+            self.entries.insert(e.log_id.index, e.clone());
+        }
+        while self.entries.len() > CACHED_ENTRIES {
+            self.entries.pop_first();
+        }
+    }
+
+    /// Entries `[first, last)` if the cache holds all of them.
+    fn get(&self, first: u64, last: u64) -> Option<Vec<Entry<TypeConfig>>> {
+        let (&lo, _) = self.entries.first_key_value()?;
+        let (&hi, _) = self.entries.last_key_value()?;
+        if first < lo || last > hi.saturating_add(1) || last <= first {
+            return None;
+        }
+        Some(self.entries.range(first..last).map(|(_, e)| e.clone()).collect())
+    }
+
+    fn truncate(&mut self, from: u64) {
+        self.entries.split_off(&from);
+    }
+
+    fn purge(&mut self, upto: u64) {
+        self.entries = self.entries.split_off(&upto.saturating_add(1));
+    }
 }
 
 /// Just the log id of a stored entry; decoding it skips the payload.
@@ -33,7 +76,14 @@ struct EntryLogId {
 
 impl LogStore {
     pub(crate) fn new(db: Arc<Database>) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::default(),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, LogCache> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads one metadata value.
@@ -121,7 +171,7 @@ impl LogStore {
         for item in range {
             let (index, bytes) = item.ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
             let index = index.value();
-            let entry: Entry<TypeConfig> = serde_json::from_slice(bytes.value())
+            let entry: Entry<TypeConfig> = codec::decode(bytes.value())
                 .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
             if entry.log_id.index != index {
                 return Err(sto_err(
@@ -148,11 +198,8 @@ impl LogStore {
             .ctx(ErrorSubject::Logs, verb)?;
         {
             let mut table = txn.open_table(LOGS).ctx(ErrorSubject::Logs, verb)?;
-            let mut buf = Vec::with_capacity(4096);
             for entry in entries {
-                buf.clear();
-                serde_json::to_writer(&mut buf, entry)
-                    .ctx(ErrorSubject::Log(entry.log_id), verb)?;
+                let buf = codec::encode(entry).ctx(ErrorSubject::Log(entry.log_id), verb)?;
                 table
                     .insert(entry.log_id.index, buf.as_slice())
                     .ctx(ErrorSubject::Log(entry.log_id), verb)?;
@@ -206,7 +253,7 @@ impl LogStore {
         let last = match table.last().ctx(ErrorSubject::Logs, ErrorVerb::Read)? {
             Some((index, bytes)) => {
                 let index = index.value();
-                let e: EntryLogId = serde_json::from_slice(bytes.value())
+                let e: EntryLogId = codec::decode_prefix(bytes.value())
                     .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
                 Some(e.log_id)
             }
@@ -226,6 +273,21 @@ impl RaftLogReader<TypeConfig> for LogStore {
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
         let start = range.start_bound().cloned();
         let end = range.end_bound().cloned();
+        let first = match start {
+            Bound::Included(i) => Some(i),
+            Bound::Excluded(i) => i.checked_add(1),
+            Bound::Unbounded => None,
+        };
+        let last = match end {
+            Bound::Included(i) => i.checked_add(1),
+            Bound::Excluded(i) => Some(i),
+            Bound::Unbounded => None,
+        };
+        if let (Some(first), Some(last)) = (first, last)
+            && let Some(hit) = self.cache().get(first, last)
+        {
+            return Ok(hit);
+        }
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Read, move || {
             Self::read_entries(&db, start, end)
@@ -315,11 +377,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let db = self.db.clone();
         let result = blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
-            Self::append_blocking(&db, &entries)
+            Self::append_blocking(&db, &entries).map(|()| entries)
         })
         .await;
         match result {
-            Ok(()) => {
+            Ok(entries) => {
+                self.cache().insert(&entries);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -331,6 +394,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.cache().truncate(log_id.index);
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
             Self::truncate_blocking(&db, log_id)
@@ -339,6 +403,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.cache().purge(log_id.index);
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
             Self::purge_blocking(&db, log_id)

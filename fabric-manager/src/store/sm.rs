@@ -352,7 +352,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => responses.push(Vec::new()),
                 EntryPayload::Normal(batch) => {
                     let mut results = Vec::with_capacity(batch.len());
-                    for envelope in &batch {
+                    for envelope in batch.iter() {
                         let applied = data.state.apply(entry.log_id.index, envelope);
                         results.push(applied.result);
                         for event in applied.events {

@@ -81,7 +81,7 @@ fn entries() -> Vec<Entry<TypeConfig>> {
         if index == 5 {
             batch.push(create_partition("p1a", index * 1000 + 2));
         }
-        out.push(normal(index, batch));
+        out.push(normal(index, std::sync::Arc::new(batch)));
     }
     out
 }
@@ -326,7 +326,7 @@ async fn append_throughput() -> TestResult {
                 let envelopes = (0..envelopes_per_entry)
                     .map(|i| create_partition(&format!("p{index}-{i}"), index))
                     .collect();
-                batch.push(normal(index, envelopes));
+                batch.push(normal(index, std::sync::Arc::new(envelopes)));
                 index += 1;
             }
             log.blocking_append(batch).await?;
