@@ -1,0 +1,483 @@
+//! The power and boot state machine of one blade.
+//!
+//! ```text
+//!            On / ForceRestart / PowerCycle            boot delay
+//!   Off ───────────────────────────────▶ PoweringOn ───────────────▶ On
+//!    ▲  ◀── ForceOff / kill / GracefulShutdown ──┘    (cause "boot",  │
+//!    │                                                 OS started)    │
+//!    ├──────────── ForceOff / kill ◀──────────────────────────────────┤
+//!    │                                                                │ GracefulShutdown
+//!    └──────────── shutdown delay ◀──────── PoweringOff ◀─────────────┘
+//! ```
+//!
+//! - A restart (`ForceRestart`, `PowerCycle`) of a powered blade is recorded
+//!   as two changes, `→ Off` then `Off → PoweringOn`, so every OS instance
+//!   (and any identity it held) visibly ends at an `Off`.
+//! - `On` while `PoweringOff` completes the shutdown at once and powers on.
+//! - Requests that would not change anything (`On` when powered, `ForceOff`
+//!   when off, …) succeed without effect, so executors can retry them.
+//! - Each power-on starts a new *epoch*; the OS instance booted in epoch `e`
+//!   is current until the blade next reaches `Off`. Late timers of an old
+//!   epoch are ignored.
+//! - The boot override is captured when power comes on; a `Once` override is
+//!   then reset to `Disabled`, like a real BMC.
+//! - A killed blade stays `Off`: power-on requests are accepted and ignored
+//!   until the fault is cleared.
+//! - Open-loop power (fault): `reset` only schedules the request; it is
+//!   applied at `now + delay` by [`BladeModel::advance`].
+//!
+//! Time is a parameter: scheduled events carry their due instant and are
+//! applied at that instant, however late `advance` is called, so the model
+//! behaves the same whether the shell wakes exactly on time or only when the
+//! next request arrives.
+
+use crate::model::{
+    BootOverrideEnabled, BootSettings, ErrorFault, FaultAction, Faults, PowerCause, PowerState,
+    ResetType, SessionTable,
+};
+use crate::redfish::RedfishError;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+
+redfish_enum!(
+    /// `Status.Health`.
+    Health {
+        Ok => "OK",
+        Warning => "Warning",
+        Critical => "Critical",
+    }
+);
+
+/// How long the simulated hardware takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// From power-on to the OS running (`PoweringOn` → `On`).
+    pub boot_delay: Duration,
+    /// From `GracefulShutdown` to `Off`.
+    pub shutdown_delay: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            boot_delay: Duration::from_millis(300),
+            shutdown_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One power state change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PowerChange {
+    pub from: PowerState,
+    pub to: PowerState,
+    pub cause: PowerCause,
+    /// When it happened (the event's due time, not when it was noticed).
+    pub at: Instant,
+}
+
+/// Something the shell must do after a model step, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The blade finished booting: start an OS instance for `epoch` with the
+    /// boot settings captured at power-on.
+    StartOs { epoch: u64, boot: BootSettings },
+    /// Stop the OS instance of `epoch` (if it is still the running one).
+    StopOs { epoch: u64 },
+    /// Call [`BladeModel::advance`] at this instant.
+    Wake(Instant),
+}
+
+/// The outcome of one model step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transition {
+    pub changes: Vec<PowerChange>,
+    pub effects: Vec<Effect>,
+    /// `(from, to)` when `Status.Health` changed.
+    pub health: Option<(Health, Health)>,
+    /// Other visible state changed (boot settings, faults).
+    pub settings_changed: bool,
+}
+
+impl Transition {
+    /// Appends another step's outcome.
+    pub fn extend(&mut self, other: Transition) {
+        self.changes.extend(other.changes);
+        self.effects.extend(other.effects);
+        self.settings_changed |= other.settings_changed;
+        if let Some((from, to)) = other.health {
+            let from = self.health.map_or(from, |(first, _)| first);
+            self.health = Some((from, to));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+            && self.effects.is_empty()
+            && self.health.is_none()
+            && !self.settings_changed
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PendingKind {
+    BootComplete {
+        epoch: u64,
+    },
+    ShutdownComplete {
+        epoch: u64,
+    },
+    /// An open-loop reset accepted earlier.
+    DeferredReset(ResetType),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pending {
+    at: Instant,
+    seq: u64,
+    kind: PendingKind,
+}
+
+/// A blade's mutable state: power, health, boot override, faults and the
+/// events scheduled for later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BladeModel {
+    power: PowerState,
+    health: Health,
+    boot: BootSettings,
+    booting_with: Option<BootSettings>,
+    epoch: u64,
+    os_running: bool,
+    faults: Faults,
+    pending: Vec<Pending>,
+    next_seq: u64,
+    timing: Timing,
+}
+
+/// Top-level ComputerSystem properties a client may not PATCH.
+const READ_ONLY_SYSTEM_PROPERTIES: &[&str] = &[
+    "Id",
+    "Name",
+    "SystemType",
+    "Manufacturer",
+    "Model",
+    "SerialNumber",
+    "UUID",
+    "Status",
+    "PowerState",
+    "BiosVersion",
+    "BootProgress",
+    "ProcessorSummary",
+    "MemorySummary",
+    "EthernetInterfaces",
+    "Links",
+    "Actions",
+];
+
+impl BladeModel {
+    /// A blade that is off, healthy, without boot override or faults.
+    pub fn new(timing: Timing) -> BladeModel {
+        BladeModel {
+            power: PowerState::Off,
+            health: Health::Ok,
+            boot: BootSettings::default(),
+            booting_with: None,
+            epoch: 0,
+            os_running: false,
+            faults: Faults::default(),
+            pending: Vec::new(),
+            next_seq: 0,
+            timing,
+        }
+    }
+
+    pub fn power(&self) -> PowerState {
+        self.power
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    /// The boot override as configured now.
+    pub fn boot(&self) -> &BootSettings {
+        &self.boot
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// The number of power-ons so far; the current OS instance's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether an OS instance runs (booted and not yet powered off).
+    pub fn os_running(&self) -> bool {
+        self.os_running
+    }
+
+    /// Whether the OS instance of `epoch` is the one running now.
+    pub fn is_current_os(&self, epoch: u64) -> bool {
+        self.os_running && self.epoch == epoch
+    }
+
+    /// `Status.State` of the system.
+    pub fn status_state(&self) -> &'static str {
+        match self.power {
+            PowerState::On | PowerState::PoweringOff => "Enabled",
+            PowerState::PoweringOn => "Starting",
+            PowerState::Off => "StandbyOffline",
+        }
+    }
+
+    /// `BootProgress.LastState`.
+    pub fn boot_progress(&self) -> &'static str {
+        match self.power {
+            PowerState::Off => "None",
+            PowerState::PoweringOn => "SystemHardwareInitializationComplete",
+            PowerState::On | PowerState::PoweringOff => "OSRunning",
+        }
+    }
+
+    /// The earliest scheduled event, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.at).min()
+    }
+
+    /// Sets `Status.Health`.
+    pub fn set_health(&mut self, health: Health) -> Transition {
+        let mut t = Transition::default();
+        if self.health != health {
+            t.health = Some((self.health, health));
+            self.health = health;
+        }
+        t
+    }
+
+    /// `ComputerSystem.Reset` at `now`. Closed loop: applied now. Open loop
+    /// (fault): scheduled for `now + delay`, nothing changes yet.
+    pub fn reset(&mut self, reset: ResetType, now: Instant) -> Transition {
+        let mut t = Transition::default();
+        match self.faults.open_loop {
+            Some(delay) => {
+                self.schedule(&mut t, later(now, delay), PendingKind::DeferredReset(reset))
+            }
+            None => self.apply_reset(&mut t, reset, now),
+        }
+        t
+    }
+
+    /// Applies every scheduled event due at or before `now`, each at its own
+    /// due time, in order; ends injected-error windows that are over.
+    pub fn advance(&mut self, now: Instant) -> Transition {
+        let mut t = Transition::default();
+        self.faults.expire(now);
+        while let Some(i) = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.at <= now)
+            .min_by_key(|(_, p)| (p.at, p.seq))
+            .map(|(i, _)| i)
+        {
+            let Pending { at, kind, .. } = self.pending.swap_remove(i);
+            match kind {
+                PendingKind::BootComplete { epoch } => {
+                    if self.power == PowerState::PoweringOn && epoch == self.epoch {
+                        self.change(&mut t, PowerState::On, PowerCause::Boot, at);
+                        self.os_running = true;
+                        let boot = self.booting_with.clone().unwrap_or_default();
+                        t.effects.push(Effect::StartOs { epoch, boot });
+                    }
+                }
+                PendingKind::ShutdownComplete { epoch } => {
+                    if self.power == PowerState::PoweringOff && epoch == self.epoch {
+                        self.change(
+                            &mut t,
+                            PowerState::Off,
+                            PowerCause::Reset(ResetType::GracefulShutdown),
+                            at,
+                        );
+                    }
+                }
+                PendingKind::DeferredReset(reset) => self.apply_reset(&mut t, reset, at),
+            }
+        }
+        t
+    }
+
+    /// Validates and applies a PATCH of the ComputerSystem. Only `Boot` is
+    /// writable. All-or-nothing; returns whether anything changed.
+    pub fn patch_system(&mut self, body: &Value) -> Result<bool, RedfishError> {
+        let Some(obj) = body.as_object() else {
+            return Err(RedfishError::malformed_json());
+        };
+        let mut errors = Vec::new();
+        let mut boot = None;
+        for (key, value) in obj {
+            match key.as_str() {
+                "Boot" => match self.boot.patched(value, "Boot") {
+                    Ok(b) => boot = Some(b),
+                    Err(e) => errors.push(e),
+                },
+                k if k.contains('@') || READ_ONLY_SYSTEM_PROPERTIES.contains(&k) => {
+                    errors.push(RedfishError::property_not_writable(k))
+                }
+                k => errors.push(RedfishError::property_unknown(k)),
+            }
+        }
+        if let Some(e) = RedfishError::merge(errors) {
+            return Err(e);
+        }
+        match boot {
+            Some(b) if b != self.boot => {
+                self.boot = b;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Applies a fault change at `now` (validate it first with
+    /// [`FaultAction::validate`]).
+    pub fn apply_fault(&mut self, action: &FaultAction, now: Instant) -> Transition {
+        let mut t = Transition {
+            settings_changed: true,
+            ..Transition::default()
+        };
+        let f = &mut self.faults;
+        match action {
+            FaultAction::Kill => {
+                f.killed = true;
+                self.change(&mut t, PowerState::Off, PowerCause::Kill, now);
+            }
+            FaultAction::SetHealth { health } => t.extend(self.set_health(*health)),
+            FaultAction::Hang => f.hung = true,
+            FaultAction::Unhang => f.hung = false,
+            FaultAction::Slow { ms } => f.slow = (*ms > 0).then(|| Duration::from_millis(*ms)),
+            FaultAction::Error { status, seconds } => {
+                f.error = (*seconds > 0).then(|| ErrorFault {
+                    status: *status,
+                    until: later(now, Duration::from_secs(*seconds)),
+                })
+            }
+            FaultAction::OpenLoop { delay_ms } => {
+                f.open_loop = (*delay_ms > 0).then(|| Duration::from_millis(*delay_ms))
+            }
+            FaultAction::CutLink => f.link_cut = true,
+            FaultAction::RestoreLink => f.link_cut = false,
+            FaultAction::Clear => *f = Faults::default(),
+        }
+        t
+    }
+
+    fn apply_reset(&mut self, t: &mut Transition, reset: ResetType, at: Instant) {
+        let cause = PowerCause::Reset(reset);
+        match reset {
+            ResetType::On => match self.power {
+                PowerState::Off => self.power_on(t, cause, at),
+                PowerState::PoweringOff => {
+                    self.change(t, PowerState::Off, cause, at);
+                    self.power_on(t, cause, at);
+                }
+                PowerState::On | PowerState::PoweringOn => {}
+            },
+            ResetType::ForceOff => self.change(t, PowerState::Off, cause, at),
+            ResetType::GracefulShutdown => match self.power {
+                PowerState::On => {
+                    self.change(t, PowerState::PoweringOff, cause, at);
+                    let epoch = self.epoch;
+                    self.schedule(
+                        t,
+                        later(at, self.timing.shutdown_delay),
+                        PendingKind::ShutdownComplete { epoch },
+                    );
+                }
+                PowerState::PoweringOn => self.change(t, PowerState::Off, cause, at),
+                PowerState::Off | PowerState::PoweringOff => {}
+            },
+            ResetType::ForceRestart | ResetType::PowerCycle => {
+                self.change(t, PowerState::Off, cause, at);
+                self.power_on(t, cause, at);
+            }
+        }
+    }
+
+    /// `Off → PoweringOn` and schedule the boot; nothing when killed.
+    fn power_on(&mut self, t: &mut Transition, cause: PowerCause, at: Instant) {
+        if self.faults.killed || self.power != PowerState::Off {
+            return;
+        }
+        self.epoch += 1;
+        self.booting_with = Some(self.boot.clone());
+        if self.boot.enabled == BootOverrideEnabled::Once {
+            self.boot.enabled = BootOverrideEnabled::Disabled;
+        }
+        self.change(t, PowerState::PoweringOn, cause, at);
+        let epoch = self.epoch;
+        self.schedule(
+            t,
+            later(at, self.timing.boot_delay),
+            PendingKind::BootComplete { epoch },
+        );
+    }
+
+    /// Moves to `to` (no-op when already there); reaching `Off` stops the OS
+    /// and cancels the boot or shutdown in progress.
+    fn change(&mut self, t: &mut Transition, to: PowerState, cause: PowerCause, at: Instant) {
+        if self.power == to {
+            return;
+        }
+        t.changes.push(PowerChange {
+            from: self.power,
+            to,
+            cause,
+            at,
+        });
+        self.power = to;
+        if to == PowerState::Off {
+            if self.os_running {
+                self.os_running = false;
+                t.effects.push(Effect::StopOs { epoch: self.epoch });
+            }
+            self.booting_with = None;
+            self.pending
+                .retain(|p| matches!(p.kind, PendingKind::DeferredReset(_)));
+        }
+    }
+
+    fn schedule(&mut self, t: &mut Transition, at: Instant, kind: PendingKind) {
+        self.pending.push(Pending {
+            at,
+            seq: self.next_seq,
+            kind,
+        });
+        self.next_seq += 1;
+        t.effects.push(Effect::Wake(at));
+    }
+}
+
+/// `at + d`, capped at a century so huge fault or timing values cannot
+/// overflow the clock.
+fn later(at: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(d.min(CENTURY)).unwrap_or(at)
+}
+
+/// Everything one BMC holds under its lock: the blade and the sessions.
+#[derive(Clone, Debug)]
+pub struct BmcState {
+    pub model: BladeModel,
+    pub sessions: SessionTable,
+}
+
+#[cfg(test)]
+#[path = "blade_tests.rs"]
+mod tests;
