@@ -1,10 +1,60 @@
 //! The blade agent: the process that runs on every blade after it boots.
 //!
-//! It will hold a gRPC stream to the fabric manager (heartbeats, facts and the
-//! desired identity with a generation number) and apply that identity to the
-//! host (MACs on interfaces, NVMe-oF connections to the boot and data volumes).
+//! It holds a gRPC stream (`pan.v1.Agent/Session`) to a fabric manager
+//! member: it sends Hello (blade name, agent version, facts, the fencing
+//! token it holds), heartbeats (default every 200 ms) and a report for every
+//! desired state; the manager sends the desired identity (server, UUID, one
+//! MAC per vNIC, host NQN, boot volume) or an explicit release, each with a
+//! fencing token `(term, generation)`. The agent applies it through a
+//! [`Host`]: [`LinuxHost`] on a real blade, [`RecordingHost`] in hwsim and
+//! tests. When the stream drops it reconnects to any listed member with
+//! bounded, jittered exponential backoff, and its new Hello resyncs the
+//! manager.
 //!
-//! It must never apply a desired state older than one it has already applied,
-//! and it never decides placement: the manager does.
+//! **What the agent must never do:**
+//! - **decide placement.** It applies what the manager sends and nothing
+//!   else; it never picks, keeps or gives up an identity on its own.
+//! - **apply a desired state older than one it has accepted.** Tokens are
+//!   ordered by generation, then term; see [`staleness`] for the rule and
+//!   why. A refused state is reported as stale, with the token it lost to.
 //!
-//! Nothing is implemented here yet; the rack-simulator issue brings the agent.
+//! Code map:
+//! - [`protocol`]: tokens, MACs, identities, facts, reports; wire conversions.
+//! - [`staleness`]: the pure rule that decides apply / refuse / acknowledge.
+//! - [`backoff`]: the pure reconnect delay.
+//! - [`host`]: the [`Host`] seam with [`LinuxHost`] and [`RecordingHost`].
+//! - `agent`, `session`, `applier`: the connect loop, one stream, and the
+//!   task that changes the host (public API: [`Agent`], [`AgentConfig`],
+//!   [`AgentHandle`], [`LinkControl`], [`AgentStatus`]).
+//! - [`error`]: [`AgentError`] and [`SessionError`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), blade_agent::AgentError> {
+//! use blade_agent::{Agent, AgentConfig, RecordingHost, HostFacts};
+//! use std::sync::Arc;
+//! let host = Arc::new(RecordingHost::new(HostFacts::default()));
+//! let config = AgentConfig::new("blade-1", vec!["127.0.0.1:7001".into()]);
+//! let agent = Agent::new(config, host)?.spawn();
+//! agent.link().cut(); // hwsim: the blade stays powered, its link is down
+//! agent.link().restore();
+//! drop(agent); // stops it
+//! # Ok(()) }
+//! ```
+
+mod agent;
+mod applier;
+pub mod backoff;
+pub mod error;
+pub mod host;
+pub mod protocol;
+mod session;
+pub mod staleness;
+
+pub use agent::{Agent, AgentConfig, AgentHandle, AgentStatus, LinkControl};
+pub use backoff::Backoff;
+pub use error::{AgentError, SessionError};
+pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost};
+pub use protocol::{
+    DesiredIdentity, Failure, FailureKind, FencingToken, Hello, HostFacts, InterfaceFacts, Mac,
+    ProtocolError, Report, ServerIdentity,
+};

@@ -88,7 +88,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     })?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(service::serve(node.clone(), listener, async {
+    // Blade agents' streams; the leader's controller will push through it.
+    let agents = fabric_manager::agent::AgentRegistry::new();
+    let server = tokio::spawn(service::serve(node.clone(), agents, listener, async {
         let _ = stop_rx.await;
     }));
 

@@ -1,10 +1,12 @@
-//! gRPC servers around a [`Node`]: the public `Fabric` API and the internal
-//! `Raft` service, both on the member's one listen address.
+//! gRPC servers around a [`Node`]: the public `Fabric` API, the internal
+//! `Raft` service and the blade agents' `Agent` stream, all on the member's
+//! one listen address.
 
 mod convert;
 pub mod fabric;
 pub mod raft;
 
+use crate::agent::AgentRegistry;
 use crate::node::Node;
 use pan_api::v1::fabric_server::FabricServer;
 use pan_api::v1::raft_server::RaftServer;
@@ -15,9 +17,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// Largest message accepted: raft snapshots travel in chunks below this.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Serves both services on `listener` until `shutdown` completes.
+/// Serves the services on `listener` until `shutdown` completes; agent
+/// streams feed `agents`.
 pub async fn serve(
     node: Node,
+    agents: AgentRegistry,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
@@ -26,10 +30,13 @@ pub async fn serve(
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Agent streams never end by themselves: the wrapped shutdown ends them.
+    let (agent, shutdown) = crate::agent::server(agents, shutdown);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(fabric)
         .add_service(raft)
+        .add_service(agent)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }

@@ -1,0 +1,120 @@
+//! The hardware seam of the agent: the [`Host`] trait, which puts an identity
+//! on the blade and takes it off, and its two implementations.
+//!
+//! - [`LinuxHost`] drives a real blade with iproute2 (`ip link`).
+//! - [`RecordingHost`] keeps the blade in memory and records what was applied;
+//!   hwsim and tests run the real agent on it.
+//!
+//! The agent calls, for one desired state and in this order: [`Host::release`]
+//! when the blade carries a different identity (or an unknown state), then
+//! [`Host::apply_network`] and [`Host::attach_volumes`] for the new identity.
+//! Implementations must make every method idempotent: the agent may repeat a
+//! call after a failure.
+
+mod linux;
+mod recording;
+
+pub use linux::{CommandOutput, CommandRunner, CommandSpec, Ip, LinuxHost, ProcessRunner};
+pub use recording::{HostEvent, HostHook, RecordingHost};
+
+use crate::protocol::{HostFacts, Mac, ServerIdentity};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A blade as the agent changes it.
+#[async_trait]
+pub trait Host: Send + Sync {
+    /// Facts reported to the manager in every Hello: hostname and the
+    /// interfaces with their current MACs.
+    async fn facts(&self) -> Result<HostFacts, HostError>;
+
+    /// Puts the identity's MACs on the blade's fabric interfaces, one per
+    /// vNIC in order.
+    async fn apply_network(&self, identity: &ServerIdentity) -> Result<(), HostError>;
+
+    /// Connects the identity's volumes (the boot volume, later data volumes)
+    /// over NVMe-oF as the identity's host NQN.
+    ///
+    /// **Extension point:** the next issue fills this in [`LinuxHost`] with the
+    /// san crate's nvme-cli wrapper. Until then [`LinuxHost`] refuses an
+    /// identity that names a volume ([`HostError::VolumeAttachUnavailable`])
+    /// rather than pretending it attached one.
+    async fn attach_volumes(&self, identity: &ServerIdentity) -> Result<(), HostError>;
+
+    /// Takes the current identity off the blade: disconnects its volumes and
+    /// restores the interfaces' own MACs. A no-op on a blade carrying none.
+    async fn release(&self) -> Result<(), HostError>;
+}
+
+/// Why the host could not be read or changed. Each variant names the command
+/// or object, and where an operator can act, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("interface {interface} does not exist on this blade (`{command}`); check --interface")]
+    NoSuchInterface { interface: String, command: String },
+
+    #[error("not permitted to run `{command}`; the agent needs CAP_NET_ADMIN (run it as root)")]
+    PermissionDenied { command: String },
+
+    #[error("the kernel refused MAC {mac} on interface {interface} (`{command}`): {stderr}")]
+    AddressRejected {
+        interface: String,
+        mac: Mac,
+        command: String,
+        stderr: String,
+    },
+
+    #[error("`{command}` failed ({}): {stderr}", describe_exit(*.code))]
+    CommandFailed {
+        command: String,
+        code: Option<i32>,
+        stderr: String,
+    },
+
+    #[error("cannot run `{command}`; is iproute2 installed?")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{command}` did not finish within {timeout:?}")]
+    Timeout { command: String, timeout: Duration },
+
+    #[error("cannot read the output of `{command}`: {detail}")]
+    UnexpectedOutput { command: String, detail: String },
+
+    #[error("cannot read the hostname from {path}")]
+    Hostname {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "server {server} has {macs} vNIC MAC(s) but this agent manages {interfaces} interface(s); \
+         start the agent with one --interface per vNIC"
+    )]
+    NotEnoughInterfaces {
+        server: String,
+        macs: usize,
+        interfaces: usize,
+    },
+
+    #[error(
+        "server {server} uses volume {volume}, but this build of the agent cannot attach volumes \
+         yet (it arrives with the san crate's nvme-cli wrapper)"
+    )]
+    VolumeAttachUnavailable { server: String, volume: String },
+
+    /// A simulated host (or its hook) refused the change.
+    #[error("the host refused: {reason}")]
+    Refused { reason: String },
+}
+
+fn describe_exit(code: Option<i32>) -> String {
+    match code {
+        Some(code) => format!("exit code {code}"),
+        None => "killed by a signal".to_string(),
+    }
+}
