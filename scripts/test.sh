@@ -7,6 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Redfish conformance test (tests/tests/redfish_conformance.rs) runs the
+# manager's BMC client against OpenStack's sushy-tools emulator too; it lives
+# in a virtualenv at .venv (git-ignored), installed once from PyPI, pinned so
+# that the peer the suite checks against does not change under it.
+SUSHY_TOOLS_VERSION=2.2.0
+if [ ! -x .venv/bin/sushy-emulator ]; then
+  echo "==> installing sushy-tools into .venv (Redfish emulator for the conformance test)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "sushy-tools==${SUSHY_TOOLS_VERSION}"
+fi
+
 echo "==> building workspace binaries"
 cargo build --workspace --bins
 

@@ -16,7 +16,9 @@ pub const FORMAT_VERSION: u8 = 1;
 pub enum CodecError {
     #[error("empty buffer: no format version byte")]
     Empty,
-    #[error("format version {found} is not the supported {FORMAT_VERSION}; are all members the same PAN version?")]
+    #[error(
+        "format version {found} is not the supported {FORMAT_VERSION}; are all members the same PAN version?"
+    )]
     Version { found: u8 },
     #[error("malformed payload")]
     Malformed(#[from] postcard::Error),
@@ -37,7 +39,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     }
     let (value, trailing) = postcard::take_from_bytes(rest)?;
     if !trailing.is_empty() {
-        return Err(CodecError::Malformed(postcard::Error::DeserializeBadEncoding));
+        return Err(CodecError::Malformed(
+            postcard::Error::DeserializeBadEncoding,
+        ));
     }
     Ok(value)
 }
@@ -76,14 +80,23 @@ mod tests {
         let bytes = encode(&entry).unwrap();
         let back: Entry<TypeConfig> = decode(&bytes).unwrap();
         assert_eq!(back.log_id, entry.log_id);
-        assert_eq!(format!("{:?}", back.payload), format!("{:?}", entry.payload));
+        assert_eq!(
+            format!("{:?}", back.payload),
+            format!("{:?}", entry.payload)
+        );
     }
 
     #[test]
     fn garbage_is_an_error() {
         assert!(matches!(decode::<u64>(&[]), Err(CodecError::Empty)));
-        assert!(matches!(decode::<u64>(&[9, 1]), Err(CodecError::Version { found: 9 })));
+        assert!(matches!(
+            decode::<u64>(&[9, 1]),
+            Err(CodecError::Version { found: 9 })
+        ));
         assert!(decode::<Entry<TypeConfig>>(&[FORMAT_VERSION, 0xff, 0xff]).is_err());
-        assert!(decode::<u8>(&[FORMAT_VERSION, 1, 2]).is_err(), "trailing bytes");
+        assert!(
+            decode::<u8>(&[FORMAT_VERSION, 1, 2]).is_err(),
+            "trailing bytes"
+        );
     }
 }

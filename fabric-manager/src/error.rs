@@ -72,7 +72,9 @@ impl From<Error> for tonic::Status {
                 S::InUse { .. }
                 | S::IdentityPoolExhausted { .. }
                 | S::DuplicateIdentity { .. }
-                | S::Unqualified { .. } => tonic::Status::failed_precondition(message),
+                | S::Unqualified { .. }
+                | S::NoQualifyingBlade { .. }
+                | S::InvalidTransition { .. } => tonic::Status::failed_precondition(message),
             },
             Error::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
             Error::Membership { .. } => tonic::Status::failed_precondition(message),

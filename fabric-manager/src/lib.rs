@@ -10,6 +10,9 @@
 //! - [`node`]: a running member: raft, the batching write path, forwarding
 //!   to the leader, linearizable reads, membership changes.
 //! - [`service`]: the public `Fabric` gRPC API and the internal `Raft` service.
+//! - [`controller`]: leader-only: BMC poller, server start/stop executors, agent routing.
+//! - [`agent`]: the blade-agent stream and registry (heartbeats, desired identity).
+//! - [`bmc`]: the `Bmc` hardware seam and its Redfish client.
 //! - [`error`]: the crate's error types and their gRPC status codes.
 //!
 //! The state machine never touches hardware; I/O lives in the store, the
@@ -18,6 +21,7 @@
 pub mod agent;
 pub mod bmc;
 pub mod codec;
+pub mod controller;
 pub mod error;
 pub mod network;
 pub mod node;

@@ -6,6 +6,9 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use fabric_manager::bmc::{Limits, Tls};
+use fabric_manager::controller::bmcs::BmcPool;
+use fabric_manager::controller::{Controller, ControllerConfig};
 use fabric_manager::{Node, NodeConfig, service};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +44,19 @@ struct Args {
     /// Log entries kept behind a snapshot for lagging followers.
     #[arg(long, default_value_t = 1_000)]
     keep_logs: u64,
+    /// How often the leader reads every blade's BMC (milliseconds).
+    #[arg(long, default_value_t = 5_000)]
+    poll_ms: u64,
+    /// Seconds from power-on until a blade's agent must report its identity.
+    #[arg(long, default_value_t = 120)]
+    boot_timeout_s: u64,
+    /// BMC requests in flight at once, over all blades.
+    #[arg(long, default_value_t = 64)]
+    bmc_parallel: usize,
+    /// Accept BMC certificates that do not verify (self-signed BMCs on a
+    /// trusted management network).
+    #[arg(long)]
+    bmc_insecure_tls: bool,
 }
 
 #[tokio::main]
@@ -88,11 +104,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
     })?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    // Blade agents' streams; the leader's controller will push through it.
+    // Blade agents' streams; the leader's controller pushes through them.
     let agents = fabric_manager::agent::AgentRegistry::new();
-    let server = tokio::spawn(service::serve(node.clone(), agents, listener, async {
-        let _ = stop_rx.await;
+    let tls = if args.bmc_insecure_tls {
+        Tls::Insecure
+    } else {
+        Tls::Verify
+    };
+    let bmcs = BmcPool::new(Limits::new(args.bmc_parallel), tls);
+    let controller = Controller::new(
+        node.clone(),
+        agents.clone(),
+        bmcs.clone(),
+        ControllerConfig {
+            poll_interval: Duration::from_millis(args.poll_ms),
+            boot_timeout: Duration::from_secs(args.boot_timeout_s),
+            ..ControllerConfig::default()
+        },
+    );
+    let (ctl_stop_tx, ctl_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller_task = tokio::spawn(controller.run(async {
+        let _ = ctl_stop_rx.await;
     }));
+    let server = tokio::spawn(service::serve(
+        node.clone(),
+        agents,
+        bmcs,
+        listener,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     match &args.join {
         None => node
@@ -109,6 +151,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = ctl_stop_tx.send(());
+    let _ = controller_task.await;
     let _ = stop_tx.send(());
     node.shutdown().await;
     match server.await {

@@ -173,6 +173,12 @@ async fn bmc_passwords_never_come_back() -> Result<()> {
             "admin",
             "--password-file",
             pw.to_str().context("utf-8 path")?,
+            "--model",
+            "X1",
+            "--cores",
+            "8",
+            "--memory-gib",
+            "64",
         ],
     )?;
     assert!(out.status.success(), "{}", stderr(&out));

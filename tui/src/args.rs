@@ -1,7 +1,8 @@
 //! Value parsers for arguments clap cannot check on its own: manager
-//! addresses, MAC ranges, UUID prefixes and sizes. Each error names what was
+//! addresses, MAC ranges, BMC address ranges, UUID prefixes and sizes. Each error names what was
 //! wrong and shows a valid example; clap adds the argument's name.
 
+use crate::cli::Scheme;
 use crate::units;
 
 /// The `--manager` value: one or more cluster members, tried in order.
@@ -105,6 +106,44 @@ fn format_mac(value: u64) -> String {
         .join(":")
 }
 
+/// A `--bmc-range` value: the range as the manager parses it, and the
+/// scheme when the user typed it as a URL prefix (`http://...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BmcRange {
+    pub scheme: Option<Scheme>,
+    pub range: String,
+}
+
+/// Splits an optional `http://` or `https://` prefix off a BMC range and
+/// checks its rough shape; the manager checks the hosts and ports.
+pub fn parse_bmc_range(input: &str) -> Result<BmcRange, String> {
+    let example = "expected HOST:FIRSTPORT-LASTPORT (e.g. 127.0.0.1:8401-8416) or FIRSTIP-LASTIP[:PORT] (e.g. 10.0.0.21-10.0.0.36)";
+    let input = input.trim();
+    let (scheme, rest) = match input.split_once("://") {
+        None => (None, input),
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "http" => (Some(Scheme::Http), rest),
+            "https" => (Some(Scheme::Https), rest),
+            _ => {
+                return Err(format!(
+                    "{input:?} has the scheme {scheme:?}; BMCs are reached over http or https; {example}"
+                ));
+            }
+        },
+    };
+    let range = rest.strip_suffix('/').unwrap_or(rest);
+    if range.is_empty() {
+        return Err(format!("an empty BMC range; {example}"));
+    }
+    if range.contains(['/', ' ', '\t', ',']) || !range.contains('-') {
+        return Err(format!("{input:?} is not a BMC range; {example}"));
+    }
+    Ok(BmcRange {
+        scheme,
+        range: range.to_string(),
+    })
+}
+
 /// Checks a UUID prefix: 16 hex digits, dashes allowed
 /// (`50414e00-0000-0001`). Returned as typed.
 pub fn parse_uuid_prefix(input: &str) -> Result<String, String> {
@@ -197,6 +236,54 @@ mod tests {
         }
         let err = parse_mac_range("02:50:41:00:00:ff-02:50:41:00:00:00").unwrap_err();
         assert!(err.contains("backwards"), "{err}");
+    }
+
+    #[test]
+    fn bmc_ranges_keep_the_range_and_split_off_a_scheme() {
+        assert_eq!(
+            parse_bmc_range("127.0.0.1:8401-8416"),
+            Ok(BmcRange {
+                scheme: None,
+                range: "127.0.0.1:8401-8416".into()
+            })
+        );
+        assert_eq!(
+            parse_bmc_range(" 10.0.0.21-10.0.0.36:443 "),
+            Ok(BmcRange {
+                scheme: None,
+                range: "10.0.0.21-10.0.0.36:443".into()
+            })
+        );
+        assert_eq!(
+            parse_bmc_range("http://127.0.0.1:8401-8416/"),
+            Ok(BmcRange {
+                scheme: Some(Scheme::Http),
+                range: "127.0.0.1:8401-8416".into()
+            })
+        );
+        assert_eq!(
+            parse_bmc_range("HTTPS://10.0.0.21-10.0.0.36")
+                .unwrap()
+                .scheme,
+            Some(Scheme::Https)
+        );
+    }
+
+    #[test]
+    fn bmc_ranges_reject_what_is_not_a_range() {
+        for bad in [
+            "",
+            "http://",
+            "127.0.0.1:8401",
+            "http://10.0.0.21/redfish/v1-2",
+            "10.0.0.21 - 10.0.0.36",
+            "a-b,c-d",
+        ] {
+            let err = parse_bmc_range(bad).unwrap_err();
+            assert!(err.contains("HOST:FIRSTPORT-LASTPORT"), "{bad}: {err}");
+        }
+        let err = parse_bmc_range("ftp://10.0.0.21-10.0.0.36").unwrap_err();
+        assert!(err.contains("http or https"), "{err}");
     }
 
     #[test]

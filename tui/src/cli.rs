@@ -1,7 +1,7 @@
 //! The command-line grammar of `panctl` (clap derive): global flags, every
 //! noun and verb, and the help text a new operator reads.
 
-use crate::args::{self, MacRange, Members};
+use crate::args::{self, BmcRange, MacRange, Members};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -52,7 +52,7 @@ pub struct GlobalArgs {
 pub enum Format {
     /// Aligned columns with headers
     Table,
-    /// JSON: an array for lists, one object otherwise, one object per line for events
+    /// JSON: an array for lists, one object otherwise, one object per line for events and blade discovery
     Json,
 }
 
@@ -181,7 +181,15 @@ pub enum IdentityPoolCommand {
 #[derive(Debug, Subcommand)]
 pub enum BladeCommand {
     /// Register a blade by its Redfish BMC
+    #[command(
+        long_about = "Register a blade by its Redfish BMC.\n\nGive --model, --cores and --memory-gib together to record the blade's inventory up front; without them the manager reads the inventory from the BMC."
+    )]
     Add(BladeAddArgs),
+    /// Enrol every BMC in an address range as a blade, showing progress
+    #[command(
+        long_about = "Enrol every Redfish BMC in an address range as a blade. The manager reads each BMC's inventory, names the blade, and streams one progress record per BMC.\n\nWhen standard error is a terminal a progress bar is drawn there; otherwise (table output) one line per BMC is printed: its outcome, the blade and the BMC URL, or the error. A summary of enrolled, already enrolled and failed BMCs, with each failure's error, follows. With -o json, each progress record is printed as one JSON object per line and nothing else.\n\nExit status: 0 when no BMC failed, 1 when any BMC failed (after everything was printed)."
+    )]
+    Discover(BladeDiscoverArgs),
     /// List blades
     List {
         /// Only blades in this pool
@@ -193,11 +201,47 @@ pub enum BladeCommand {
         /// Blade name
         name: String,
     },
+    /// Power a blade on, off or through a cycle, and show it afterwards
+    #[command(
+        long_about = "Power a blade on, off (forced) or through a power cycle through its BMC, wait until the BMC reads the new power state back, and show the blade.\n\nA blade that runs a server is only powered off or cycled with --force."
+    )]
+    Power {
+        /// What to do
+        #[arg(value_enum)]
+        action: PowerAction,
+        /// Blade name
+        name: String,
+        /// Power off or cycle a blade even though it runs a server
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove a blade from the fabric
     Remove {
         /// Blade name
         name: String,
     },
+}
+
+/// A `blade power` action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PowerAction {
+    /// Power the blade on
+    On,
+    /// Power the blade off (forced)
+    Off,
+    /// Power the blade off and on again
+    Cycle,
+}
+
+impl PowerAction {
+    /// The action as the manager names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::Cycle => "cycle",
+        }
+    }
 }
 
 /// `panctl blade add ...`
@@ -217,7 +261,7 @@ pub struct BladeAddArgs {
     /// Put the blade in this pool
     #[arg(long, value_name = "POOL")]
     pub pool: Option<String>,
-    /// Known hardware model (give --model, --cores and --memory-gib together)
+    /// Known hardware model (give --model, --cores and --memory-gib together; without them the manager reads the inventory from the BMC)
     #[arg(long, value_name = "MODEL", requires_all = ["cores", "memory_gib"])]
     pub model: Option<String>,
     /// Known CPU core count (give --model, --cores and --memory-gib together)
@@ -226,6 +270,51 @@ pub struct BladeAddArgs {
     /// Known memory in GiB (give --model, --cores and --memory-gib together)
     #[arg(long, value_name = "GIB", requires_all = ["model", "cores"])]
     pub memory_gib: Option<u64>,
+    /// Accept a BMC certificate that does not verify (self-signed BMCs on a trusted network)
+    #[arg(long)]
+    pub insecure_tls: bool,
+}
+
+/// `panctl blade discover ...`
+#[derive(Debug, Args)]
+pub struct BladeDiscoverArgs {
+    /// BMC addresses: HOST:FIRSTPORT-LASTPORT (e.g. 127.0.0.1:8401-8416) or FIRSTIP-LASTIP[:PORT] (e.g. 10.0.0.21-10.0.0.36); an http:// or https:// prefix sets --scheme
+    #[arg(long, value_name = "RANGE", value_parser = args::parse_bmc_range)]
+    pub bmc_range: BmcRange,
+    /// BMC user name (the same on every BMC)
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// File holding the BMC password (one trailing newline is ignored; "-" reads standard input)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: PathBuf,
+    /// Put the enrolled blades in this pool
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
+    /// How to reach the BMCs [default: https]
+    #[arg(long, value_enum, value_name = "SCHEME")]
+    pub scheme: Option<Scheme>,
+    /// Accept BMC certificates that do not verify (self-signed BMCs on a trusted network)
+    #[arg(long)]
+    pub insecure_tls: bool,
+}
+
+/// How BMCs are reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scheme {
+    /// Plain HTTP (simulators, lab networks)
+    Http,
+    /// HTTPS
+    Https,
+}
+
+impl Scheme {
+    /// The scheme as the manager names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
 }
 
 /// `panctl server ...`
@@ -247,6 +336,16 @@ pub enum ServerCommand {
         #[arg(short, long, value_name = "PARTITION")]
         partition: String,
     },
+    /// Place a server on a blade, boot it and wait until it runs
+    #[command(
+        long_about = "Place a server on a blade, power the blade on and wait until its agent reports the server's identity applied, then show the server.\n\nWithout --blade the manager's placement planner picks a qualifying blade. With --no-wait the command returns once the server is placed. panctl waits for the manager's answer for --timeout plus 30 s (210 s without --timeout)."
+    )]
+    Start(ServerStartArgs),
+    /// Shut a server's blade down and free it
+    #[command(
+        long_about = "Shut a server's blade down (gracefully, then forced), free the blade and wait until the server is stopped, then show the server.\n\nWith --no-wait the command returns once the stop is recorded. panctl waits for the manager's answer for --timeout plus 30 s (210 s without --timeout)."
+    )]
+    Stop(ServerStopArgs),
     /// Delete a logical server and release its identity
     Delete {
         /// Server name
@@ -283,6 +382,41 @@ pub struct ServerCreateArgs {
     /// Only place the server on blades of this model
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+}
+
+/// `panctl server start ...`
+#[derive(Debug, Args)]
+pub struct ServerStartArgs {
+    /// Server name
+    pub name: String,
+    /// Partition the server belongs to
+    #[arg(short, long, value_name = "PARTITION")]
+    pub partition: String,
+    /// Start the server on this blade (default: the placement planner picks one)
+    #[arg(long, value_name = "BLADE")]
+    pub blade: Option<String>,
+    /// Return once the server is placed instead of waiting until it runs
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long the manager waits for the server to run, in seconds (default: the manager's, 180 s)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: Option<u32>,
+}
+
+/// `panctl server stop ...`
+#[derive(Debug, Args)]
+pub struct ServerStopArgs {
+    /// Server name
+    pub name: String,
+    /// Partition the server belongs to
+    #[arg(short, long, value_name = "PARTITION")]
+    pub partition: String,
+    /// Return once the stop is recorded instead of waiting until the server is stopped
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long the manager waits for the server to stop, in seconds (default: the manager's, 120 s)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: Option<u32>,
 }
 
 /// `panctl volume ...`
@@ -417,5 +551,202 @@ mod tests {
         let mut full = partial.clone();
         full.extend(["--cores", "32", "--memory-gib", "256"]);
         assert!(parse(&full).is_ok());
+    }
+
+    #[test]
+    fn blade_add_takes_insecure_tls() {
+        let cli = parse(&[
+            "blade",
+            "add",
+            "b1",
+            "--bmc",
+            "https://10.0.0.21",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+            "--insecure-tls",
+        ])
+        .unwrap();
+        let Command::Blade(BladeCommand::Add(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert!(args.insecure_tls);
+        assert_eq!(args.model, None);
+    }
+
+    #[test]
+    fn blade_discover_grammar() {
+        let cli = parse(&[
+            "blade",
+            "discover",
+            "--bmc-range",
+            "127.0.0.1:8401-8416",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap();
+        let Command::Blade(BladeCommand::Discover(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            args.bmc_range,
+            BmcRange {
+                scheme: None,
+                range: "127.0.0.1:8401-8416".into()
+            }
+        );
+        assert_eq!(
+            (args.scheme, args.pool, args.insecure_tls),
+            (None, None, false)
+        );
+
+        let cli = parse(&[
+            "blade",
+            "discover",
+            "--bmc-range",
+            "http://10.0.0.21-10.0.0.36:8000",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+            "--pool",
+            "spares",
+            "--scheme",
+            "http",
+            "--insecure-tls",
+        ])
+        .unwrap();
+        let Command::Blade(BladeCommand::Discover(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.bmc_range.scheme, Some(Scheme::Http));
+        assert_eq!(args.bmc_range.range, "10.0.0.21-10.0.0.36:8000");
+        assert_eq!(args.scheme, Some(Scheme::Http));
+        assert_eq!(args.pool.as_deref(), Some("spares"));
+        assert!(args.insecure_tls);
+    }
+
+    #[test]
+    fn blade_discover_needs_a_range_user_and_password_file() {
+        let err = parse(&[
+            "blade",
+            "discover",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--bmc-range"), "{err}");
+        let err = parse(&[
+            "blade",
+            "discover",
+            "--bmc-range",
+            "h:1-2",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--user"), "{err}");
+        let err = parse(&[
+            "blade",
+            "discover",
+            "--bmc-range",
+            "nothing",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("--bmc-range"), "{err}");
+        let err = parse(&[
+            "blade",
+            "discover",
+            "--bmc-range",
+            "h:1-2",
+            "--user",
+            "root",
+            "--password-file",
+            "pw",
+            "--scheme",
+            "ftp",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn blade_power_grammar() {
+        let cli = parse(&["blade", "power", "cycle", "b7", "--force"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Blade(BladeCommand::Power {
+                action: PowerAction::Cycle,
+                ref name,
+                force: true,
+            }) if name == "b7"
+        ));
+        let cli = parse(&["blade", "power", "on", "b7"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Blade(BladeCommand::Power {
+                action: PowerAction::On,
+                force: false,
+                ..
+            })
+        ));
+        let err = parse(&["blade", "power", "reboot", "b7"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        let err = parse(&["blade", "power", "off"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn server_start_and_stop_grammar() {
+        let cli = parse(&[
+            "server",
+            "start",
+            "web-1",
+            "-p",
+            "acme",
+            "--blade",
+            "b3",
+            "--no-wait",
+            "--timeout",
+            "60",
+        ])
+        .unwrap();
+        let Command::Server(ServerCommand::Start(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            (
+                args.name.as_str(),
+                args.partition.as_str(),
+                args.blade.as_deref(),
+                args.no_wait,
+                args.timeout
+            ),
+            ("web-1", "acme", Some("b3"), true, Some(60))
+        );
+        let cli = parse(&["server", "stop", "web-1", "--partition", "acme"]).unwrap();
+        let Command::Server(ServerCommand::Stop(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!((args.no_wait, args.timeout), (false, None));
+
+        let err = parse(&["server", "start", "web-1"]).unwrap_err();
+        assert!(err.to_string().contains("--partition"), "{err}");
+        let err = parse(&["server", "stop", "web-1", "-p", "acme", "--timeout", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("--timeout"), "{err}");
+        let err = parse(&["server", "stop", "web-1", "-p", "acme", "--blade", "b3"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
     }
 }

@@ -1,7 +1,8 @@
 //! The connection to the fabric manager: tries the given members in order
 //! (moving on when one cannot be reached or answers `Unavailable`), sends
 //! the `x-pan-principal` metadata on every call, bounds connecting (3 s) and
-//! waiting for an answer (30 s), and turns failures into [`CliError`]s.
+//! waiting for an answer (30 s, or longer per call for requests that wait
+//! for hardware), and turns failures into [`CliError`]s.
 
 use crate::error::{Attempt, CliError, Failure, not_grpc};
 use pan_api::v1::fabric_client::FabricClient;
@@ -79,7 +80,25 @@ impl Manager {
 
     /// Sends `request` with `rpc`, failing over to the next member when one
     /// cannot be reached or answers `Unavailable`. Other errors are final.
+    /// Each member may take [`REQUEST_TIMEOUT`] to answer.
     pub async fn call<M, T, F, Fut>(&mut self, request: M, rpc: F) -> Result<T, CliError>
+    where
+        M: Clone,
+        F: Fn(Fabric, M) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        self.call_with_timeout(request, REQUEST_TIMEOUT, rpc).await
+    }
+
+    /// [`Manager::call`] for requests the manager may take longer than
+    /// [`REQUEST_TIMEOUT`] to answer (it waits for hardware): each member
+    /// may take `timeout`.
+    pub async fn call_with_timeout<M, T, F, Fut>(
+        &mut self,
+        request: M,
+        timeout: Duration,
+        rpc: F,
+    ) -> Result<T, CliError>
     where
         M: Clone,
         F: Fn(Fabric, M) -> Fut,
@@ -101,11 +120,11 @@ impl Manager {
                     continue;
                 }
             };
-            match tokio::time::timeout(REQUEST_TIMEOUT, rpc(client, request.clone())).await {
+            match tokio::time::timeout(timeout, rpc(client, request.clone())).await {
                 Err(_elapsed) => {
                     return Err(CliError::Timeout {
                         addr,
-                        secs: REQUEST_TIMEOUT.as_secs(),
+                        secs: timeout.as_secs(),
                     });
                 }
                 Ok(Ok(response)) => return Ok(response.into_inner()),

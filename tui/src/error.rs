@@ -26,6 +26,10 @@ pub enum CliError {
     Timeout { addr: String, secs: u64 },
     /// The event stream ended although the command was still following it.
     StreamEnded { addr: String },
+    /// The discovery stream ended before every BMC in the range was reported.
+    DiscoveryCut { addr: String, done: u32, total: u32 },
+    /// Discovery finished, but some BMCs could not be enrolled.
+    DiscoveryFailed { failed: u32, total: u32 },
 }
 
 /// One member tried while looking for one that serves the request.
@@ -69,6 +73,14 @@ impl fmt::Display for CliError {
             CliError::StreamEnded { addr } => write!(
                 f,
                 "the fabric manager at {addr} closed the event stream (it may have restarted); run `panctl events` again to keep following"
+            ),
+            CliError::DiscoveryCut { addr, done, total } => write!(
+                f,
+                "the fabric manager at {addr} closed the discovery stream after {done} of {total} BMCs (it may have restarted); run `panctl blade discover` again: blades already enrolled are skipped"
+            ),
+            CliError::DiscoveryFailed { failed, total } => write!(
+                f,
+                "{failed} of {total} BMCs could not be enrolled; fix what their errors say and run `panctl blade discover` again: blades already enrolled are skipped"
             ),
         }
     }
@@ -462,6 +474,25 @@ mod tests {
         assert_eq!(exit_code(&timeout), 1);
         assert!(error_line(&timeout).starts_with(
             "error: the fabric manager at 127.0.0.1:7001 did not answer within 30 s;"
+        ));
+        let failed = anyhow::Error::new(CliError::DiscoveryFailed {
+            failed: 2,
+            total: 64,
+        });
+        assert_eq!(exit_code(&failed), 1);
+        assert!(
+            error_line(&failed).starts_with("error: 2 of 64 BMCs could not be enrolled;"),
+            "{}",
+            error_line(&failed)
+        );
+        let cut = anyhow::Error::new(CliError::DiscoveryCut {
+            addr: ADDR.into(),
+            done: 3,
+            total: 16,
+        });
+        assert_eq!(exit_code(&cut), 1);
+        assert!(error_line(&cut).starts_with(
+            "error: the fabric manager at 127.0.0.1:7001 closed the discovery stream after 3 of 16 BMCs"
         ));
         let plain = anyhow::anyhow!("inner\nproblem").context("outer");
         assert_eq!(error_line(&plain), "error: outer: inner problem");

@@ -4,7 +4,7 @@
 //! `INSTA_UPDATE=always cargo test -p tui` (or `cargo insta review`).
 
 use crate::cli::Format;
-use crate::commands::{cluster, server};
+use crate::commands::{blade, cluster, discover, server};
 use crate::output::{self, Detail};
 
 #[test]
@@ -20,6 +20,45 @@ fn server_list_table() {
 fn server_show_table() {
     let view = server::ServerView::from(&server::tests::sample()[0]);
     insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn server_show_failed_table() {
+    let view = server::ServerView::from(&server::tests::sample()[1]);
+    insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn blade_list_table() {
+    let views: Vec<_> = blade::tests::sample()
+        .iter()
+        .map(blade::BladeView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn blade_show_table() {
+    let view = blade::BladeView::from(&blade::tests::sample()[1]);
+    insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn blade_show_without_facts_table() {
+    let view = blade::BladeView::from(&blade::tests::sample()[2]);
+    insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn blade_discover_lines_and_summary() {
+    let records = discover::tests::sample();
+    let mut text: String = records
+        .iter()
+        .map(|r| discover::progress_line(r) + "\n")
+        .collect();
+    text.push('\n');
+    text.push_str(&discover::tests::tally(&records).summary());
+    insta::assert_snapshot!(text);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! End-to-end tests of the `panctl` binary: usage errors, an unreachable
 //! manager, and real gRPC calls against a fake manager (member failover,
-//! principal metadata, JSON contracts, error lines, the event stream).
+//! principal metadata, JSON contracts, error lines, the event and discovery
+//! streams, blade power, server start and stop).
 
 mod fake_manager;
 
-use fake_manager::FakeManager;
+use fake_manager::{BACKWARDS_RANGE, CUT_RANGE, FakeManager};
 use serde_json::Value;
 use std::process::Output;
 
@@ -29,7 +30,10 @@ async fn panctl_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = command.spawn().expect("panctl starts");
     let mut input = child.stdin.take().expect("stdin is piped");
     if let Some(bytes) = stdin {
-        input.write_all(bytes).await.unwrap();
+        // panctl may exit (a usage error) before it reads its input.
+        if let Err(err) = input.write_all(bytes).await {
+            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        }
     }
     drop(input);
     child.wait_with_output().await.expect("panctl runs")
@@ -108,7 +112,7 @@ async fn usage_errors_are_one_line_naming_the_argument_with_exit_2() {
     let line = one_error_line(&panctl(&["server"]).await, 2);
     assert_eq!(
         line,
-        "error: 'panctl server' needs a command (create, list, show, delete); run 'panctl server --help' for usage"
+        "error: 'panctl server' needs a command (create, list, show, start, stop, delete); run 'panctl server --help' for usage"
     );
     let line = one_error_line(&panctl(&[]).await, 2);
     assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, pool, identity-pool, blade, server, volume, audit, events)"), "{line}");
@@ -372,4 +376,358 @@ async fn events_stop_after_count_one_json_object_per_line() {
         "{stderr}"
     );
     assert!(stderr.contains("closed the event stream"), "{stderr}");
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// `panctl --manager ADDR [-o json] blade discover --bmc-range RANGE ...`
+/// with the password on standard input.
+async fn discover(addr: &str, json: bool, range: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--manager", addr];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    args.extend([
+        "blade",
+        "discover",
+        "--bmc-range",
+        range,
+        "--user",
+        "root",
+        "--password-file",
+        "-",
+    ]);
+    args.extend(extra);
+    panctl_with_stdin(&args, Some(b"hunter2-secret\n")).await
+}
+
+#[tokio::test]
+async fn blade_add_sends_insecure_tls_and_no_facts_by_default() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let args = [
+        "--manager",
+        &addr,
+        "blade",
+        "add",
+        "b1",
+        "--bmc",
+        "https://10.0.0.21",
+        "--user",
+        "root",
+        "--password-file",
+        "-",
+        "--insecure-tls",
+    ];
+    let output = panctl_with_stdin(&args, Some(b"pw\n")).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("\npower       unknown\n"), "{text}");
+    assert!(text.contains("\nfacts       not known yet\n"), "{text}");
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.blade_adds.len(), 1);
+    assert!(seen.blade_adds[0].insecure_tls);
+    assert_eq!(seen.blade_adds[0].facts, None);
+}
+
+#[tokio::test]
+async fn discover_prints_json_lines_and_exits_1_when_a_bmc_failed() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let output = discover(
+        &addr,
+        true,
+        "http://127.0.0.1:8401-8403",
+        &["--pool", "spares", "--insecure-tls"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains("hunter2"), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is one JSON object"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[0],
+        serde_json::json!({
+            "total": 3,
+            "done": 1,
+            "bmc_url": "http://127.0.0.1:8403",
+            "blade": "blade-003",
+            "outcome": "enrolled",
+            "error": null
+        })
+    );
+    assert_eq!(lines[1]["outcome"], "already_enrolled");
+    assert_eq!(lines[1]["blade"], Value::Null);
+    assert_eq!(lines[2]["outcome"], "failed");
+    assert_eq!(
+        lines[2]["error"],
+        "cannot reach the BMC: connection refused"
+    );
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: 1 of 3 BMCs could not be enrolled;"),
+        "{err}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let request = &seen.discoveries[0];
+    assert_eq!(request.bmc_range, "127.0.0.1:8401-8403");
+    assert_eq!(request.scheme, "http");
+    assert_eq!(request.bmc_user, "root");
+    assert_eq!(request.bmc_password, "hunter2-secret");
+    assert_eq!(request.pool, "spares");
+    assert!(request.insecure_tls);
+}
+
+#[tokio::test]
+async fn discover_prints_one_line_per_bmc_and_a_summary_without_a_terminal() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let output = discover(&addr, false, "127.0.0.1:8401-8403", &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "enrolled  blade-003  https://127.0.0.1:8403\n\
+         already enrolled  https://127.0.0.1:8401\n\
+         failed  https://127.0.0.1:8402  cannot reach the BMC: connection refused\n\
+         \n\
+         bmcs              3\n\
+         enrolled          1\n\
+         already enrolled  1\n\
+         failed            1\n\
+         \n\
+         FAILED BMC              ERROR\n\
+         https://127.0.0.1:8402  cannot reach the BMC: connection refused\n"
+    );
+    // No progress bar: stderr is not a terminal. Only the error line.
+    let err = stderr(&output);
+    assert!(!err.contains('\r'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: 1 of 3 BMCs"), "{err}");
+    // --scheme defaults to https.
+    assert_eq!(fake.seen.lock().unwrap().discoveries[0].scheme, "https");
+}
+
+#[tokio::test]
+async fn discover_errors_are_one_line() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+
+    // Refused by the manager: nothing printed but the error.
+    let line = one_error_line(&discover(&addr, false, BACKWARDS_RANGE, &[]).await, 1);
+    assert_eq!(
+        line,
+        format!(
+            "error: invalid request: BMC range \"{BACKWARDS_RANGE}\" is backwards: the first port is above the last"
+        )
+    );
+
+    // Two different schemes: a usage error, nothing sent.
+    let line = one_error_line(
+        &discover(
+            &addr,
+            false,
+            "http://127.0.0.1:8401-8403",
+            &["--scheme", "https"],
+        )
+        .await,
+        2,
+    );
+    assert!(line.contains("--scheme"), "{line}");
+    assert_eq!(fake.seen.lock().unwrap().discoveries.len(), 1);
+
+    // No range at all: clap names the flag.
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "blade",
+            "discover",
+            "--user",
+            "root",
+            "--password-file",
+            "-",
+        ])
+        .await,
+        2,
+    );
+    assert!(line.contains("--bmc-range"), "{line}");
+    assert!(
+        line.ends_with("run 'panctl blade discover --help' for usage"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_discovery_stream_that_ends_early_is_reported_after_the_records() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let output = discover(&addr, true, CUT_RANGE, &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output).lines().count(), 3);
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("closed the discovery stream after 3 of 4 BMCs"),
+        "{err}"
+    );
+
+    let output = discover(&addr, false, CUT_RANGE, &[]).await;
+    assert!(
+        stdout(&output).contains("\nbmcs              3 of 4 reported\n"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn blade_power_sends_the_action_and_prints_the_blade() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "blade",
+            "power",
+            "off",
+            "b1",
+            "--force",
+        ])
+        .await,
+    );
+    assert_eq!(value["name"], "b1");
+    assert_eq!(value["power"], "off");
+    assert_eq!(value["health"], "ok");
+    assert_eq!(value["pool"], Value::Null);
+
+    let output = panctl(&["--manager", &addr, "blade", "power", "cycle", "b2"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("\npower       on\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "blade", "power", "reboot", "b1"]).await,
+        2,
+    );
+    assert!(line.contains("'reboot'"), "{line}");
+
+    let seen = fake.seen.lock().unwrap();
+    let sent: Vec<_> = seen
+        .power
+        .iter()
+        .map(|r| (r.name.as_str(), r.action.as_str(), r.force))
+        .collect();
+    assert_eq!(sent, [("b1", "off", true), ("b2", "cycle", false)]);
+}
+
+#[tokio::test]
+async fn server_start_and_stop_send_blade_no_wait_and_timeout() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "start",
+            "web-1",
+            "-p",
+            "acme",
+            "--blade",
+            "b3",
+            "--no-wait",
+            "--timeout",
+            "60",
+        ])
+        .await,
+    );
+    assert_eq!(value["state"], "starting");
+    assert_eq!(value["blade"], "b3");
+    assert_eq!(value["last_error"], Value::Null);
+
+    let output = panctl(&["--manager", &addr, "server", "start", "web-1", "-p", "acme"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("\nstate          running\n"));
+
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "stop",
+            "web-1",
+            "--partition",
+            "acme",
+            "--timeout",
+            "5",
+        ])
+        .await,
+    );
+    assert_eq!(value["state"], "defined");
+    assert_eq!(
+        value["last_error"],
+        "blade b1 did not power off gracefully; forced it off"
+    );
+    let output = panctl(&[
+        "--manager",
+        &addr,
+        "server",
+        "stop",
+        "web-1",
+        "-p",
+        "acme",
+        "--no-wait",
+    ])
+    .await;
+    assert!(
+        stdout(&output)
+            .contains("\nlast error     blade b1 did not power off gracefully; forced it off\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let starts: Vec<_> = seen
+        .starts
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.partition.as_str(),
+                r.blade.as_str(),
+                r.no_wait,
+                r.timeout_s,
+            )
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            ("web-1", "acme", "b3", true, 60),
+            ("web-1", "acme", "", false, 0)
+        ]
+    );
+    let stops: Vec<_> = seen
+        .stops
+        .iter()
+        .map(|r| (r.partition.as_str(), r.no_wait, r.timeout_s))
+        .collect();
+    assert_eq!(stops, [("acme", false, 5), ("acme", true, 0)]);
 }

@@ -85,6 +85,8 @@ impl From<state::BladeView> for pb::Blade {
             has_facts,
             pool: v.pool.unwrap_or_default(),
             server: v.server.unwrap_or_default(),
+            power: v.power,
+            health: v.health,
         }
     }
 }
@@ -107,6 +109,7 @@ impl From<state::ServerView> for pb::Server {
             blade: v.blade.unwrap_or_default(),
             generation: v.generation,
             created_at_ms: v.created_at_ms,
+            last_error: v.last_error.unwrap_or_default(),
         }
     }
 }

@@ -6,13 +6,20 @@
 //! machine; status codes come from [`crate::error::Error`].
 
 use super::convert::{opt, qualification_from};
+use super::hardware::{
+    self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
+};
+use crate::bmc::{Bmc as _, ResetType};
+use crate::controller::bmcs::BmcPool;
 use crate::error::Error;
 use crate::node::Node;
 use crate::state::{BladeFacts, Command, Outcome, Secret, State, StateError, identity::Mac};
+use crate::state::{PowerAction, ServerState};
 use futures::Stream;
 use pan_api::v1 as pb;
 use pan_api::v1::fabric_server::Fabric;
 use std::pin::Pin;
+use std::time::Duration;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -26,14 +33,22 @@ pub const ANONYMOUS: &str = "anonymous";
 const AUDIT_DEFAULT: usize = 100;
 const AUDIT_MAX: usize = 10_000;
 
+/// How long `server start` waits by default (boot plus agent report).
+const START_WAIT: Duration = Duration::from_secs(180);
+/// How long `server stop` waits by default.
+const STOP_WAIT: Duration = Duration::from_secs(120);
+/// Enrolments discovery runs at once.
+const DISCOVER_PARALLEL: usize = 64;
+
 /// Serves the public API of one [`Node`].
 pub struct FabricService {
     node: Node,
+    bmcs: BmcPool,
 }
 
 impl FabricService {
-    pub fn new(node: Node) -> Self {
-        FabricService { node }
+    pub fn new(node: Node, bmcs: BmcPool) -> Self {
+        FabricService { node, bmcs }
     }
 
     async fn write(&self, principal: String, command: Command) -> Result<Outcome, Status> {
@@ -105,6 +120,61 @@ fn facts_from(object: &str, f: pb::BladeFacts) -> Result<BladeFacts, Status> {
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+type DiscoverStream = Pin<Box<dyn Stream<Item = Result<pb::DiscoverProgress, Status>> + Send>>;
+
+/// Enrols one discovered BMC; the outcome is a progress record.
+async fn enrol(
+    node: &Node,
+    bmcs: &BmcPool,
+    principal: &str,
+    r: &pb::DiscoverBladesRequest,
+    url: String,
+    already: bool,
+) -> pb::DiscoverProgress {
+    let mut progress = pb::DiscoverProgress {
+        bmc_url: url.clone(),
+        ..Default::default()
+    };
+    if already {
+        progress.outcome = "already_enrolled".to_string();
+        return progress;
+    }
+    let result = async {
+        let inv = read_inventory(bmcs, &url, &r.bmc_user, &r.bmc_password)
+            .await
+            .map_err(|e| crate::error::chain(&e))?;
+        let facts = facts_from_inventory(&url, &inv).map_err(|s| s.message().to_string())?;
+        let name = blade_name(inv.host_name.as_deref(), &url);
+        let outcome = node
+            .propose(
+                principal,
+                Command::AddBlade {
+                    name: name.clone(),
+                    bmc_url: url.clone(),
+                    bmc_user: r.bmc_user.clone(),
+                    bmc_password: Secret(r.bmc_password.clone()),
+                    facts: Some(facts),
+                    pool: opt(&r.pool).map(str::to_string),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = outcome;
+        Ok::<String, String>(name)
+    }
+    .await;
+    match result {
+        Ok(name) => {
+            progress.blade = name;
+            progress.outcome = "enrolled".to_string();
+        }
+        Err(e) => {
+            progress.outcome = "failed".to_string();
+            progress.error = e;
+        }
+    }
+    progress
+}
 
 #[tonic::async_trait]
 impl Fabric for FabricService {
@@ -242,10 +312,28 @@ impl Fabric for FabricService {
     ) -> Result<Response<pb::Blade>, Status> {
         let principal = principal(&req)?;
         let r = req.into_inner();
-        let facts = r
-            .facts
-            .map(|f| facts_from(&format!("blade '{}'", r.name), f))
-            .transpose()?;
+        let facts = match r.facts {
+            Some(f) => facts_from(&format!("blade '{}'", r.name), f)?,
+            None => {
+                // Refuse bad input before touching the network.
+                if !(r.bmc_url.starts_with("http://") || r.bmc_url.starts_with("https://")) {
+                    return Err(Error::Refused(StateError::InvalidArgument {
+                        object: format!("blade '{}'", r.name),
+                        field: "BMC address".to_string(),
+                        reason: format!(
+                            "{:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21",
+                            r.bmc_url
+                        ),
+                    })
+                    .into());
+                }
+                let inv = read_inventory(&self.bmcs, &r.bmc_url, &r.bmc_user, &r.bmc_password)
+                    .await
+                    .map_err(|e| bmc_status(&e))?;
+                facts_from_inventory(&r.bmc_url, &inv)?
+            }
+        };
+        let facts = Some(facts);
         let command = Command::AddBlade {
             name: r.name,
             bmc_url: r.bmc_url,
@@ -388,6 +476,208 @@ impl Fabric for FabricService {
         Ok(Response::new(pb::ListAuditReply {
             records: records.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    type DiscoverBladesStream = DiscoverStream;
+
+    async fn discover_blades(
+        &self,
+        req: Request<pb::DiscoverBladesRequest>,
+    ) -> Result<Response<Self::DiscoverBladesStream>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let urls = expand_range(&r.bmc_range, &r.scheme).map_err(Status::invalid_argument)?;
+        if r.bmc_user.is_empty() || r.bmc_password.is_empty() {
+            return Err(Status::invalid_argument(
+                "discovery needs the BMC user (--user) and password (--password-file)",
+            ));
+        }
+        if !r.pool.is_empty() {
+            self.read(|s| {
+                s.pools()
+                    .into_iter()
+                    .any(|p| p.name == r.pool)
+                    .then_some(())
+                    .ok_or_else(|| StateError::NotFound {
+                        object: format!("pool '{}'", r.pool),
+                        list_hint: "pool list".to_string(),
+                    })
+            })
+            .await?;
+        }
+        let total = u32::try_from(urls.len()).unwrap_or(u32::MAX);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (node, bmcs) = (self.node.clone(), self.bmcs.clone());
+        tokio::spawn(async move {
+            let enrolled: Vec<String> = node.state_machine().read(|s| {
+                s.blades(None)
+                    .map(|b| b.into_iter().map(|b| b.bmc_url).collect())
+                    .unwrap_or_default()
+            });
+            let mut done = 0u32;
+            let enrolments = futures::stream::iter(urls).map(|url| {
+                let (node, bmcs, r, principal) =
+                    (node.clone(), bmcs.clone(), r.clone(), principal.clone());
+                let already = enrolled.iter().any(|u| u.trim_end_matches('/') == url);
+                async move { enrol(&node, &bmcs, &principal, &r, url, already).await }
+            });
+            let mut results = futures::StreamExt::buffer_unordered(enrolments, DISCOVER_PARALLEL);
+            while let Some(mut progress) = results.next().await {
+                done += 1;
+                progress.total = total;
+                progress.done = done;
+                if tx.send(Ok(progress)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn blade_power(
+        &self,
+        req: Request<pb::BladePowerRequest>,
+    ) -> Result<Response<pb::Blade>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let action = match r.action.as_str() {
+            "on" => PowerAction::On,
+            "off" => PowerAction::Off,
+            "cycle" => PowerAction::Cycle,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "power action {other:?} is not on, off or cycle"
+                )));
+            }
+        };
+        // Recorded (and refused, e.g. for a blade running a server) first.
+        self.write(
+            principal,
+            Command::BladePower {
+                blade: r.name.clone(),
+                action,
+                force: r.force,
+            },
+        )
+        .await?;
+        let target = self
+            .node
+            .state_machine()
+            .read(|s| s.bmc_target(&r.name))
+            .map_err(Error::Refused)?;
+        let bmc = self.bmcs.get(&target).map_err(|e| bmc_status(&e))?;
+        let (reset, want) = match action {
+            PowerAction::On => (ResetType::On, crate::bmc::PowerState::On),
+            PowerAction::Off => (ResetType::ForceOff, crate::bmc::PowerState::Off),
+            PowerAction::Cycle => (ResetType::PowerCycle, crate::bmc::PowerState::On),
+        };
+        bmc.reset(reset).await.map_err(|e| bmc_status(&e))?;
+        crate::bmc::wait_for_power(
+            &*bmc,
+            &want,
+            Duration::from_secs(120),
+            Duration::from_millis(200),
+        )
+        .await
+        .map_err(|e| Status::deadline_exceeded(crate::error::chain(&e)))?;
+        let status = bmc.status().await.map_err(|e| bmc_status(&e))?;
+        if let Some(o) = crate::controller::poller::observation(&target, Some(&status)) {
+            self.write(
+                crate::controller::CONTROLLER.to_string(),
+                Command::ObserveBlades {
+                    observations: vec![o],
+                },
+            )
+            .await?;
+        }
+        let blade = self.read(|s| s.blade(&r.name)).await?;
+        Ok(Response::new(blade.into()))
+    }
+
+    async fn start_server(
+        &self,
+        req: Request<pb::StartServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let placed = match self
+            .write(
+                principal,
+                Command::StartServer {
+                    name: r.name.clone(),
+                    partition: r.partition.clone(),
+                    blade: opt(&r.blade).map(str::to_string),
+                },
+            )
+            .await?
+        {
+            Outcome::Server(v) => v,
+            other => return Err(unexpected(&other)),
+        };
+        if r.no_wait {
+            return Ok(Response::new(placed.into()));
+        }
+        let timeout = match r.timeout_s {
+            0 => START_WAIT,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        let generation = placed.generation;
+        let view = hardware::wait_server(&self.node, &r.partition, &r.name, timeout, |v| {
+            if v.generation != generation {
+                return Some(Err(format!(
+                    "server '{}' was placed again (generation {}) while starting",
+                    v.name, v.generation
+                )));
+            }
+            match v.state.as_str() {
+                "running" => Some(Ok(())),
+                "failed" => Some(Err(format!(
+                    "server '{}' in partition '{}' failed to start on blade {}: {}",
+                    v.name,
+                    v.partition,
+                    placed.blade.as_deref().unwrap_or("?"),
+                    v.last_error.as_deref().unwrap_or("no reason recorded")
+                ))),
+                _ => None,
+            }
+        })
+        .await?;
+        Ok(Response::new(view.into()))
+    }
+
+    async fn stop_server(
+        &self,
+        req: Request<pb::StopServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let stopping = match self
+            .write(
+                principal,
+                Command::StopServer {
+                    name: r.name.clone(),
+                    partition: r.partition.clone(),
+                },
+            )
+            .await?
+        {
+            Outcome::Server(v) => v,
+            other => return Err(unexpected(&other)),
+        };
+        if r.no_wait {
+            return Ok(Response::new(stopping.into()));
+        }
+        let timeout = match r.timeout_s {
+            0 => STOP_WAIT,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        let view = hardware::wait_server(&self.node, &r.partition, &r.name, timeout, |v| {
+            (v.state == ServerState::Defined.to_string()).then_some(Ok(()))
+        })
+        .await?;
+        Ok(Response::new(view.into()))
     }
 
     type WatchEventsStream = EventStream;

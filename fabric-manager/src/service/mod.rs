@@ -4,9 +4,11 @@
 
 mod convert;
 pub mod fabric;
+pub mod hardware;
 pub mod raft;
 
 use crate::agent::AgentRegistry;
+use crate::controller::bmcs::BmcPool;
 use crate::node::Node;
 use pan_api::v1::fabric_server::FabricServer;
 use pan_api::v1::raft_server::RaftServer;
@@ -22,10 +24,11 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub async fn serve(
     node: Node,
     agents: AgentRegistry,
+    bmcs: BmcPool,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let fabric = FabricServer::new(fabric::FabricService::new(node.clone()))
+    let fabric = FabricServer::new(fabric::FabricService::new(node.clone(), bmcs))
         .max_decoding_message_size(4 * 1024 * 1024);
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -1,7 +1,7 @@
 //! Commands: the only way the replicated state changes.
 
 use super::StateError;
-use super::model::{BladeFacts, Qualification, Secret};
+use super::model::{BladeFacts, BladeObservation, PowerAction, Qualification, Secret};
 use super::view::{BladeView, IdentityPoolView, PartitionView, PoolView, ServerView, VolumeView};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,6 +73,46 @@ pub enum Command {
         name: String,
         partition: String,
     },
+    /// BMC readings that changed since the last ones recorded.
+    ObserveBlades {
+        observations: Vec<BladeObservation>,
+    },
+    /// An operator's power action on a blade (executed by the API handler
+    /// after this command is accepted).
+    BladePower {
+        blade: String,
+        action: PowerAction,
+        force: bool,
+    },
+    /// Place a server on a blade (given, or chosen by the placement planner).
+    StartServer {
+        name: String,
+        partition: String,
+        blade: Option<String>,
+    },
+    /// The agent on the server's blade reported this generation applied.
+    ServerRunning {
+        name: String,
+        partition: String,
+        generation: u64,
+    },
+    /// Starting this generation failed; the blade was powered off.
+    ServerStartFailed {
+        name: String,
+        partition: String,
+        generation: u64,
+        reason: String,
+    },
+    StopServer {
+        name: String,
+        partition: String,
+    },
+    /// The server's blade is powered off; the blade is free again.
+    ServerStopped {
+        name: String,
+        partition: String,
+        generation: u64,
+    },
 }
 
 /// Audit form of a command: what it did, secrets redacted.
@@ -134,6 +174,57 @@ impl fmt::Display for Command {
             Command::DeleteVolume { name, partition } => {
                 write!(f, "volume delete {partition}/{name}")
             }
+            Command::ObserveBlades { observations } => {
+                write!(f, "observe")?;
+                for o in observations {
+                    write!(f, " {}:{}/{}", o.blade, o.power, o.health)?;
+                }
+                Ok(())
+            }
+            Command::BladePower {
+                blade,
+                action,
+                force,
+            } => write!(
+                f,
+                "blade power {action} {blade}{}",
+                if *force { " --force" } else { "" }
+            ),
+            Command::StartServer {
+                name,
+                partition,
+                blade,
+            } => write!(
+                f,
+                "server start {partition}/{name} blade={}",
+                blade.as_deref().unwrap_or("auto")
+            ),
+            Command::ServerRunning {
+                name,
+                partition,
+                generation,
+            } => write!(
+                f,
+                "server running {partition}/{name} generation={generation}"
+            ),
+            Command::ServerStartFailed {
+                name,
+                partition,
+                generation,
+                reason,
+            } => write!(
+                f,
+                "server start-failed {partition}/{name} generation={generation} reason={reason:?}"
+            ),
+            Command::StopServer { name, partition } => write!(f, "server stop {partition}/{name}"),
+            Command::ServerStopped {
+                name,
+                partition,
+                generation,
+            } => write!(
+                f,
+                "server stopped {partition}/{name} generation={generation}"
+            ),
         }
     }
 }
@@ -148,6 +239,8 @@ pub enum Outcome {
     Server(ServerView),
     Volume(VolumeView),
     Deleted,
+    /// Accepted; nothing to return.
+    Done,
 }
 
 /// The result of one command in a log entry.

@@ -63,6 +63,18 @@ pub enum StateError {
     #[error("{identity} is already held by {holder}; identities are never duplicated")]
     DuplicateIdentity { identity: String, holder: String },
 
+    #[error(
+        "no blade can run {server}: {detail}; add or repair blades (`panctl blade add`), or relax the server's requirements"
+    )]
+    NoQualifyingBlade { server: String, detail: String },
+
+    #[error("{object} is {state}; {remedy}")]
+    InvalidTransition {
+        object: String,
+        state: String,
+        remedy: String,
+    },
+
     #[error("blade '{blade}' does not qualify for pool '{pool}': {reason}")]
     Unqualified {
         blade: String,

@@ -9,14 +9,18 @@
 mod command;
 mod error;
 pub mod identity;
+mod lifecycle;
 mod model;
 mod view;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};
 pub use error::StateError;
+pub use lifecycle::{BmcTarget, ServerWork};
 pub use model::*;
 pub use view::*;
 
@@ -38,6 +42,9 @@ pub const DEFAULT_IDENTITY_POOL: &str = "default";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
     next_id: u64,
+    /// The next placement generation. Global, so the fencing tokens a blade
+    /// sees only grow, whichever servers it hosts over time.
+    next_generation: u64,
     partitions: BTreeMap<PartitionId, Partition>,
     pools: BTreeMap<PoolId, Pool>,
     identity_pools: BTreeMap<IdentityPoolId, IdentityPool>,
@@ -90,6 +97,7 @@ impl Default for State {
         };
         let mut state = State {
             next_id: 2,
+            next_generation: 2,
             partitions: BTreeMap::new(),
             pools: BTreeMap::new(),
             identity_pools: BTreeMap::from([(default_pool.id, default_pool)]),
@@ -109,6 +117,7 @@ impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
         // The index is derived, so equal records mean equal states.
         self.next_id == other.next_id
+            && self.next_generation == other.next_generation
             && self.partitions == other.partitions
             && self.pools == other.pools
             && self.identity_pools == other.identity_pools
@@ -564,6 +573,8 @@ impl State {
                         facts: facts.clone(),
                         pool: pool_id,
                         server: None,
+                        power: PowerState::Unknown,
+                        health: Health::Unknown,
                     },
                 );
                 self.index.blade_by_name.insert(name.clone(), id);
@@ -614,6 +625,13 @@ impl State {
                     requirements.model.as_deref().unwrap_or(""),
                     128,
                 )?;
+                if requirements.model.as_deref() == Some("") {
+                    return Err(invalid(
+                        object,
+                        "required model",
+                        "it is empty; leave it out to accept any model".to_string(),
+                    ));
+                }
                 if self
                     .index
                     .server_by_name
@@ -682,6 +700,7 @@ impl State {
                         blade: None,
                         generation: 1,
                         created_at_ms: at_ms,
+                        last_error: None,
                     },
                 );
                 event(
@@ -807,6 +826,34 @@ impl State {
                 );
                 Ok(Outcome::Deleted)
             }
+            Command::ObserveBlades { observations } => self.observe_blades(observations, events),
+            Command::BladePower {
+                blade,
+                action,
+                force,
+            } => self.blade_power(blade, *action, *force, events),
+            Command::StartServer {
+                name,
+                partition,
+                blade,
+            } => self.start_server(partition, name, blade.as_deref(), events),
+            Command::ServerRunning {
+                name,
+                partition,
+                generation,
+            } => self.server_running(partition, name, *generation, events),
+            Command::ServerStartFailed {
+                name,
+                partition,
+                generation,
+                reason,
+            } => self.server_start_failed(partition, name, *generation, reason, events),
+            Command::StopServer { name, partition } => self.stop_server(partition, name, events),
+            Command::ServerStopped {
+                name,
+                partition,
+                generation,
+            } => self.server_stopped(partition, name, *generation, events),
         }
     }
 
@@ -1027,6 +1074,8 @@ impl State {
             }),
             pool: b.pool.map(|p| self.pools[&p].name.clone()),
             server: b.server.map(|s| self.server_path(s)),
+            power: b.power.to_string(),
+            health: b.health.to_string(),
         }
     }
 
@@ -1048,6 +1097,7 @@ impl State {
             blade: s.blade.map(|b| self.blades[&b].name.clone()),
             generation: s.generation,
             created_at_ms: s.created_at_ms,
+            last_error: s.last_error.clone(),
         }
     }
 

@@ -111,6 +111,79 @@ impl fmt::Display for BladeState {
     }
 }
 
+/// A blade's power as its BMC last reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerState {
+    On,
+    Off,
+    PoweringOn,
+    PoweringOff,
+    #[default]
+    Unknown,
+}
+
+impl fmt::Display for PowerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PowerState::On => "on",
+            PowerState::Off => "off",
+            PowerState::PoweringOn => "powering_on",
+            PowerState::PoweringOff => "powering_off",
+            PowerState::Unknown => "unknown",
+        })
+    }
+}
+
+/// A blade's health as its BMC last reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Ok,
+    Warning,
+    Critical,
+    #[default]
+    Unknown,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Ok => "ok",
+            Health::Warning => "warning",
+            Health::Critical => "critical",
+            Health::Unknown => "unknown",
+        })
+    }
+}
+
+/// One blade's BMC reading, as the poller reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BladeObservation {
+    pub blade: String,
+    pub power: PowerState,
+    pub health: Health,
+}
+
+/// Power actions an operator may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerAction {
+    On,
+    Off,
+    Cycle,
+}
+
+impl fmt::Display for PowerAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::Cycle => "cycle",
+        })
+    }
+}
+
 /// Inventory facts of a blade, as read from its BMC.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BladeFacts {
@@ -140,6 +213,12 @@ pub struct Blade {
     pub facts: Option<BladeFacts>,
     pub pool: Option<PoolId>,
     pub server: Option<ServerId>,
+    /// Last observed power (written only when it changes).
+    #[serde(default)]
+    pub power: PowerState,
+    /// Last observed health (written only when it changes).
+    #[serde(default)]
+    pub health: Health,
 }
 
 /// The portable identity of a server.
@@ -194,6 +273,9 @@ pub struct Server {
     /// Bumped on every change of desired placement; agents refuse older ones.
     pub generation: u64,
     pub created_at_ms: u64,
+    /// Why the last start or stop failed, if it did.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// A SAN volume record (the bytes live on the storage target).

@@ -11,24 +11,24 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-const OPERATOR: &str = "operator:alice";
-const PASSWORD: &str = "hunter2-Sup3r-S3cret";
+pub(super) const OPERATOR: &str = "operator:alice";
+pub(super) const PASSWORD: &str = "hunter2-Sup3r-S3cret";
 const TINY_FIRST: &str = "02:00:00:00:00:00";
 const TINY_LAST: &str = "02:00:00:00:00:03";
 const TINY_PREFIX: &str = "00000000-0000-0001";
 
 // ------------------------------------------------------------ helpers
 
-fn next_index(state: &State) -> u64 {
+pub(super) fn next_index(state: &State) -> u64 {
     state.audit.back().map_or(1, |r| r.index + 1)
 }
 
-fn at_ms(index: u64) -> u64 {
+pub(super) fn at_ms(index: u64) -> u64 {
     1_000 * index
 }
 
 /// Applies `command` as the next log entry.
-fn run(state: &mut State, command: Command) -> Applied {
+pub(super) fn run(state: &mut State, command: Command) -> Applied {
     let index = next_index(state);
     state.apply(
         index,
@@ -42,7 +42,7 @@ fn run(state: &mut State, command: Command) -> Applied {
 
 /// Applies a command that must be accepted; checks its event and audit record.
 #[track_caller]
-fn ok(state: &mut State, command: Command) -> Outcome {
+pub(super) fn ok(state: &mut State, command: Command) -> Outcome {
     let text = command.to_string();
     let index = next_index(state);
     let applied = run(state, command);
@@ -68,7 +68,7 @@ fn ok(state: &mut State, command: Command) -> Outcome {
 
 /// Applies a command that must be refused; checks that only the audit changed.
 #[track_caller]
-fn refused(state: &mut State, command: Command) -> StateError {
+pub(super) fn refused(state: &mut State, command: Command) -> StateError {
     let before = without_audit(state);
     let before_index = normalized_index(state);
     let before_views = views(state);
@@ -106,7 +106,7 @@ fn refused(state: &mut State, command: Command) -> StateError {
     err
 }
 
-fn without_audit(state: &State) -> State {
+pub(super) fn without_audit(state: &State) -> State {
     let mut copy = state.clone();
     copy.audit.clear();
     copy
@@ -114,7 +114,7 @@ fn without_audit(state: &State) -> State {
 
 /// Every read view of the state.
 #[derive(Debug, PartialEq)]
-struct Views {
+pub(super) struct Views {
     partitions: Vec<PartitionView>,
     pools: Vec<PoolView>,
     identity_pools: Vec<IdentityPoolView>,
@@ -123,7 +123,7 @@ struct Views {
     volumes: Vec<VolumeView>,
 }
 
-fn views(state: &State) -> Views {
+pub(super) fn views(state: &State) -> Views {
     Views {
         partitions: state.partitions(),
         pools: state.pools(),
@@ -137,7 +137,7 @@ fn views(state: &State) -> Views {
 /// The derived index in a comparable form: sorted, without empty sets or zero
 /// counts (which the incremental updates may leave behind and `reindex` not).
 #[derive(Debug, PartialEq)]
-struct NormIndex {
+pub(super) struct NormIndex {
     partition_by_name: BTreeMap<String, PartitionId>,
     pool_by_name: BTreeMap<String, PoolId>,
     identity_pool_by_name: BTreeMap<String, IdentityPoolId>,
@@ -167,7 +167,7 @@ fn non_empty<K: Ord + Copy, V: Ord + Copy>(
         .collect()
 }
 
-fn normalized_index(state: &State) -> NormIndex {
+pub(super) fn normalized_index(state: &State) -> NormIndex {
     let ix = &state.index;
     NormIndex {
         partition_by_name: sorted(&ix.partition_by_name),
@@ -199,7 +199,7 @@ fn rebuilt_index(state: &State) -> NormIndex {
     normalized_index(&copy)
 }
 
-fn with_partitions(names: &[&str]) -> State {
+pub(super) fn with_partitions(names: &[&str]) -> State {
     let mut state = State::default();
     for name in names {
         ok(&mut state, partition(name));
@@ -209,7 +209,7 @@ fn with_partitions(names: &[&str]) -> State {
 
 // ------------------------------------------------------------ command builders
 
-fn partition(name: &str) -> Command {
+pub(super) fn partition(name: &str) -> Command {
     Command::CreatePartition {
         name: name.to_string(),
         description: format!("{name} tenant"),
@@ -258,7 +258,7 @@ fn delete_identity_pool(name: &str) -> Command {
     }
 }
 
-fn facts(model: &str, cores: u32, memory_gib: u64) -> BladeFacts {
+pub(super) fn facts(model: &str, cores: u32, memory_gib: u64) -> BladeFacts {
     BladeFacts {
         model: model.to_string(),
         cores,
@@ -268,7 +268,12 @@ fn facts(model: &str, cores: u32, memory_gib: u64) -> BladeFacts {
     }
 }
 
-fn add_blade(name: &str, url: &str, pool: Option<&str>, facts: Option<BladeFacts>) -> Command {
+pub(super) fn add_blade(
+    name: &str,
+    url: &str,
+    pool: Option<&str>,
+    facts: Option<BladeFacts>,
+) -> Command {
     Command::AddBlade {
         name: name.to_string(),
         bmc_url: url.to_string(),
@@ -279,7 +284,7 @@ fn add_blade(name: &str, url: &str, pool: Option<&str>, facts: Option<BladeFacts
     }
 }
 
-fn remove_blade(name: &str) -> Command {
+pub(super) fn remove_blade(name: &str) -> Command {
     Command::RemoveBlade {
         name: name.to_string(),
     }
@@ -306,14 +311,14 @@ fn server(partition: &str, name: &str, nics: u32) -> Command {
     server_with(partition, name, nics, None, None)
 }
 
-fn delete_server(partition: &str, name: &str) -> Command {
+pub(super) fn delete_server(partition: &str, name: &str) -> Command {
     Command::DeleteServer {
         name: name.to_string(),
         partition: partition.to_string(),
     }
 }
 
-fn volume(partition: &str, name: &str, size_bytes: u64) -> Command {
+pub(super) fn volume(partition: &str, name: &str, size_bytes: u64) -> Command {
     Command::CreateVolume {
         name: name.to_string(),
         partition: partition.to_string(),
@@ -328,7 +333,7 @@ fn delete_volume(partition: &str, name: &str) -> Command {
     }
 }
 
-fn server_view(outcome: Outcome) -> ServerView {
+pub(super) fn server_view(outcome: Outcome) -> ServerView {
     match outcome {
         Outcome::Server(view) => view,
         other => panic!("expected a server, got {other:?}"),
@@ -374,7 +379,7 @@ fn assert_already_exists(err: &StateError, object: &str) {
 }
 
 #[track_caller]
-fn assert_not_found(err: &StateError, object: &str, list_hint: &str) {
+pub(super) fn assert_not_found(err: &StateError, object: &str, list_hint: &str) {
     assert_eq!(
         err,
         &StateError::NotFound {
@@ -389,7 +394,7 @@ fn assert_not_found(err: &StateError, object: &str, list_hint: &str) {
 }
 
 #[track_caller]
-fn assert_in_use(err: &StateError, object: &str, users: &str, remedy: &str) {
+pub(super) fn assert_in_use(err: &StateError, object: &str, users: &str, remedy: &str) {
     assert_eq!(
         err,
         &StateError::InUse {
@@ -1543,6 +1548,8 @@ fn added_blades_have_views_and_pool_membership() {
             }),
             pool: Some("gold".to_string()),
             server: None,
+            power: "unknown".to_string(),
+            health: "unknown".to_string(),
         }
     );
     assert_eq!(
@@ -1755,6 +1762,7 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
         blade: None,
         generation: 1,
         created_at_ms: at_ms(index),
+        last_error: None,
     };
     assert_eq!(applied.result, Ok(Outcome::Server(expected.clone())));
     assert_eq!(
@@ -2040,6 +2048,7 @@ fn index_is_not_serialized() {
         keys,
         BTreeSet::from([
             "next_id",
+            "next_generation",
             "partitions",
             "pools",
             "identity_pools",
@@ -2055,7 +2064,7 @@ fn index_is_not_serialized() {
 // ------------------------------------------------------------ invariants
 
 /// Everything that must hold after any sequence of commands.
-fn check_invariants(state: &State) -> Result<(), TestCaseError> {
+pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
     let mut macs: HashMap<Mac, ServerId> = HashMap::new();
     let mut uuids: HashSet<PoolUuid> = HashSet::new();
     let mut nqns: HashSet<String> = HashSet::new();

@@ -56,6 +56,8 @@ pub struct BladeView {
     pub pool: Option<String>,
     /// `partition/server` running here.
     pub server: Option<String>,
+    pub power: String,
+    pub health: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,7 @@ pub struct ServerView {
     pub blade: Option<String>,
     pub generation: u64,
     pub created_at_ms: u64,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,9 +15,9 @@ use openraft::{
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// How many of the newest entries are also kept in memory, so replication
@@ -56,7 +56,12 @@ impl LogCache {
         if first < lo || last > hi.saturating_add(1) || last <= first {
             return None;
         }
-        Some(self.entries.range(first..last).map(|(_, e)| e.clone()).collect())
+        Some(
+            self.entries
+                .range(first..last)
+                .map(|(_, e)| e.clone())
+                .collect(),
+        )
     }
 
     fn truncate(&mut self, from: u64) {
@@ -83,7 +88,9 @@ impl LogStore {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, LogCache> {
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads one metadata value.
@@ -171,8 +178,8 @@ impl LogStore {
         for item in range {
             let (index, bytes) = item.ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
             let index = index.value();
-            let entry: Entry<TypeConfig> = codec::decode(bytes.value())
-                .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
+            let entry: Entry<TypeConfig> =
+                codec::decode(bytes.value()).ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
             if entry.log_id.index != index {
                 return Err(sto_err(
                     ErrorSubject::LogIndex(index),

@@ -91,6 +91,7 @@ pub fn render_system(info: &BladeInfo, model: &BladeModel) -> Value {
         "@odata.context": "/redfish/v1/$metadata#ComputerSystem.ComputerSystem",
         "Id": paths::SYSTEM_ID,
         "Name": info.name,
+        "HostName": info.name,
         "SystemType": "Physical",
         "Manufacturer": hw.manufacturer,
         "Model": hw.model,

@@ -1,21 +1,29 @@
-//! `panctl blade`: add (with the BMC password read from a file), list, show,
-//! remove physical blades. The password is sent once and never printed.
+//! `panctl blade`: add (with the BMC password read from a file), discover
+//! (see [`super::discover`]), list, show, power and remove physical blades.
+//! The password is sent once and never printed.
 //!
-//! JSON: `{"id", "name", "state", "pool": "..."|null, "server": "..."|null,
-//! "bmc_url", "bmc_user", "credential_ref": "..."|null, "facts": null |
-//! {"model", "cores", "memory_gib", "macs": [...], "uuid": "..."|null}}`;
-//! remove prints `{"deleted": "blade/NAME"}`.
+//! JSON: `{"id", "name", "state", "power": "..."|null, "health": "..."|null,
+//! "pool": "..."|null, "server": "..."|null, "bmc_url", "bmc_user",
+//! "credential_ref": "..."|null, "facts": null | {"model", "cores",
+//! "memory_gib", "macs": [...], "uuid": "..."|null}}` (add, show and power
+//! print one, list an array); remove prints `{"deleted": "blade/NAME"}`.
 
-use super::Ctx;
-use crate::cli::{BladeAddArgs, BladeCommand};
+use super::{Ctx, discover};
+use crate::cli::{BladeAddArgs, BladeCommand, PowerAction};
 use crate::error::CliError;
 use crate::output::{self, Detail, Row, details, opt, or_dash};
 use pan_api::v1::{
-    AddBladeRequest, Blade, BladeFacts, GetBladeRequest, ListBladesRequest, RemoveBladeRequest,
+    AddBladeRequest, Blade, BladeFacts, BladePowerRequest, GetBladeRequest, ListBladesRequest,
+    RemoveBladeRequest,
 };
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
+
+/// How long `blade power` waits for an answer: the manager waits up to
+/// 120 s for the BMC to read the new power state back.
+pub const POWER_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// A blade as printed.
 #[derive(Debug, Serialize)]
@@ -23,6 +31,10 @@ pub struct BladeView {
     pub id: u64,
     pub name: String,
     pub state: String,
+    /// Last observed power: on, off, powering_on, powering_off, unknown.
+    pub power: Option<String>,
+    /// Last observed health: ok, warning, critical, unknown.
+    pub health: Option<String>,
     pub pool: Option<String>,
     /// `partition/server` running here.
     pub server: Option<String>,
@@ -56,6 +68,8 @@ impl From<&Blade> for BladeView {
             id: b.id,
             name: b.name.clone(),
             state: b.state.clone(),
+            power: opt(&b.power),
+            health: opt(&b.health),
             pool: opt(&b.pool),
             server: opt(&b.server),
             bmc_url: b.bmc_url.clone(),
@@ -68,7 +82,7 @@ impl From<&Blade> for BladeView {
 
 impl Row for BladeView {
     const HEADERS: &'static [&'static str] = &[
-        "NAME", "STATE", "POOL", "SERVER", "MODEL", "CORES", "MEMORY", "BMC",
+        "NAME", "STATE", "POWER", "HEALTH", "POOL", "SERVER", "MODEL", "CORES", "MEMORY", "BMC",
     ];
     const EMPTY: &'static str = "no blades";
     fn cells(&self) -> Vec<String> {
@@ -83,6 +97,8 @@ impl Row for BladeView {
         vec![
             self.name.clone(),
             self.state.clone(),
+            or_dash(&self.power),
+            or_dash(&self.health),
             or_dash(&self.pool),
             or_dash(&self.server),
             model,
@@ -99,6 +115,8 @@ impl Detail for BladeView {
             ("name", self.name.clone()),
             ("id", self.id.to_string()),
             ("state", self.state.clone()),
+            ("power", or_dash(&self.power)),
+            ("health", or_dash(&self.health)),
             ("pool", or_dash(&self.pool)),
             ("server", or_dash(&self.server)),
             ("bmc url", self.bmc_url.clone()),
@@ -175,6 +193,16 @@ fn add_request(args: BladeAddArgs, password: String) -> AddBladeRequest {
         bmc_password: password,
         facts,
         pool: args.pool.unwrap_or_default(),
+        insecure_tls: args.insecure_tls,
+    }
+}
+
+/// The `blade power` request.
+fn power_request(action: PowerAction, name: String, force: bool) -> BladePowerRequest {
+    BladePowerRequest {
+        name,
+        action: action.as_str().to_string(),
+        force,
     }
 }
 
@@ -190,6 +218,7 @@ pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                 .await?;
             output::one(ctx.format, &BladeView::from(&added))?
         }
+        BladeCommand::Discover(args) => return discover::run(args, ctx).await,
         BladeCommand::List { pool } => {
             let request = ListBladesRequest {
                 pool: pool.unwrap_or_default(),
@@ -207,6 +236,21 @@ pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                 .call(GetBladeRequest { name }, |mut c, r| async move {
                     c.get_blade(r).await
                 })
+                .await?;
+            output::one(ctx.format, &BladeView::from(&blade))?
+        }
+        BladeCommand::Power {
+            action,
+            name,
+            force,
+        } => {
+            let blade = ctx
+                .manager
+                .call_with_timeout(
+                    power_request(action, name, force),
+                    POWER_TIMEOUT,
+                    |mut c, r| async move { c.blade_power(r).await },
+                )
                 .await?;
             output::one(ctx.format, &BladeView::from(&blade))?
         }
@@ -228,10 +272,48 @@ pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::path::PathBuf;
+
+    /// Three blades: allocated and healthy, an available spare with a
+    /// warning, and one just discovered with no inventory or power reading.
+    pub(crate) fn sample() -> Vec<Blade> {
+        vec![
+            blade(true),
+            Blade {
+                id: 8,
+                name: "b8".into(),
+                bmc_url: "https://10.0.0.28".into(),
+                credential_ref: "cred-8".into(),
+                state: "available".into(),
+                power: "off".into(),
+                health: "warning".into(),
+                facts: Some(BladeFacts {
+                    model: "PAN-X2".into(),
+                    cores: 128,
+                    memory_gib: 1024,
+                    macs: vec!["00:25:90:00:00:08".into(), "00:25:90:00:00:18".into()],
+                    uuid: "4c4c4544-0038-3010-8048-b8c04f333232".into(),
+                }),
+                server: String::new(),
+                ..blade(true)
+            },
+            Blade {
+                id: 9,
+                name: "b9".into(),
+                bmc_url: "http://127.0.0.1:8409".into(),
+                credential_ref: String::new(),
+                state: "discovered".into(),
+                power: String::new(),
+                health: String::new(),
+                pool: String::new(),
+                server: String::new(),
+                ..blade(false)
+            },
+        ]
+    }
 
     fn blade(has_facts: bool) -> Blade {
         Blade {
@@ -251,6 +333,8 @@ mod tests {
             has_facts,
             pool: "spares".into(),
             server: "acme/web-1".into(),
+            power: "on".into(),
+            health: "ok".into(),
         }
     }
 
@@ -262,6 +346,8 @@ mod tests {
                 "id": 7,
                 "name": "b7",
                 "state": "allocated",
+                "power": "on",
+                "health": "ok",
                 "pool": "spares",
                 "server": "acme/web-1",
                 "bmc_url": "https://10.0.0.27",
@@ -283,16 +369,22 @@ mod tests {
         let view = BladeView::from(&Blade {
             pool: String::new(),
             server: String::new(),
+            power: String::new(),
+            health: String::new(),
             ..blade(false)
         });
         let value = serde_json::to_value(&view).unwrap();
         assert_eq!(value["facts"], json!(null));
         assert_eq!(value["pool"], json!(null));
+        assert_eq!(value["power"], json!(null));
+        assert_eq!(value["health"], json!(null));
         assert_eq!(
             view.cells(),
             [
                 "b7",
                 "allocated",
+                "-",
+                "-",
                 "-",
                 "-",
                 "-",
@@ -343,7 +435,7 @@ mod tests {
 
     #[test]
     fn facts_are_sent_only_when_given() {
-        let args = |model: Option<&str>| BladeAddArgs {
+        let args = |model: Option<&str>, insecure_tls: bool| BladeAddArgs {
             name: "b1".into(),
             bmc: "https://10.0.0.21".into(),
             user: "root".into(),
@@ -352,15 +444,32 @@ mod tests {
             model: model.map(String::from),
             cores: model.map(|_| 32),
             memory_gib: model.map(|_| 256),
+            insecure_tls,
         };
-        let request = add_request(args(None), "pw".into());
+        let request = add_request(args(None, true), "pw".into());
         assert_eq!(request.facts, None);
         assert_eq!(request.pool, "");
-        let request = add_request(args(Some("PAN-X1")), "pw".into());
+        assert!(request.insecure_tls);
+        let request = add_request(args(Some("PAN-X1"), false), "pw".into());
+        assert!(!request.insecure_tls);
         let facts = request.facts.unwrap();
         assert_eq!(
             (facts.model.as_str(), facts.cores, facts.memory_gib),
             ("PAN-X1", 32, 256)
         );
+    }
+
+    #[test]
+    fn power_sends_the_action_as_the_manager_names_it() {
+        for (action, text) in [
+            (PowerAction::On, "on"),
+            (PowerAction::Off, "off"),
+            (PowerAction::Cycle, "cycle"),
+        ] {
+            let request = power_request(action, "b7".into(), true);
+            assert_eq!(request.action, text);
+            assert_eq!(request.name, "b7");
+            assert!(request.force);
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod blade;
 pub mod cluster;
+pub mod discover;
 pub mod events;
 pub mod identity_pool;
 pub mod partition;

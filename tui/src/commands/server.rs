@@ -1,21 +1,29 @@
-//! `panctl server`: create, list, show, delete logical servers.
+//! `panctl server`: create, list, show, start, stop, delete logical servers.
 //!
-//! JSON: `{"name", "partition", "id", "state", "blade": "..."|null,
-//! "generation", "identity": {"uuid", "macs": [...], "host_nqn"} | null,
-//! "identity_pool": "..."|null, "boot_volume": "..."|null,
-//! "requirements": {"model": "..."|null, "min_cores", "min_memory_gib"},
-//! "created_at_ms"}`; delete prints `{"deleted": "server/PARTITION/NAME"}`.
+//! JSON: `{"name", "partition", "id", "state", "last_error": "..."|null,
+//! "blade": "..."|null, "generation", "identity": {"uuid", "macs": [...],
+//! "host_nqn"} | null, "identity_pool": "..."|null, "boot_volume":
+//! "..."|null, "requirements": {"model": "..."|null, "min_cores",
+//! "min_memory_gib"}, "created_at_ms"}` (create, show, start and stop print
+//! one, list an array); delete prints `{"deleted": "server/PARTITION/NAME"}`.
 
 use super::Ctx;
 use super::pool::{QualificationView, qualification};
-use crate::cli::{ServerCommand, ServerCreateArgs};
+use crate::cli::{ServerCommand, ServerCreateArgs, ServerStartArgs, ServerStopArgs};
 use crate::output::{self, Detail, Row, details, opt, or_dash};
 use crate::units::format_time_ms;
 use pan_api::v1::{
     CreateServerRequest, DeleteServerRequest, GetServerRequest, Identity, ListServersRequest,
-    Server,
+    Server, StartServerRequest, StopServerRequest,
 };
 use serde::Serialize;
+use std::time::Duration;
+
+/// How long `server start` and `server stop` wait for an answer without
+/// `--timeout`: the manager's longest default wait (180 s) plus [`SLACK`].
+pub const DEFAULT_WAIT_SECS: u64 = 180;
+/// What the manager may take beyond its own wait to answer.
+pub const SLACK: Duration = Duration::from_secs(30);
 
 /// A logical server as printed.
 #[derive(Debug, Serialize)]
@@ -24,6 +32,8 @@ pub struct ServerView {
     pub partition: String,
     pub id: u64,
     pub state: String,
+    /// Why the last start or stop failed, if it did.
+    pub last_error: Option<String>,
     /// The blade the server runs on.
     pub blade: Option<String>,
     pub generation: u64,
@@ -60,6 +70,7 @@ impl From<&Server> for ServerView {
             partition: s.partition.clone(),
             id: s.id,
             state: s.state.clone(),
+            last_error: opt(&s.last_error),
             blade: opt(&s.blade),
             generation: s.generation,
             identity: s.identity.as_ref().map(IdentityView::from),
@@ -119,6 +130,7 @@ impl Detail for ServerView {
             ("partition", self.partition.clone()),
             ("id", self.id.to_string()),
             ("state", self.state.clone()),
+            ("last error", or_dash(&self.last_error)),
             ("blade", or_dash(&self.blade)),
             ("generation", self.generation.to_string()),
             ("uuid", self.uuid_cell()),
@@ -146,6 +158,34 @@ fn create_request(args: ServerCreateArgs) -> CreateServerRequest {
             args.min_memory_gib,
         )),
     }
+}
+
+/// The `server start` request.
+fn start_request(args: ServerStartArgs) -> StartServerRequest {
+    StartServerRequest {
+        name: args.name,
+        partition: args.partition,
+        blade: args.blade.unwrap_or_default(),
+        no_wait: args.no_wait,
+        timeout_s: args.timeout.unwrap_or(0),
+    }
+}
+
+/// The `server stop` request.
+fn stop_request(args: ServerStopArgs) -> StopServerRequest {
+    StopServerRequest {
+        name: args.name,
+        partition: args.partition,
+        no_wait: args.no_wait,
+        timeout_s: args.timeout.unwrap_or(0),
+    }
+}
+
+/// How long to wait for the manager's answer to a start or stop that waits
+/// `timeout` seconds (default: the manager's): that wait plus [`SLACK`].
+pub fn wait_timeout(timeout: Option<u32>) -> Duration {
+    let wait = timeout.map_or(DEFAULT_WAIT_SECS, u64::from);
+    Duration::from_secs(wait) + SLACK
 }
 
 /// Runs `panctl server ...`.
@@ -178,6 +218,26 @@ pub async fn run(cmd: ServerCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                     GetServerRequest { name, partition },
                     |mut c, r| async move { c.get_server(r).await },
                 )
+                .await?;
+            output::one(ctx.format, &ServerView::from(&server))?
+        }
+        ServerCommand::Start(args) => {
+            let timeout = wait_timeout(args.timeout);
+            let server = ctx
+                .manager
+                .call_with_timeout(start_request(args), timeout, |mut c, r| async move {
+                    c.start_server(r).await
+                })
+                .await?;
+            output::one(ctx.format, &ServerView::from(&server))?
+        }
+        ServerCommand::Stop(args) => {
+            let timeout = wait_timeout(args.timeout);
+            let server = ctx
+                .manager
+                .call_with_timeout(stop_request(args), timeout, |mut c, r| async move {
+                    c.stop_server(r).await
+                })
                 .await?;
             output::one(ctx.format, &ServerView::from(&server))?
         }
@@ -231,6 +291,7 @@ pub(crate) mod tests {
                 blade: "b3".into(),
                 generation: 2,
                 created_at_ms: 1_748_779_200_000,
+                last_error: String::new(),
             },
             Server {
                 id: 2,
@@ -244,6 +305,7 @@ pub(crate) mod tests {
                 blade: String::new(),
                 generation: 5,
                 created_at_ms: 1_748_779_260_000,
+                last_error: "blade b4 did not report the identity applied within 180 s".into(),
             },
             Server {
                 id: 3,
@@ -257,6 +319,7 @@ pub(crate) mod tests {
                 blade: String::new(),
                 generation: 0,
                 created_at_ms: 0,
+                last_error: String::new(),
             },
         ]
     }
@@ -274,6 +337,7 @@ pub(crate) mod tests {
                 "partition": "acme",
                 "id": 1,
                 "state": "running",
+                "last_error": null,
                 "blade": "b3",
                 "generation": 2,
                 "identity": {
@@ -288,6 +352,10 @@ pub(crate) mod tests {
             })
         );
         assert_eq!(value[1]["blade"], json!(null));
+        assert_eq!(
+            value[1]["last_error"],
+            "blade b4 did not report the identity applied within 180 s"
+        );
         assert_eq!(value[1]["boot_volume"], json!(null));
         assert_eq!(
             value[1]["identity"]["macs"],
@@ -333,6 +401,40 @@ pub(crate) mod tests {
                 min_cores: 8,
                 min_memory_gib: 0
             })
+        );
+    }
+
+    #[test]
+    fn start_and_stop_send_the_flags_and_wait_longer() {
+        let request = start_request(ServerStartArgs {
+            name: "web-1".into(),
+            partition: "acme".into(),
+            blade: Some("b3".into()),
+            no_wait: true,
+            timeout: Some(60),
+        });
+        assert_eq!(
+            request,
+            StartServerRequest {
+                name: "web-1".into(),
+                partition: "acme".into(),
+                blade: "b3".into(),
+                no_wait: true,
+                timeout_s: 60,
+            }
+        );
+        let request = stop_request(ServerStopArgs {
+            name: "web-1".into(),
+            partition: "acme".into(),
+            no_wait: false,
+            timeout: None,
+        });
+        assert_eq!((request.no_wait, request.timeout_s), (false, 0));
+        assert_eq!(wait_timeout(None), Duration::from_secs(210));
+        assert_eq!(wait_timeout(Some(60)), Duration::from_secs(90));
+        assert_eq!(
+            wait_timeout(Some(u32::MAX)),
+            Duration::from_secs(u64::from(u32::MAX) + 30)
         );
     }
 }

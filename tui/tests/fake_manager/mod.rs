@@ -1,7 +1,12 @@
 //! A fake fabric manager for end-to-end tests of the `panctl` binary: it
 //! serves canned replies on a loopback port and records what it received
-//! (principal metadata, BMC passwords). With `unavailable` set it answers
-//! every call `Unavailable`, like a member without a leader.
+//! (principal metadata, BMC passwords, the requests of the hardware calls).
+//! With `unavailable` set it answers every call `Unavailable`, like a member
+//! without a leader.
+//!
+//! Discovery streams three records (enrolled, already enrolled, failed) for
+//! any range but two: [`BACKWARDS_RANGE`] is refused, and [`CUT_RANGE`]
+//! announces four BMCs but ends the stream after three.
 
 use pan_api::v1::fabric_server::{Fabric, FabricServer};
 use pan_api::v1::*;
@@ -12,12 +17,22 @@ use tonic::transport::Server as GrpcServer;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+/// A range the fake refuses, as the manager refuses a backwards range.
+pub const BACKWARDS_RANGE: &str = "127.0.0.1:8416-8401";
+/// A range whose stream ends before every BMC was reported.
+pub const CUT_RANGE: &str = "127.0.0.1:8401-8404";
+
 /// What the fake saw.
 #[derive(Debug, Default)]
 pub struct Seen {
     pub principals: Vec<String>,
     pub passwords: Vec<String>,
     pub volume_sizes: Vec<u64>,
+    pub blade_adds: Vec<AddBladeRequest>,
+    pub discoveries: Vec<DiscoverBladesRequest>,
+    pub power: Vec<BladePowerRequest>,
+    pub starts: Vec<StartServerRequest>,
+    pub stops: Vec<StopServerRequest>,
 }
 
 /// A running fake manager.
@@ -108,10 +123,52 @@ pub fn server() -> Server {
         blade: String::new(),
         generation: 0,
         created_at_ms: 1_748_779_200_000,
+        last_error: String::new(),
     }
 }
 
+pub fn blade(name: &str) -> Blade {
+    Blade {
+        id: 1,
+        name: name.into(),
+        bmc_url: "http://127.0.0.1:8401".into(),
+        bmc_user: "root".into(),
+        credential_ref: "cred-1".into(),
+        state: "available".into(),
+        facts: None,
+        has_facts: false,
+        pool: String::new(),
+        server: String::new(),
+        power: "off".into(),
+        health: "ok".into(),
+    }
+}
+
+/// The records every discovery streams: enrolled, already enrolled, failed.
+pub fn discovery(scheme: &str, total: u32) -> Vec<DiscoverProgress> {
+    let record = |done: u32, port: u16, blade: &str, outcome: &str, error: &str| DiscoverProgress {
+        total,
+        done,
+        bmc_url: format!("{scheme}://127.0.0.1:{port}"),
+        blade: blade.into(),
+        outcome: outcome.into(),
+        error: error.into(),
+    };
+    vec![
+        record(1, 8403, "blade-003", "enrolled", ""),
+        record(2, 8401, "", "already_enrolled", ""),
+        record(
+            3,
+            8402,
+            "",
+            "failed",
+            "cannot reach the BMC: connection refused",
+        ),
+    ]
+}
+
 type EventStream = tokio_stream::Iter<std::vec::IntoIter<Result<Event, Status>>>;
+type DiscoverStream = tokio_stream::Iter<std::vec::IntoIter<Result<DiscoverProgress, Status>>>;
 
 #[tonic::async_trait]
 impl Fabric for Service {
@@ -220,11 +277,9 @@ impl Fabric for Service {
     ) -> Result<Response<Blade>, Status> {
         self.check(&request)?;
         let request = request.into_inner();
-        self.seen
-            .lock()
-            .unwrap()
-            .passwords
-            .push(request.bmc_password);
+        let mut seen = self.seen.lock().unwrap();
+        seen.passwords.push(request.bmc_password.clone());
+        seen.blade_adds.push(request.clone());
         Ok(Response::new(Blade {
             id: 1,
             name: request.name,
@@ -236,6 +291,50 @@ impl Fabric for Service {
             has_facts: false,
             pool: request.pool,
             server: String::new(),
+            power: "unknown".into(),
+            health: "unknown".into(),
+        }))
+    }
+
+    type DiscoverBladesStream = DiscoverStream;
+
+    async fn discover_blades(
+        &self,
+        request: Request<DiscoverBladesRequest>,
+    ) -> Result<Response<Self::DiscoverBladesStream>, Status> {
+        self.check(&request)?;
+        let request = request.into_inner();
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.passwords.push(request.bmc_password.clone());
+            seen.discoveries.push(request.clone());
+        }
+        let total = match request.bmc_range.as_str() {
+            BACKWARDS_RANGE => {
+                return Err(Status::invalid_argument(format!(
+                    "BMC range \"{BACKWARDS_RANGE}\" is backwards: the first port is above the last."
+                )));
+            }
+            CUT_RANGE => 4,
+            _ => 3,
+        };
+        let records = discovery(&request.scheme, total).into_iter().map(Ok);
+        Ok(Response::new(tokio_stream::iter(
+            records.collect::<Vec<_>>(),
+        )))
+    }
+
+    async fn blade_power(
+        &self,
+        request: Request<BladePowerRequest>,
+    ) -> Result<Response<Blade>, Status> {
+        self.check(&request)?;
+        let request = request.into_inner();
+        self.seen.lock().unwrap().power.push(request.clone());
+        let power = if request.action == "off" { "off" } else { "on" };
+        Ok(Response::new(Blade {
+            power: power.into(),
+            ..blade(&request.name)
         }))
     }
 
@@ -299,6 +398,46 @@ impl Fabric for Service {
     ) -> Result<Response<DeleteReply>, Status> {
         self.check(&request)?;
         nope("delete_server")
+    }
+
+    async fn start_server(
+        &self,
+        request: Request<StartServerRequest>,
+    ) -> Result<Response<Server>, Status> {
+        self.check(&request)?;
+        let request = request.into_inner();
+        self.seen.lock().unwrap().starts.push(request.clone());
+        let blade = if request.blade.is_empty() {
+            "b1".to_string()
+        } else {
+            request.blade
+        };
+        Ok(Response::new(Server {
+            state: if request.no_wait {
+                "starting"
+            } else {
+                "running"
+            }
+            .into(),
+            blade,
+            generation: 1,
+            ..server()
+        }))
+    }
+
+    async fn stop_server(
+        &self,
+        request: Request<StopServerRequest>,
+    ) -> Result<Response<Server>, Status> {
+        self.check(&request)?;
+        let request = request.into_inner();
+        self.seen.lock().unwrap().stops.push(request.clone());
+        Ok(Response::new(Server {
+            state: "defined".into(),
+            generation: 1,
+            last_error: "blade b1 did not power off gracefully; forced it off".into(),
+            ..server()
+        }))
     }
 
     async fn create_volume(

@@ -1,0 +1,181 @@
+//! The controller: the part of the manager that acts on hardware. It runs
+//! on the raft leader only.
+//!
+//! When this member becomes leader it starts the BMC [`poller`] and the
+//! server reconciler (which runs an [`executor`] for every server recorded
+//! as `starting` or `stopping`); when it loses leadership it stops them. It
+//! also routes blade agents: the leader accepts their streams, followers
+//! redirect them to the leader. Decisions stay in the state machine; the
+//! controller reads state, does I/O and reports results as commands.
+
+pub mod bmcs;
+pub mod executor;
+pub mod poller;
+
+use crate::agent::{Admission, AgentRegistry};
+use crate::node::Node;
+use crate::state::ServerState;
+use bmcs::BmcPool;
+use openraft::ServerState as RaftRole;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Principal recorded in the audit log for the controller's own commands.
+pub const CONTROLLER: &str = "controller";
+
+/// Timings of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// How often every BMC is read.
+    pub poll_interval: Duration,
+    /// From power-on to the agent reporting the identity applied.
+    pub boot_timeout: Duration,
+    /// How long a graceful shutdown may take before it is forced.
+    pub stop_timeout: Duration,
+    /// How long a forced power transition may take to read back.
+    pub power_timeout: Duration,
+    /// Pause before retrying a stop that failed.
+    pub retry_pause: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            poll_interval: Duration::from_secs(5),
+            boot_timeout: Duration::from_secs(120),
+            stop_timeout: Duration::from_secs(30),
+            power_timeout: Duration::from_secs(60),
+            retry_pause: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The controller of one manager process. Cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    node: Node,
+    agents: AgentRegistry,
+    bmcs: BmcPool,
+    config: Arc<ControllerConfig>,
+}
+
+impl Controller {
+    pub fn new(node: Node, agents: AgentRegistry, bmcs: BmcPool, config: ControllerConfig) -> Self {
+        Controller {
+            node,
+            agents,
+            bmcs,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The BMC clients (the API uses them for enrolment and power actions).
+    pub fn bmcs(&self) -> &BmcPool {
+        &self.bmcs
+    }
+
+    /// Follows leadership until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut metrics = self.node.raft().metrics();
+        let mut leading: Vec<JoinHandle<()>> = Vec::new();
+        loop {
+            let (is_leader, leader_addr) = {
+                let m = metrics.borrow_and_update();
+                let addr = m.current_leader.and_then(|l| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.addr.clone())
+                });
+                (m.state == RaftRole::Leader, addr)
+            };
+            if is_leader {
+                self.agents.set_admission(Admission::Accept);
+                if leading.is_empty() {
+                    tracing::info!(node = self.node.id(), "leader: starting the controller");
+                    leading.push(tokio::spawn(poller::run(
+                        self.node.clone(),
+                        self.bmcs.clone(),
+                        self.config.poll_interval,
+                    )));
+                    leading.push(tokio::spawn(self.clone().reconcile()));
+                }
+            } else {
+                match leader_addr {
+                    Some(leader) => self.agents.set_admission(Admission::Redirect { leader }),
+                    None => self.agents.set_admission(Admission::Accept),
+                }
+                if !leading.is_empty() {
+                    tracing::info!(
+                        node = self.node.id(),
+                        "no longer leader: stopping the controller"
+                    );
+                    for task in leading.drain(..) {
+                        task.abort();
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                changed = metrics.changed() => if changed.is_err() { break },
+            }
+        }
+        for task in leading {
+            task.abort();
+        }
+    }
+
+    /// Runs one executor per server in transition; re-checks on every state
+    /// event and at least every `retry_pause`.
+    async fn reconcile(self) {
+        let mut events = self.node.state_machine().subscribe();
+        // (partition, name) -> (generation, state, task, finished at)
+        let mut running: HashMap<(String, String), (u64, ServerState, JoinHandle<()>)> =
+            HashMap::new();
+        let mut retry_after: HashMap<(String, String), Instant> = HashMap::new();
+        loop {
+            let work = self.node.state_machine().read(|s| s.pending_server_work());
+            let now = Instant::now();
+            running.retain(|key, (_, _, task)| {
+                if task.is_finished() {
+                    retry_after.insert(key.clone(), now + self.config.retry_pause);
+                    false
+                } else {
+                    true
+                }
+            });
+            for w in work {
+                let key = (w.partition.clone(), w.name.clone());
+                if let Some((generation, state, task)) = running.get(&key) {
+                    if *generation == w.generation && *state == w.state {
+                        continue;
+                    }
+                    task.abort();
+                }
+                if retry_after.get(&key).is_some_and(|t| *t > now) {
+                    continue;
+                }
+                let (generation, state) = (w.generation, w.state);
+                let me = self.clone();
+                running.insert(
+                    key,
+                    (
+                        generation,
+                        state,
+                        tokio::spawn(async move { me.execute(w).await }),
+                    ),
+                );
+            }
+            retry_after.retain(|_, t| *t > now);
+            tokio::select! {
+                _ = events.recv() => {}
+                _ = tokio::time::sleep(self.config.retry_pause) => {}
+            }
+        }
+    }
+}

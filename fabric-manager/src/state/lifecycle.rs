@@ -1,0 +1,428 @@
+//! Blade observations, power requests and the server lifecycle
+//! (`defined → starting → running → stopping → defined`, `starting → failed`),
+//! with the placement planner that picks a blade for a server.
+//!
+//! Still pure: the controller does the BMC and agent I/O and reports back
+//! through the `Server*` commands, each tagged with the generation it
+//! concerns so a late report about an older placement changes nothing.
+
+use super::{
+    Blade, BladeObservation, BladeState, CommandResult, Event, Outcome, PowerAction, PowerState,
+    ServerState, State, StateError,
+};
+use pan_api::{BladeId, ServerId};
+
+fn push(events: &mut Vec<Event>, kind: &str, object: String, partition: Option<&str>) {
+    events.push(Event {
+        index: 0,
+        at_ms: 0,
+        kind: kind.to_string(),
+        object,
+        partition: partition.map(str::to_string),
+    });
+}
+
+/// What the controller needs to start or stop one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerWork {
+    pub partition: String,
+    pub name: String,
+    pub state: ServerState,
+    pub generation: u64,
+    pub blade: String,
+    pub identity: super::IdentityView,
+    pub boot_volume: Option<String>,
+}
+
+/// What the poller needs to read one blade's BMC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BmcTarget {
+    pub blade: String,
+    pub url: String,
+    pub user: String,
+    pub password: super::Secret,
+    pub power: PowerState,
+    pub health: super::Health,
+}
+
+impl State {
+    pub(super) fn observe_blades(
+        &mut self,
+        observations: &[BladeObservation],
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        // Validate all first: a batch applies whole or not at all.
+        let ids = observations
+            .iter()
+            .map(|o| self.blade_id(&o.blade))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, o) in ids.into_iter().zip(observations) {
+            let blade = self.blades.get_mut(&id).expect("validated above");
+            if blade.power != o.power || blade.health != o.health {
+                blade.power = o.power;
+                blade.health = o.health;
+                push(events, "blade.observed", format!("blade/{}", o.blade), None);
+            }
+        }
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn blade_power(
+        &mut self,
+        name: &str,
+        action: PowerAction,
+        force: bool,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let id = self.blade_id(name)?;
+        let blade = &self.blades[&id];
+        if let Some(server) = blade.server
+            && action != PowerAction::On
+            && !force
+        {
+            return Err(StateError::InUse {
+                object: format!("blade '{name}'"),
+                users: format!("server {}", self.server_path(server)),
+                remedy: "stop the server first (`panctl server stop`), or pass --force".to_string(),
+            });
+        }
+        if blade.state == BladeState::Retired {
+            return Err(StateError::InvalidTransition {
+                object: format!("blade '{name}'"),
+                state: blade.state.to_string(),
+                remedy: "a retired blade is not powered; add it again to use it".to_string(),
+            });
+        }
+        push(
+            events,
+            &format!("blade.power_{action}"),
+            format!("blade/{name}"),
+            None,
+        );
+        Ok(Outcome::Blade(self.blade_view(id)))
+    }
+
+    /// The placement planner: the best-fitting available blade that meets
+    /// the server's requirements (fewest cores, then least memory, then
+    /// name), or why there is none.
+    pub fn choose_blade(&self, server: ServerId) -> Result<BladeId, StateError> {
+        let Some(s) = self.servers.get(&server) else {
+            return Err(StateError::NotFound {
+                object: format!("server {server}"),
+                list_hint: "server list".to_string(),
+            });
+        };
+        let mut best: Option<(&Blade, (u32, u64, &str))> = None;
+        let mut reasons = Vec::new();
+        for blade in self.blades.values() {
+            match self.unfit(blade, s.id) {
+                Some(reason) => reasons.push(format!("{}: {reason}", blade.name)),
+                None => {
+                    let facts = blade.facts.as_ref().expect("unfit checks facts");
+                    let key = (facts.cores, facts.memory_gib, blade.name.as_str());
+                    if best.is_none_or(|(_, k)| key < k) {
+                        best = Some((blade, key));
+                    }
+                }
+            }
+        }
+        best.map(|(b, _)| b.id)
+            .ok_or_else(|| StateError::NoQualifyingBlade {
+                server: format!(
+                    "server '{}' in partition '{}'",
+                    s.name, self.partitions[&s.partition].name
+                ),
+                detail: if reasons.is_empty() {
+                    "the fabric has no blades".to_string()
+                } else {
+                    let shown: Vec<_> = reasons.iter().take(5).cloned().collect();
+                    let more = reasons.len().saturating_sub(shown.len());
+                    format!(
+                        "{}{}",
+                        shown.join("; "),
+                        if more > 0 {
+                            format!("; and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    )
+                },
+            })
+    }
+
+    /// Why `blade` cannot run `server` now, or `None` when it can.
+    fn unfit(&self, blade: &Blade, server: ServerId) -> Option<String> {
+        if blade.state != BladeState::Available || blade.server.is_some() {
+            return Some(format!("it is {}", blade.state));
+        }
+        if blade.health == super::Health::Critical {
+            return Some("its BMC reports health critical".to_string());
+        }
+        let Some(facts) = &blade.facts else {
+            return Some("its inventory is unknown".to_string());
+        };
+        self.servers[&server].requirements.unmet_by(facts)
+    }
+
+    pub(super) fn start_server(
+        &mut self,
+        partition: &str,
+        name: &str,
+        blade: Option<&str>,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let pid = self.partition_id(partition)?;
+        let sid = self.server_id(pid, partition, name)?;
+        let object = format!("server '{name}' in partition '{partition}'");
+        let server = &self.servers[&sid];
+        match server.state {
+            ServerState::Defined | ServerState::Failed => {}
+            ServerState::Running | ServerState::Starting => {
+                return Err(StateError::InvalidTransition {
+                    object,
+                    state: server.state.to_string(),
+                    remedy: "it is already placed; stop it first to move it".to_string(),
+                });
+            }
+            ServerState::Stopping => {
+                return Err(StateError::InvalidTransition {
+                    object,
+                    state: server.state.to_string(),
+                    remedy: "wait until it has stopped, then start it".to_string(),
+                });
+            }
+        }
+        let bid = match blade {
+            Some(b) => {
+                let bid = self.blade_id(b)?;
+                if let Some(reason) = self.unfit(&self.blades[&bid], sid) {
+                    return Err(StateError::NoQualifyingBlade {
+                        server: object,
+                        detail: format!("{b}: {reason}"),
+                    });
+                }
+                bid
+            }
+            None => self.choose_blade(sid)?,
+        };
+        let generation = self.next_generation.max(self.servers[&sid].generation + 1);
+        self.next_generation = generation + 1;
+        let server = self.servers.get_mut(&sid).expect("looked up above");
+        server.state = ServerState::Starting;
+        server.blade = Some(bid);
+        server.generation = generation;
+        server.last_error = None;
+        let blade = self.blades.get_mut(&bid).expect("chosen above");
+        blade.state = BladeState::Allocated;
+        blade.server = Some(sid);
+        push(
+            events,
+            "server.starting",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    /// Looks up a server and checks a report is about its current placement.
+    fn current(
+        &self,
+        partition: &str,
+        name: &str,
+        generation: u64,
+        expect: ServerState,
+    ) -> Result<ServerId, StateError> {
+        let pid = self.partition_id(partition)?;
+        let sid = self.server_id(pid, partition, name)?;
+        let s = &self.servers[&sid];
+        if s.generation != generation || s.state != expect {
+            return Err(StateError::InvalidTransition {
+                object: format!(
+                    "server '{name}' in partition '{partition}' (generation {})",
+                    s.generation
+                ),
+                state: s.state.to_string(),
+                remedy: format!(
+                    "this report about generation {generation} while {expect} is stale; nothing changed"
+                ),
+            });
+        }
+        Ok(sid)
+    }
+
+    pub(super) fn server_running(
+        &mut self,
+        partition: &str,
+        name: &str,
+        generation: u64,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let sid = self.current(partition, name, generation, ServerState::Starting)?;
+        self.servers.get_mut(&sid).expect("current").state = ServerState::Running;
+        push(
+            events,
+            "server.running",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    /// Frees the server's blade and puts the server in `state`.
+    fn release(&mut self, sid: ServerId, state: ServerState, error: Option<String>) {
+        let server = self.servers.get_mut(&sid).expect("caller looked it up");
+        server.state = state;
+        server.last_error = error;
+        if let Some(bid) = server.blade.take()
+            && let Some(blade) = self.blades.get_mut(&bid)
+        {
+            blade.server = None;
+            if blade.state == BladeState::Allocated {
+                blade.state = BladeState::Available;
+            }
+        }
+    }
+
+    pub(super) fn server_start_failed(
+        &mut self,
+        partition: &str,
+        name: &str,
+        generation: u64,
+        reason: &str,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let sid = self.current(partition, name, generation, ServerState::Starting)?;
+        // Free text from drivers: printable and bounded.
+        let mut reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if reason.len() > 1024 {
+            let mut cut = 1024;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push('…');
+        }
+        self.release(sid, ServerState::Failed, Some(reason));
+        push(
+            events,
+            "server.start_failed",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    pub(super) fn stop_server(
+        &mut self,
+        partition: &str,
+        name: &str,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let pid = self.partition_id(partition)?;
+        let sid = self.server_id(pid, partition, name)?;
+        let s = &self.servers[&sid];
+        match s.state {
+            ServerState::Running | ServerState::Starting => {}
+            ServerState::Stopping => return Ok(Outcome::Server(self.server_view(sid))),
+            ServerState::Defined | ServerState::Failed => {
+                return Err(StateError::InvalidTransition {
+                    object: format!("server '{name}' in partition '{partition}'"),
+                    state: s.state.to_string(),
+                    remedy: "it is not running; nothing to stop".to_string(),
+                });
+            }
+        }
+        self.servers.get_mut(&sid).expect("looked up").state = ServerState::Stopping;
+        push(
+            events,
+            "server.stopping",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    pub(super) fn server_stopped(
+        &mut self,
+        partition: &str,
+        name: &str,
+        generation: u64,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let sid = self.current(partition, name, generation, ServerState::Stopping)?;
+        self.release(sid, ServerState::Defined, None);
+        push(
+            events,
+            "server.stopped",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    /// Servers the controller must drive (starting or stopping).
+    pub fn pending_server_work(&self) -> Vec<ServerWork> {
+        self.servers
+            .values()
+            .filter(|s| matches!(s.state, ServerState::Starting | ServerState::Stopping))
+            .filter_map(|s| self.server_work(s.id))
+            .collect()
+    }
+
+    /// The work record of one placed server.
+    pub fn server_work(&self, id: ServerId) -> Option<ServerWork> {
+        let s = self.servers.get(&id)?;
+        let blade = s.blade.and_then(|b| self.blades.get(&b))?;
+        let view = self.server_view(id);
+        Some(ServerWork {
+            partition: view.partition,
+            name: view.name,
+            state: s.state,
+            generation: s.generation,
+            blade: blade.name.clone(),
+            identity: view.identity,
+            boot_volume: view.boot_volume,
+        })
+    }
+
+    /// The desired identity of the server placed on `blade`, if any.
+    pub fn placed_on(&self, blade: &str) -> Option<ServerWork> {
+        let id = self.index.blade_by_name.get(blade)?;
+        self.server_work(self.blades[id].server?)
+    }
+
+    /// Every blade's BMC, for the poller.
+    pub fn bmc_targets(&self) -> Vec<BmcTarget> {
+        self.blades
+            .values()
+            .filter(|b| b.state != BladeState::Retired)
+            .filter_map(|b| {
+                Some(BmcTarget {
+                    blade: b.name.clone(),
+                    url: b.bmc.url.clone(),
+                    user: b.bmc.user.clone(),
+                    password: self.credentials.get(&b.bmc.credential)?.clone(),
+                    power: b.power,
+                    health: b.health,
+                })
+            })
+            .collect()
+    }
+
+    /// One blade's BMC, for drivers.
+    pub fn bmc_target(&self, blade: &str) -> Result<BmcTarget, StateError> {
+        let id = self.blade_id(blade)?;
+        let b = &self.blades[&id];
+        Ok(BmcTarget {
+            blade: b.name.clone(),
+            url: b.bmc.url.clone(),
+            user: b.bmc.user.clone(),
+            password: self.bmc_password(blade)?.clone(),
+            power: b.power,
+            health: b.health,
+        })
+    }
+}
