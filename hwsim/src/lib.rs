@@ -60,6 +60,7 @@
 //! The simulator must never take shortcuts the production protocol would
 //! not allow: the manager talks to it only through Redfish and the agent.
 
+pub mod agent_os;
 pub mod control;
 pub mod error;
 pub mod ground_truth;
@@ -68,6 +69,7 @@ pub mod os;
 pub mod rack;
 pub mod redfish;
 
+pub use agent_os::AgentOs;
 pub use control::{BladeStatus, ControlClient, RackInfo};
 pub use error::Error;
 pub use ground_truth::{

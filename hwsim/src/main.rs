@@ -6,10 +6,11 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use hwsim::control::ControlClient;
 use hwsim::model::{Credentials, FaultAction, Health, ResetType, Timing};
-use hwsim::{BladeStatus, Rack, RackConfig};
+use hwsim::{AgentOs, BladeOs, BladeStatus, Rack, RackConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 const PORTS_HELP: &str = "\
@@ -44,9 +45,13 @@ struct ServeArgs {
     /// Base BMC address: blade i listens on this port + i (0: ephemeral).
     #[arg(long, default_value = "127.0.0.1:8400")]
     bmc_listen: SocketAddr,
-    /// Fabric manager address handed to the blades' OS (agent).
+    /// Fabric manager address(es), HOST:PORT[,HOST:PORT…]: booted blades run
+    /// the real blade agent against them. Without it blades boot an idle OS.
     #[arg(long)]
     manager: Option<String>,
+    /// Heartbeat interval of the blades' agents, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    agent_heartbeat_ms: u64,
     /// BMC user name.
     #[arg(long, default_value = "admin")]
     user: String,
@@ -228,7 +233,14 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = RackConfig {
+    // With a manager to talk to, booted blades run the real blade agent.
+    let os: Option<Arc<dyn BladeOs>> = args.manager.as_ref().map(|_| {
+        Arc::new(AgentOs {
+            heartbeat: Duration::from_millis(args.agent_heartbeat_ms),
+            managers: Vec::new(),
+        }) as Arc<dyn BladeOs>
+    });
+    let mut config = RackConfig {
         blades: args.blades,
         rack_id: args.rack_id,
         bmc_listen: args.bmc_listen,
@@ -244,6 +256,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ground_truth_file: args.ground_truth,
         ..RackConfig::new(args.blades)
     };
+    if let Some(os) = os {
+        config.os = os;
+    }
     let rack = Rack::start(config).await?;
     let info = rack.info();
     let control = info

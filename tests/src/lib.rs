@@ -302,3 +302,131 @@ pub fn panctl_json(addr: &str, args: &[&str]) -> Result<serde_json::Value> {
         )
     })
 }
+
+/// `n` consecutive free loopback ports after a base: returns the base
+/// (hwsim puts blade i on base + i).
+pub fn free_port_block(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_port();
+        if base > u16::MAX - n - 1 {
+            continue;
+        }
+        let held: Vec<TcpListener> = (1..=n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return base;
+        }
+    }
+    panic!("no block of {n} free loopback ports found");
+}
+
+/// A running `hwsim` process (a simulated rack); killed on drop.
+pub struct Hwsim {
+    child: Child,
+    /// Blade i's BMC is at `http://127.0.0.1:{base + i}`.
+    pub base: u16,
+    pub blades: u16,
+    /// The control API address.
+    pub control: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Hwsim {
+    /// Starts `blades` blades whose agents talk to `manager` (if given).
+    pub fn start(blades: u16, manager: Option<&str>, extra: &[&str]) -> Result<Hwsim> {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir()?;
+        let base = free_port_block(blades);
+        let control = format!("127.0.0.1:{}", free_port());
+        let log = dir.path().join("hwsim.log");
+        let mut cmd = Command::new(binary("hwsim"));
+        cmd.args(["--blades", &blades.to_string()])
+            .args(["--bmc-listen", &format!("127.0.0.1:{base}")])
+            .args(["--control-listen", &control])
+            .args([
+                "--ground-truth",
+                &dir.path().join("truth.jsonl").display().to_string(),
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?);
+        if let Some(m) = manager {
+            cmd.args(["--manager", m]);
+        }
+        let mut child = cmd.spawn().context("spawn hwsim")?;
+        let stdout = child.stdout.take().context("hwsim stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("hwsim ready") => {}
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "hwsim did not get ready ({other:?}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+        // Keep draining stdout so hwsim never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Hwsim {
+            child,
+            base,
+            blades,
+            control,
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// `HOST:FIRST-LAST` for `panctl blade discover`.
+    pub fn bmc_range(&self) -> String {
+        format!("127.0.0.1:{}-{}", self.base + 1, self.base + self.blades)
+    }
+
+    /// Blade `i`'s BMC URL (1-based).
+    pub fn bmc_url(&self, i: u16) -> String {
+        format!("http://127.0.0.1:{}", self.base + i)
+    }
+
+    /// Runs an `hwsim` client subcommand against this rack.
+    pub fn client(&self, args: &[&str]) -> Result<Output> {
+        Command::new(binary("hwsim"))
+            .args(args)
+            .args(["--control", &self.control])
+            .stdin(Stdio::null())
+            .output()
+            .context("run an hwsim client command")
+    }
+
+    /// The ground-truth records so far.
+    pub fn ground_truth(&self) -> Result<Vec<serde_json::Value>> {
+        let out = self.client(&["ground-truth"])?;
+        if !out.status.success() {
+            bail!(
+                "hwsim ground-truth: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("ground truth line {l:?}")))
+            .collect()
+    }
+
+    /// hwsim's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Hwsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,249 @@
+//! The manager against a simulated rack over the real protocols: discovery
+//! over Redfish, server start through BMC boot override and power-on, the
+//! real blade agent applying the identity, polling, and stop.
+
+use anyhow::{Context as _, Result};
+use pan_tests::{Cluster, Hwsim, panctl, panctl_json, poll};
+use std::time::Duration;
+
+fn ok(out: &std::process::Output) -> Result<String> {
+    anyhow::ensure!(
+        out.status.success(),
+        "panctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> {
+    let cluster = Cluster::start(1, &["--poll-ms", "300", "--boot-timeout-s", "30"]).await?;
+    let addr = cluster.addr(1);
+    let rack = Hwsim::start(4, Some(&addr), &["--boot-delay-ms", "200"])?;
+    let pw = cluster.dir().join("bmc.pw");
+    std::fs::write(&pw, "password\n")?;
+    let pw = pw.to_str().context("utf-8 path")?;
+
+    // Zero-touch: every BMC in the range is enrolled with its inventory.
+    ok(&panctl(
+        &addr,
+        &["pool", "create", "compute", "--min-cores", "1"],
+    )?)?;
+    let records: Vec<serde_json::Value> = ok(&panctl(
+        &addr,
+        &[
+            "-o",
+            "json",
+            "blade",
+            "discover",
+            "--bmc-range",
+            &rack.bmc_range(),
+            "--scheme",
+            "http",
+            "--user",
+            "admin",
+            "--password-file",
+            pw,
+            "--pool",
+            "compute",
+        ],
+    )?)?
+    .lines()
+    .map(serde_json::from_str)
+    .collect::<Result<_, _>>()?;
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["outcome"] == "enrolled"),
+        "{records:?}"
+    );
+    let blades = panctl_json(&addr, &["blade", "list"])?;
+    let blades = blades.as_array().context("array")?;
+    assert_eq!(blades.len(), 4);
+    for b in blades {
+        assert!(
+            b["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("blade-00")),
+            "{b}"
+        );
+        assert_eq!(b["pool"], "compute");
+        assert!(b["facts"]["cores"].as_u64().is_some_and(|c| c > 0), "{b}");
+        assert_eq!(b["facts"]["macs"].as_array().map(Vec::len), Some(2), "{b}");
+    }
+    // Discovering again enrols nothing twice.
+    let again = ok(&panctl(
+        &addr,
+        &[
+            "-o",
+            "json",
+            "blade",
+            "discover",
+            "--bmc-range",
+            &rack.bmc_range(),
+            "--scheme",
+            "http",
+            "--user",
+            "admin",
+            "--password-file",
+            pw,
+        ],
+    )?)?;
+    assert_eq!(again.matches("already_enrolled").count(), 4, "{again}");
+
+    // The poller records power without being asked.
+    poll(Duration::from_secs(10), "blades observed off", || async {
+        let blades = panctl_json(&addr, &["blade", "list"]).ok()?;
+        blades
+            .as_array()?
+            .iter()
+            .all(|b| b["power"] == "off")
+            .then_some(())
+    })
+    .await?;
+
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &[
+            "volume",
+            "create",
+            "web-1-boot",
+            "--partition",
+            "acme",
+            "--size",
+            "10G",
+        ],
+    )?)?;
+    ok(&panctl(
+        &addr,
+        &[
+            "server",
+            "create",
+            "web-1",
+            "--partition",
+            "acme",
+            "--nics",
+            "2",
+            "--boot-volume",
+            "web-1-boot",
+        ],
+    )?)?;
+    let server = panctl_json(&addr, &["server", "start", "web-1", "--partition", "acme"])?;
+    assert_eq!(server["state"], "running", "{server}");
+    let blade = server["blade"]
+        .as_str()
+        .context("placed on a blade")?
+        .to_string();
+    let generation = server["generation"].as_u64().context("generation")?;
+
+    // The ground truth shows the blade powered on and carrying the identity
+    // with the generation the manager sent.
+    let identity = &server["identity"];
+    let truth = rack.ground_truth()?;
+    let applied = truth
+        .iter()
+        .find(|r| r["kind"] == "identity" && r["blade"] == blade.as_str())
+        .with_context(|| format!("no identity applied on {blade}: {truth:?}"))?;
+    assert_eq!(applied["uuid"], identity["uuid"], "{applied}");
+    assert_eq!(applied["host_nqn"], identity["host_nqn"]);
+    let macs: Vec<String> = applied["macs"]
+        .as_array()
+        .context("macs")?
+        .iter()
+        .map(|m| m.as_str().unwrap_or_default().to_lowercase())
+        .collect();
+    let want: Vec<String> = identity["macs"]
+        .as_array()
+        .context("macs")?
+        .iter()
+        .map(|m| m.as_str().unwrap_or_default().to_lowercase())
+        .collect();
+    assert_eq!(macs, want);
+    assert_eq!(applied["generation"], generation);
+    // It booted the server's volume (the boot override the manager set).
+    let boot = truth
+        .iter()
+        .rfind(|r| r["kind"] == "boot" && r["blade"] == blade.as_str())
+        .with_context(|| format!("no boot on {blade}"))?;
+    assert!(
+        boot.to_string().contains("pan-volume:acme/web-1-boot"),
+        "{boot}"
+    );
+
+    let shown = panctl_json(&addr, &["blade", "show", &blade])?;
+    assert_eq!(shown["state"], "allocated");
+    assert_eq!(shown["server"], "acme/web-1");
+
+    // Stop: graceful shutdown, the blade is free again and off.
+    let stopped = panctl_json(&addr, &["server", "stop", "web-1", "--partition", "acme"])?;
+    assert_eq!(stopped["state"], "defined", "{stopped}");
+    assert_eq!(stopped["blade"], serde_json::Value::Null);
+    let truth = rack.ground_truth()?;
+    let last_power = truth
+        .iter()
+        .rfind(|r| r["kind"] == "power" && r["blade"] == blade.as_str())
+        .context("power records")?;
+    assert_eq!(last_power["to"], "Off", "{last_power}");
+    let violations = rack.client(&["violations"])?;
+    assert!(
+        violations.status.success(),
+        "{}",
+        String::from_utf8_lossy(&violations.stdout)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blade_whose_agent_never_reports_fails_the_start_with_the_reason() -> Result<()> {
+    let cluster = Cluster::start(1, &["--boot-timeout-s", "2"]).await?;
+    let addr = cluster.addr(1);
+    // No --manager: blades boot an OS without an agent.
+    let rack = Hwsim::start(1, None, &["--boot-delay-ms", "100"])?;
+    let pw = cluster.dir().join("bmc.pw");
+    std::fs::write(&pw, "password\n")?;
+    ok(&panctl(
+        &addr,
+        &[
+            "blade",
+            "add",
+            "b1",
+            "--bmc",
+            &rack.bmc_url(1),
+            "--user",
+            "admin",
+            "--password-file",
+            pw.to_str().context("utf-8 path")?,
+        ],
+    )?)?;
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "create", "s1", "--partition", "acme"],
+    )?)?;
+    let out = panctl(&addr, &["server", "start", "s1", "--partition", "acme"])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("did not connect") && err.contains("b1"),
+        "{err}"
+    );
+    let server = panctl_json(&addr, &["server", "show", "s1", "--partition", "acme"])?;
+    assert_eq!(server["state"], "failed");
+    assert!(
+        server["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("agent")),
+        "{server}"
+    );
+    // The failed start powered the blade off again and freed it.
+    let blade = panctl_json(&addr, &["blade", "show", "b1"])?;
+    assert_eq!(blade["state"], "available");
+    let truth = rack.ground_truth()?;
+    let last_power = truth
+        .iter()
+        .rfind(|r| r["kind"] == "power")
+        .context("power records")?;
+    assert_eq!(last_power["to"], "Off", "{last_power}");
+    Ok(())
+}
