@@ -59,6 +59,8 @@ impl Peers {
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .initial_connection_window_size(Some(4 * 1024 * 1024))
+            .initial_stream_window_size(Some(1024 * 1024))
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5));
         let ch = endpoint.connect_lazy();

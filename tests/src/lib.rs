@@ -181,6 +181,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The process id of member `id`, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.members.get(&id)?.child.as_ref().map(Child::id)
+    }
+
     /// The address of member `id`.
     pub fn addr(&self, id: u64) -> String {
         self.members[&id].addr.clone()
@@ -304,13 +309,19 @@ pub fn panctl_json(addr: &str, args: &[&str]) -> Result<serde_json::Value> {
 }
 
 /// `n` consecutive free loopback ports after a base: returns the base
-/// (hwsim puts blade i on base + i).
+/// (hwsim puts blade i on base + i). Searched below the kernel's ephemeral
+/// range (32768 and up), where outgoing connections take their ports.
 pub fn free_port_block(n: u16) -> u16 {
-    for _ in 0..200 {
-        let base = free_port();
-        if base > u16::MAX - n - 1 {
-            continue;
-        }
+    const LOW: u32 = 10_000;
+    const HIGH: u32 = 32_000;
+    let span = u32::from(n) + 1;
+    let slots = (HIGH - LOW) / span;
+    assert!(slots > 0, "a block of {n} ports does not fit below 32000");
+    // Start at a different slot per process so parallel tests rarely collide.
+    let start = std::process::id() % slots;
+    for k in 0..slots {
+        let base = LOW + ((start + k) % slots) * span;
+        let base = u16::try_from(base).expect("below 32000");
         let held: Vec<TcpListener> = (1..=n)
             .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
             .collect();
@@ -318,7 +329,7 @@ pub fn free_port_block(n: u16) -> u16 {
             return base;
         }
     }
-    panic!("no block of {n} free loopback ports found");
+    panic!("no block of {n} free loopback ports found below 32000");
 }
 
 /// A running `hwsim` process (a simulated rack); killed on drop.

@@ -173,7 +173,10 @@ impl Controller {
             }
             retry_after.retain(|_, t| *t > now);
             tokio::select! {
-                _ = events.recv() => {}
+                _ = events.recv() => {
+                    // Coalesce a burst of events into one pass.
+                    while events.try_recv().is_ok() {}
+                }
                 _ = tokio::time::sleep(self.config.retry_pause) => {}
             }
         }

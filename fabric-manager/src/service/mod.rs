@@ -19,6 +19,20 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// Largest message accepted: raft snapshots travel in chunks below this.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Accepted connections with Nagle's algorithm off: tonic's `tcp_nodelay`
+/// applies only to listeners it binds itself, and small raft and API
+/// messages would otherwise wait for delayed ACKs (40 ms on Linux).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
+    })
+}
+
 /// Serves the services on `listener` until `shutdown` completes; agent
 /// streams feed `agents`.
 pub async fn serve(
@@ -37,9 +51,13 @@ pub async fn serve(
     let (agent, shutdown) = crate::agent::server(agents, shutdown);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        // Many concurrent streams per connection (clients multiplex, raft
+        // pipelines): h2's default 64 KiB windows throttle them.
+        .initial_connection_window_size(Some(4 * 1024 * 1024))
+        .initial_stream_window_size(Some(1024 * 1024))
         .add_service(fabric)
         .add_service(raft)
         .add_service(agent)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
 }

@@ -212,6 +212,7 @@ impl State {
         server.blade = Some(bid);
         server.generation = generation;
         server.last_error = None;
+        self.index.transitioning.insert(sid);
         let blade = self.blades.get_mut(&bid).expect("chosen above");
         blade.state = BladeState::Allocated;
         blade.server = Some(sid);
@@ -259,6 +260,7 @@ impl State {
     ) -> CommandResult {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
         self.servers.get_mut(&sid).expect("current").state = ServerState::Running;
+        self.index.transitioning.remove(&sid);
         push(
             events,
             "server.running",
@@ -270,6 +272,7 @@ impl State {
 
     /// Frees the server's blade and puts the server in `state`.
     fn release(&mut self, sid: ServerId, state: ServerState, error: Option<String>) {
+        self.index.transitioning.remove(&sid);
         let server = self.servers.get_mut(&sid).expect("caller looked it up");
         server.state = state;
         server.last_error = error;
@@ -336,6 +339,7 @@ impl State {
             }
         }
         self.servers.get_mut(&sid).expect("looked up").state = ServerState::Stopping;
+        self.index.transitioning.insert(sid);
         push(
             events,
             "server.stopping",
@@ -365,10 +369,10 @@ impl State {
 
     /// Servers the controller must drive (starting or stopping).
     pub fn pending_server_work(&self) -> Vec<ServerWork> {
-        self.servers
-            .values()
-            .filter(|s| matches!(s.state, ServerState::Starting | ServerState::Stopping))
-            .filter_map(|s| self.server_work(s.id))
+        self.index
+            .transitioning
+            .iter()
+            .filter_map(|id| self.server_work(*id))
             .collect()
     }
 

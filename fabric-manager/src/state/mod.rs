@@ -27,7 +27,7 @@ pub use view::*;
 use identity::{Mac, PoolUuid};
 use pan_api::{BladeId, CredentialId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How many audit records the state keeps (oldest are dropped first).
 pub const AUDIT_RETENTION: usize = 50_000;
@@ -58,23 +58,26 @@ pub struct State {
     index: Index,
 }
 
-/// Lookups derived from the records; never serialized, never iterated for output.
+/// Lookups derived from the records; never serialized. B-trees, not hash
+/// maps: no rehash pauses as the fabric grows, and a deterministic order.
 #[derive(Clone, Debug, Default)]
 struct Index {
-    partition_by_name: HashMap<String, PartitionId>,
-    pool_by_name: HashMap<String, PoolId>,
-    identity_pool_by_name: HashMap<String, IdentityPoolId>,
-    blade_by_name: HashMap<String, BladeId>,
-    server_by_name: HashMap<(PartitionId, String), ServerId>,
-    volume_by_name: HashMap<(PartitionId, String), VolumeId>,
-    macs: HashMap<Mac, ServerId>,
-    uuids: HashMap<PoolUuid, ServerId>,
-    partition_servers: HashMap<PartitionId, BTreeSet<ServerId>>,
-    partition_volumes: HashMap<PartitionId, BTreeSet<VolumeId>>,
-    pool_blades: HashMap<PoolId, BTreeSet<BladeId>>,
-    identity_pool_servers: HashMap<IdentityPoolId, BTreeSet<ServerId>>,
-    identity_pool_macs: HashMap<IdentityPoolId, u64>,
-    volume_boots: HashMap<VolumeId, ServerId>,
+    partition_by_name: BTreeMap<String, PartitionId>,
+    pool_by_name: BTreeMap<String, PoolId>,
+    identity_pool_by_name: BTreeMap<String, IdentityPoolId>,
+    blade_by_name: BTreeMap<String, BladeId>,
+    server_by_name: BTreeMap<(PartitionId, String), ServerId>,
+    volume_by_name: BTreeMap<(PartitionId, String), VolumeId>,
+    macs: BTreeMap<Mac, ServerId>,
+    uuids: BTreeMap<PoolUuid, ServerId>,
+    partition_servers: BTreeMap<PartitionId, BTreeSet<ServerId>>,
+    partition_volumes: BTreeMap<PartitionId, BTreeSet<VolumeId>>,
+    pool_blades: BTreeMap<PoolId, BTreeSet<BladeId>>,
+    identity_pool_servers: BTreeMap<IdentityPoolId, BTreeSet<ServerId>>,
+    identity_pool_macs: BTreeMap<IdentityPoolId, u64>,
+    volume_boots: BTreeMap<VolumeId, ServerId>,
+    /// Servers starting or stopping: the controller's work list.
+    transitioning: BTreeSet<ServerId>,
 }
 
 /// The result of applying one command.
@@ -216,6 +219,9 @@ impl State {
                 s.identity.macs.len() as u64;
             if let Some(v) = s.boot_volume {
                 ix.volume_boots.insert(v, s.id);
+            }
+            if matches!(s.state, ServerState::Starting | ServerState::Stopping) {
+                ix.transitioning.insert(s.id);
             }
         }
         for v in self.volumes.values() {

@@ -43,6 +43,19 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         members: u64,
     },
+    /// Time to enrol a simulated rack with `blade discover`, then the
+    /// manager's CPU and memory while it polls every BMC.
+    Discover {
+        /// Blades in the simulated rack.
+        #[arg(long, default_value_t = 1000)]
+        blades: u16,
+        /// The manager's BMC poll interval, milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        poll_ms: u64,
+        /// Seconds of polling to measure.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
@@ -54,7 +67,100 @@ async fn main() -> Result<()> {
             connections,
             members,
         } => writes(&clients, seconds, connections, members).await,
+        Bench::Discover {
+            blades,
+            poll_ms,
+            seconds,
+        } => discover(blades, poll_ms, seconds).await,
     }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// Resident memory of a process in MiB, from /proc.
+fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .context("no VmRSS")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+async fn discover(blades: u16, poll_ms: u64, seconds: u64) -> Result<()> {
+    use pan_api::v1::DiscoverBladesRequest;
+    use tokio_stream::StreamExt as _;
+    let poll = poll_ms.to_string();
+    let cluster = Cluster::start(1, &["--poll-ms", &poll]).await?;
+    let addr = cluster.addr(1);
+    let pid = cluster.pid(1).context("manager pid")?;
+    let rack = pan_tests::Hwsim::start(blades, Some(&addr), &[])?;
+    println!("rack: {blades} simulated BMCs (one hwsim process), manager polls every {poll_ms} ms");
+    let mut client = cluster.client(1).await?;
+    let started = Instant::now();
+    let mut stream = client
+        .discover_blades(DiscoverBladesRequest {
+            bmc_range: rack.bmc_range(),
+            bmc_user: "admin".into(),
+            bmc_password: "password".into(),
+            pool: String::new(),
+            scheme: "http".into(),
+            insecure_tls: false,
+        })
+        .await?
+        .into_inner();
+    let (mut enrolled, mut failed) = (0u32, 0u32);
+    while let Some(p) = stream.next().await {
+        match p?.outcome.as_str() {
+            "enrolled" => enrolled += 1,
+            _ => failed += 1,
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "discover: {enrolled} enrolled, {failed} failed in {:.2} s ({:.0} blades/s)",
+        took.as_secs_f64(),
+        f64::from(enrolled) / took.as_secs_f64()
+    );
+    // Let the first full poll pass record every blade, then measure.
+    tokio::time::sleep(Duration::from_millis(2 * poll_ms)).await;
+    let (cpu0, t0) = (cpu_seconds(pid)?, Instant::now());
+    let mut peak_rss = 0.0f64;
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        peak_rss = peak_rss.max(rss_mib(pid)?);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cpu = (cpu_seconds(pid)? - cpu0) / t0.elapsed().as_secs_f64();
+    let status = cluster.status(1).await?;
+    let listed = client
+        .list_blades(pan_api::v1::ListBladesRequest::default())
+        .await?
+        .into_inner()
+        .blades;
+    let observed = listed.iter().filter(|b| b.power != "unknown").count();
+    println!(
+        "blades with an observed power state: {observed} of {}",
+        listed.len()
+    );
+    println!(
+        "polling {blades} BMCs every {poll_ms} ms for {seconds} s: manager CPU {:.1}% of one core, RSS {:.1} MiB (peak), log index {}",
+        cpu * 100.0,
+        peak_rss,
+        status.last_log_index
+    );
+    Ok(())
 }
 
 async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64) -> Result<()> {
@@ -69,6 +175,8 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
         channels.push(
             Endpoint::from_shared(format!("http://{addr}"))?
                 .tcp_nodelay(true)
+                .initial_connection_window_size(Some(4 * 1024 * 1024))
+                .initial_stream_window_size(Some(1024 * 1024))
                 .connect()
                 .await
                 .context("connect to the leader")?,
