@@ -152,14 +152,15 @@ pub(super) struct NormIndex {
     identity_pool_servers: BTreeMap<IdentityPoolId, BTreeSet<ServerId>>,
     identity_pool_macs: BTreeMap<IdentityPoolId, u64>,
     volume_boots: BTreeMap<VolumeId, ServerId>,
+    transitioning: BTreeSet<ServerId>,
 }
 
-fn sorted<K: Ord + Clone, V: Clone>(map: &HashMap<K, V>) -> BTreeMap<K, V> {
+fn sorted<K: Ord + Clone, V: Clone>(map: &BTreeMap<K, V>) -> BTreeMap<K, V> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn non_empty<K: Ord + Copy, V: Ord + Copy>(
-    map: &HashMap<K, BTreeSet<V>>,
+    map: &BTreeMap<K, BTreeSet<V>>,
 ) -> BTreeMap<K, BTreeSet<V>> {
     map.iter()
         .filter(|(_, set)| !set.is_empty())
@@ -189,6 +190,7 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
             .map(|(k, n)| (*k, *n))
             .collect(),
         volume_boots: sorted(&ix.volume_boots),
+        transitioning: ix.transitioning.clone(),
     }
 }
 
