@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# PAN's main job on its embedded default: a single-member fabric manager with
-# its durable store in ./data/m1, then a short guided tour with panctl.
-# The manager keeps running afterwards; Ctrl-C stops it. Running the script
-# again recovers the same cluster from ./data/m1.
+# PAN's main job on its embedded default: a single-member fabric manager
+# (state in ./data/m1) and a simulated rack of 16 blades (hwsim: one Redfish
+# BMC per blade on 127.0.0.1:8401-8416, each booted blade running the real
+# blade agent). The tour enrols the rack by discovery, defines a tenant
+# partition and a server, and starts the server on a blade: boot override,
+# power-on over Redfish, the agent applying the server's identity.
+# Everything keeps running afterwards; Ctrl-C stops the server and exits.
+# Running the script again recovers the manager's state from ./data/m1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ADDR=${PAN_DEMO_ADDR:-127.0.0.1:7001}
 DATA=${PAN_DEMO_DATA:-./data/m1}
+BLADES=${PAN_DEMO_BLADES:-16}
+BMC_BASE=${PAN_DEMO_BMC_BASE:-8400}
+CONTROL=${PAN_DEMO_CONTROL:-127.0.0.1:8399}
 
 echo "==> building PAN (release)"
-cargo build --release --bins -p fabric-manager -p tui
+cargo build --release --bins -p fabric-manager -p tui -p hwsim
 BIN=./target/release
 PANCTL="$BIN/panctl --manager $ADDR"
+mkdir -p "$(dirname "$DATA")"
 
 echo "==> starting fabric-manager (node 1, $ADDR, data in $DATA)"
-"$BIN/fabric-manager" --node-id 1 --listen "$ADDR" --data-dir "$DATA" &
+"$BIN/fabric-manager" --node-id 1 --listen "$ADDR" --data-dir "$DATA" --poll-ms 1000 &
 FM=$!
-trap 'kill $FM 2>/dev/null; wait $FM 2>/dev/null' EXIT INT TERM
+HW=
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$HW" ] && kill -0 "$HW" 2>/dev/null; then
+    echo; echo "==> stopping web-1 and the rack"
+    $PANCTL server stop web-1 --partition acme --timeout 20 >/dev/null 2>&1 || true
+    kill "$HW" 2>/dev/null; wait "$HW" 2>/dev/null || true
+  fi
+  kill "$FM" 2>/dev/null; wait "$FM" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 
 # Wait (bounded) until the manager answers.
 for _ in $(seq 1 100); do
@@ -26,34 +44,47 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+echo "==> starting hwsim: $BLADES blades, BMCs on 127.0.0.1:$((BMC_BASE + 1))-$((BMC_BASE + BLADES))"
+exec 3< <("$BIN/hwsim" --blades "$BLADES" --bmc-listen "127.0.0.1:$BMC_BASE" --manager "$ADDR" \
+  --control-listen "$CONTROL" --ground-truth "$(dirname "$DATA")/hwsim-ground-truth.jsonl" \
+  --boot-delay-ms 500; echo "hwsim exited")
+read -r -t 30 ready <&3 || { echo "hwsim did not start" >&2; exit 1; }
+echo "$ready"
+case "$ready" in "hwsim ready"*) ;; *) echo "hwsim did not start: $ready" >&2; exit 1 ;; esac
+HW=$(pgrep -n -f "hwsim --blades $BLADES --bmc-listen 127.0.0.1:$BMC_BASE" || true)
+
 step() { printf '\n$ panctl %s\n' "$*"; $PANCTL "$@"; }
 # Create only what is not there yet, so the tour can run again on the same data.
 has() { $PANCTL -o json "$1" list | grep -q "\"name\": *\"$2\""; }
 
+PW=$(mktemp); echo "password" >"$PW"
 step cluster status
+has pool compute || step pool create compute --min-cores 8 --min-memory-gib 32
+step blade discover --bmc-range "127.0.0.1:$((BMC_BASE + 1))-$((BMC_BASE + BLADES))" --scheme http \
+  --user admin --password-file "$PW" --pool compute || true
+rm -f "$PW"
+step blade list
 has partition acme || step partition create acme --description "tenant ACME"
-has pool compute || step pool create compute --min-cores 16 --min-memory-gib 64
-for i in 1 2; do
-  has blade "blade-$i" || {
-    pw=$(mktemp); echo "demo-password-$i" >"$pw"
-    step blade add "blade-$i" --bmc "http://127.0.0.1:840$i" --user admin --password-file "$pw" \
-      --pool compute --model "PAN-Blade-1" --cores 32 --memory-gib 256
-    rm -f "$pw"
-  }
-done
 has volume web-1-boot || step volume create web-1-boot --partition acme --size 20G
 has server web-1 || step server create web-1 --partition acme --nics 2 --boot-volume web-1-boot
-has server web-2 || step server create web-2 --partition acme --nics 2
+# A server left placed by an earlier run (its rack is gone) is stopped first.
+state=$($PANCTL -o json server show web-1 --partition acme | grep -o '"state": *"[a-z_]*"' | grep -o '[a-z_]*"$' | tr -d '"')
+case "$state" in defined|failed) ;; *) step server stop web-1 --partition acme ;; esac
+step server start web-1 --partition acme
 step server list
 step blade list
-step -o json server show web-1 --partition acme
-step audit --limit 10
+echo; echo "\$ hwsim ground-truth   (what the simulated hardware saw, last 6 records)"
+"$BIN/hwsim" ground-truth --control "$CONTROL" | tail -n 6
+step audit --limit 8
 
 cat <<MSG
 
-PAN is running: fabric-manager node 1 at $ADDR, state in $DATA.
+PAN is running: fabric-manager node 1 at $ADDR (state in $DATA) and a
+simulated rack of $BLADES blades (control API $CONTROL).
 Try:  $BIN/panctl --manager $ADDR server list
-      $BIN/panctl --manager $ADDR events        (live state changes)
-Press Ctrl-C to stop the manager.
+      $BIN/panctl --manager $ADDR blade list
+      $BIN/panctl --manager $ADDR events            (live state changes)
+      $BIN/hwsim status --control $CONTROL           (the rack as the hardware sees it)
+Press Ctrl-C to stop.
 MSG
 wait $FM

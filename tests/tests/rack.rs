@@ -247,3 +247,64 @@ async fn a_blade_whose_agent_never_reports_fails_the_start_with_the_reason() -> 
     assert_eq!(last_power["to"], "Off", "{last_power}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blade_power_goes_through_redfish_and_is_guarded_while_a_server_runs() -> Result<()> {
+    let cluster = Cluster::start(1, &["--boot-timeout-s", "30"]).await?;
+    let addr = cluster.addr(1);
+    let rack = Hwsim::start(1, Some(&addr), &["--boot-delay-ms", "100"])?;
+    let pw = cluster.dir().join("bmc.pw");
+    std::fs::write(&pw, "password\n")?;
+    let pw = pw.to_str().context("utf-8 path")?;
+    ok(&panctl(
+        &addr,
+        &[
+            "blade",
+            "add",
+            "b1",
+            "--bmc",
+            &rack.bmc_url(1),
+            "--user",
+            "admin",
+            "--password-file",
+            pw,
+        ],
+    )?)?;
+
+    let on = panctl_json(&addr, &["blade", "power", "on", "b1"])?;
+    assert_eq!(on["power"], "on", "{on}");
+    let off = panctl_json(&addr, &["blade", "power", "off", "b1"])?;
+    assert_eq!(off["power"], "off", "{off}");
+    let truth = rack.ground_truth()?;
+    let causes: Vec<&str> = truth
+        .iter()
+        .filter(|r| r["kind"] == "power")
+        .filter_map(|r| r["cause"].as_str())
+        .collect();
+    assert!(
+        causes.contains(&"On") && causes.contains(&"ForceOff"),
+        "{causes:?}"
+    );
+
+    // While a server runs on it, powering it off needs --force.
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "create", "s1", "--partition", "acme"],
+    )?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "start", "s1", "--partition", "acme"],
+    )?)?;
+    let out = panctl(&addr, &["blade", "power", "off", "b1"])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("acme/s1") && err.contains("--force"), "{err}");
+    let still = panctl_json(&addr, &["blade", "show", "b1"])?;
+    assert_eq!(still["server"], "acme/s1");
+
+    // Bad input is one clear line and changes nothing.
+    let out = panctl(&addr, &["blade", "power", "on", "ghost"])?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blade 'ghost' not found"));
+    Ok(())
+}

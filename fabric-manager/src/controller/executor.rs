@@ -159,9 +159,10 @@ impl Controller {
         let desired = desired_identity(work, term)?;
         let deadline = Instant::now() + self.config.boot_timeout;
         let mut changes = self.agents.subscribe();
-        loop {
-            match self.agents.push_desired(&work.blade, desired.clone()).await {
-                Ok(()) => break,
+        let agent = loop {
+            let agent = self.agent_of(work);
+            match self.agents.push_desired(&agent, desired.clone()).await {
+                Ok(()) => break agent,
                 Err(crate::agent::AgentError::NotConnected { .. }) => {
                     if Instant::now() >= deadline {
                         return Err(format!(
@@ -174,13 +175,32 @@ impl Controller {
                 }
                 Err(e) => return Err(chain(&e)),
             }
-        }
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         self.agents
-            .wait_applied(&work.blade, work.generation, remaining)
+            .wait_applied(&agent, work.generation, remaining)
             .await
             .map_err(|e| chain(&e))?;
         Ok(())
+    }
+
+    /// The name the blade's agent goes by: the blade's own name, or the
+    /// agent whose interfaces show one of the blade's burned-in MACs.
+    fn agent_of(&self, work: &ServerWork) -> String {
+        if self.agents.get(&work.blade).is_some() {
+            return work.blade.clone();
+        }
+        let burned_in: Vec<String> = work.blade_macs.iter().map(|m| m.to_lowercase()).collect();
+        self.agents
+            .snapshot()
+            .into_iter()
+            .find(|a| {
+                a.facts
+                    .interfaces
+                    .iter()
+                    .any(|i| burned_in.contains(&i.mac.to_string().to_lowercase()))
+            })
+            .map_or_else(|| work.blade.clone(), |a| a.blade)
     }
 
     /// Powers a blade off and reads it back as Off: gracefully first when
@@ -234,6 +254,7 @@ mod tests {
             state: ServerState::Starting,
             generation: 42,
             blade: "blade-001".into(),
+            blade_macs: vec!["52:54:00:00:00:01".into()],
             identity: IdentityView {
                 uuid: "50414e00-0000-0000-0000-000000000001".into(),
                 macs: vec!["02:50:41:00:00:00".into(), "02:50:41:00:00:01".into()],

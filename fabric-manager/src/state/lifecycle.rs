@@ -30,6 +30,9 @@ pub struct ServerWork {
     pub state: ServerState,
     pub generation: u64,
     pub blade: String,
+    /// The blade's burned-in MACs (how its agent is recognised when the
+    /// agent calls the blade by another name).
+    pub blade_macs: Vec<String>,
     pub identity: super::IdentityView,
     pub boot_volume: Option<String>,
 }
@@ -387,6 +390,11 @@ impl State {
             state: s.state,
             generation: s.generation,
             blade: blade.name.clone(),
+            blade_macs: blade
+                .facts
+                .as_ref()
+                .map(|f| f.macs.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
             identity: view.identity,
             boot_volume: view.boot_volume,
         })

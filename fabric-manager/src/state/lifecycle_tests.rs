@@ -1139,6 +1139,12 @@ fn pending_server_work_lists_exactly_the_starting_and_stopping_servers() {
             state: state_,
             generation: view.generation,
             blade: blade.to_string(),
+            blade_macs: state
+                .blade(blade)
+                .ok()
+                .and_then(|b| b.facts)
+                .map(|f| f.macs)
+                .unwrap_or_default(),
             identity: view.identity,
             boot_volume: view.boot_volume,
         }
@@ -1727,6 +1733,12 @@ fn check_placement(
         state: state_,
         generation: s.generation,
         blade: s.blade.clone().unwrap(),
+        blade_macs: state
+            .blade(s.blade.as_deref().unwrap())
+            .ok()
+            .and_then(|b| b.facts)
+            .map(|f| f.macs)
+            .unwrap_or_default(),
         identity: s.identity.clone(),
         boot_volume: s.boot_volume.clone(),
     };

@@ -1145,12 +1145,15 @@ impl State {
             .collect()
     }
 
-    /// Blades, optionally only those of one pool.
+    /// Blades in name order, optionally only those of one pool.
     pub fn blades(&self, pool: Option<&str>) -> Result<Vec<BladeView>, StateError> {
         let pool = pool.map(|p| self.pool_id(p)).transpose()?;
+        // In name order: racks are read by slot, not by enrolment order.
         Ok(self
-            .blades
+            .index
+            .blade_by_name
             .values()
+            .map(|id| &self.blades[id])
             .filter(|b| pool.is_none() || b.pool == pool)
             .map(|b| self.blade_view(b.id))
             .collect())
