@@ -10,17 +10,9 @@ use super::{
     Blade, BladeObservation, BladeState, CommandResult, Event, Outcome, PowerAction, PowerState,
     ServerState, State, StateError,
 };
+use super::push_event as push;
 use pan_api::{BladeId, ServerId};
 
-fn push(events: &mut Vec<Event>, kind: &str, object: String, partition: Option<&str>) {
-    events.push(Event {
-        index: 0,
-        at_ms: 0,
-        kind: kind.to_string(),
-        object,
-        partition: partition.map(str::to_string),
-    });
-}
 
 /// What the controller needs to start or stop one server.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -132,6 +132,17 @@ impl PartialEq for State {
     }
 }
 
+/// Records an event; `apply` stamps its log index and time.
+fn push_event(events: &mut Vec<Event>, kind: &str, object: String, partition: Option<&str>) {
+    events.push(Event {
+        index: 0,
+        at_ms: 0,
+        kind: kind.to_string(),
+        object,
+        partition: partition.map(str::to_string),
+    });
+}
+
 /// Checks a user-facing object name.
 fn check_name(kind: &str, name: &str) -> Result<(), StateError> {
     let invalid = |reason: &str| StateError::InvalidName {
@@ -265,13 +276,7 @@ impl State {
 
     fn execute(&mut self, command: &Command, at_ms: u64, events: &mut Vec<Event>) -> CommandResult {
         let mut event = |kind: &str, object: String, partition: Option<&str>| {
-            events.push(Event {
-                index: 0,
-                at_ms: 0,
-                kind: kind.to_string(),
-                object,
-                partition: partition.map(str::to_string),
-            })
+            push_event(events, kind, object, partition);
         };
         match command {
             Command::CreatePartition { name, description } => {
