@@ -6,13 +6,12 @@
 //! through the `Server*` commands, each tagged with the generation it
 //! concerns so a late report about an older placement changes nothing.
 
+use super::push_event as push;
 use super::{
     Blade, BladeObservation, BladeState, CommandResult, Event, Outcome, PowerAction, PowerState,
     ServerState, State, StateError,
 };
-use super::push_event as push;
 use pan_api::{BladeId, ServerId};
-
 
 /// What the controller needs to start or stop one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
