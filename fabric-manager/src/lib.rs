@@ -13,6 +13,8 @@
 //! - [`controller`]: leader-only: BMC poller, server start/stop executors, agent routing.
 //! - [`agent`]: the blade-agent stream and registry (heartbeats, desired identity).
 //! - [`bmc`]: the `Bmc` hardware seam and its Redfish client.
+//! - [`fabric`]: the internal-network seam: `Fabric` trait, Linux bridges in network
+//!   namespaces (`LinuxFabric`) and an in-memory `SimFabric` (not yet wired in).
 //! - [`error`]: the crate's error types and their gRPC status codes.
 //!
 //! The state machine never touches hardware; I/O lives in the store, the
@@ -23,6 +25,7 @@ pub mod bmc;
 pub mod codec;
 pub mod controller;
 pub mod error;
+pub mod fabric;
 pub mod network;
 pub mod node;
 pub mod raft_types;

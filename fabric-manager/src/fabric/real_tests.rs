@@ -1,0 +1,368 @@
+//! Tests of [`LinuxFabric`] against the real kernel (root only).
+//!
+//! Three blades in their own network namespaces on two partition networks;
+//! reachability is probed with TCP inside the namespaces (no `ping` here):
+//! the test binary re-runs itself under `ip netns exec` as a listener or a
+//! client ([`probe_helper`]). Every probe is bounded in time, positive
+//! checks poll with a deadline (no sleeps), names carry the pid, and a Drop
+//! guard tears everything down even when an assertion fails. Without root the
+//! tests say why they are skipped and pass. Tests only: they must never touch
+//! namespaces they did not create.
+
+use super::tests::conformance;
+use super::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Set in a child's environment to make [`probe_helper`] act.
+const PROBE_ENV: &str = "PAN_FABRIC_PROBE";
+const PROBE_PORT: u16 = 7777;
+/// One connection attempt; also how long a negative probe waits.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
+/// How long a positive check keeps polling.
+const REACH_DEADLINE: Duration = Duration::from_secs(10);
+/// A listener exits on its own after this, should its parent vanish.
+const LISTENER_LIFETIME: Duration = Duration::from_secs(120);
+const GREETING: &[u8; 4] = b"pan\n";
+
+/// Why these tests cannot run here, if they cannot.
+fn skip_reason() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned);
+    match euid.as_deref() {
+        Some("0") => None,
+        other => Some(format!(
+            "not root (effective uid {}): creating network namespaces, bridges and veth pairs needs CAP_NET_ADMIN; CI runs this test as root",
+            other.unwrap_or("unknown")
+        )),
+    }
+}
+
+/// Not a test of its own: the body of the probe processes. Does nothing
+/// unless `PAN_FABRIC_PROBE` is set (`listen <addr>` or `connect <addr>`).
+#[test]
+fn probe_helper() {
+    let Ok(spec) = std::env::var(PROBE_ENV) else {
+        return;
+    };
+    let mut words = spec.split_whitespace();
+    let (mode, addr) = (words.next(), words.next().and_then(|a| a.parse().ok()));
+    let code = match (mode, addr) {
+        (Some("listen"), Some(addr)) => listen(addr),
+        (Some("connect"), Some(addr)) => connect(addr),
+        _ => {
+            println!("PROBE-FAIL bad spec {spec:?}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn listen(addr: SocketAddr) -> i32 {
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("PROBE-FAIL bind {addr}: {e}");
+            return 1;
+        }
+    };
+    println!("PROBE-READY");
+    let _ = std::io::stdout().flush();
+    // A bound on the listener's life, not synchronization.
+    std::thread::spawn(|| {
+        std::thread::sleep(LISTENER_LIFETIME);
+        std::process::exit(0);
+    });
+    for mut stream in listener.incoming().flatten() {
+        let _ = stream.write_all(GREETING);
+    }
+    0
+}
+
+fn connect(addr: SocketAddr) -> i32 {
+    let result = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).and_then(|mut s| {
+        s.set_read_timeout(Some(CONNECT_TIMEOUT))?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf)?;
+        Ok(buf)
+    });
+    match result {
+        Ok(buf) if &buf == GREETING => {
+            println!("PROBE-OK");
+            0
+        }
+        Ok(buf) => {
+            println!("PROBE-FAIL wrong greeting {buf:?}");
+            1
+        }
+        Err(e) => {
+            println!("PROBE-FAIL {e}");
+            1
+        }
+    }
+}
+
+/// `ip netns exec <ns> <this test binary> probe_helper` with `spec`.
+fn probe_command(ns: &str, spec: &str) -> Command {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns])
+        .arg(exe)
+        .args([
+            "fabric::real_tests::probe_helper",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROBE_ENV, spec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Starts a listener in `ns` and waits (bounded) until it is bound.
+async fn start_listener(ns: &str, addr: SocketAddr) -> Child {
+    let mut child = probe_command(ns, &format!("listen {addr}"))
+        .spawn()
+        .expect("spawn listener");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("PROBE-READY") {
+                return Ok(());
+            }
+            if line.contains("PROBE-FAIL") {
+                return Err(line);
+            }
+        }
+        Err("listener exited".to_owned())
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => child,
+        Ok(Err(why)) => panic!("listener in {ns} on {addr}: {why}"),
+        Err(_) => panic!("listener in {ns} on {addr} not ready within 10s"),
+    }
+}
+
+/// One bounded TCP probe from namespace `from` to `to`.
+async fn probe_once(from: &str, to: SocketAddr) -> bool {
+    let child = probe_command(from, &format!("connect {to}")).output();
+    match tokio::time::timeout(CONNECT_TIMEOUT * 4 + Duration::from_secs(2), child).await {
+        Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).contains("PROBE-OK"),
+        Ok(Err(e)) => panic!("spawn probe in {from}: {e}"),
+        Err(_) => false,
+    }
+}
+
+/// Polls until `from` reaches `to`, or fails after [`REACH_DEADLINE`].
+async fn assert_reaches(from: &Blade, to: &Blade) {
+    let deadline = Instant::now() + REACH_DEADLINE;
+    loop {
+        if probe_once(&from.ns, to.addr).await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} cannot reach {} ({}) within {REACH_DEADLINE:?}",
+            from.name,
+            to.name,
+            to.addr
+        );
+    }
+}
+
+/// Asserts `from` does not reach `to` (one probe, bounded by the connect timeout).
+async fn assert_isolated(from: &Blade, to: &Blade) {
+    assert!(
+        !probe_once(&from.ns, to.addr).await,
+        "{} reaches {} ({}) but they are on different networks",
+        from.name,
+        to.name,
+        to.addr
+    );
+}
+
+/// Tears the fabric down when dropped, also after a failed assertion.
+struct TeardownGuard(Arc<LinuxFabric>);
+
+impl Drop for TeardownGuard {
+    fn drop(&mut self) {
+        let fabric = self.0.clone();
+        // A thread with its own runtime: Drop may run inside the test's runtime.
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(fabric.teardown())
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("fabric teardown failed: {e}"),
+            Err(_) => eprintln!("fabric teardown panicked"),
+        }
+    }
+}
+
+fn new_fabric(tag: &str) -> (Arc<LinuxFabric>, TeardownGuard) {
+    let name = format!("pan-fabric-{}-{tag}", std::process::id());
+    let fabric = Arc::new(LinuxFabric::new(LinuxFabricConfig::new(name)).expect("valid name"));
+    let guard = TeardownGuard(fabric.clone());
+    (fabric, guard)
+}
+
+struct Blade {
+    id: BladeId,
+    name: &'static str,
+    ns: String,
+    addr: SocketAddr,
+}
+
+async fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .await
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blades_reach_only_their_network_and_follow_a_move() {
+    if let Some(why) = skip_reason() {
+        eprintln!(
+            "SKIPPED fabric::real_tests::blades_reach_only_their_network_and_follow_a_move: {why}"
+        );
+        return;
+    }
+    let (fabric, _guard) = new_fabric("reach");
+    let (net_a, net_b) = (Vni::new(100).unwrap(), Vni::new(200).unwrap());
+    fabric.ensure_network(net_a).await.unwrap();
+    fabric.ensure_network(net_b).await.unwrap();
+
+    let mut blades = Vec::new();
+    for (i, name) in [(1u64, "blade1"), (2, "blade2"), (3, "blade3")] {
+        let id = BladeId(i);
+        let info = fabric.ensure_blade_port(id).await.unwrap();
+        assert_eq!(info.blade_namespace, fabric.blade_namespace(id));
+        let ip_addr = format!("10.77.0.{i}");
+        ip(&[
+            "-n",
+            &info.blade_namespace,
+            "addr",
+            "add",
+            &format!("{ip_addr}/24"),
+            "dev",
+            &info.interface,
+        ])
+        .await;
+        ip(&[
+            "-n",
+            &info.blade_namespace,
+            "link",
+            "set",
+            "dev",
+            "lo",
+            "up",
+        ])
+        .await;
+        blades.push(Blade {
+            id,
+            name,
+            ns: info.blade_namespace,
+            addr: SocketAddr::new(ip_addr.parse().unwrap(), PROBE_PORT),
+        });
+    }
+    let [b1, b2, b3] = &blades[..] else {
+        unreachable!("three blades")
+    };
+
+    // The identity MAC is applied on the blade side and read back.
+    let mac = Mac::parse("02:50:41:00:00:02").unwrap();
+    fabric.set_blade_mac(b2.id, mac).await.unwrap();
+    assert_eq!(fabric.ensure_blade_port(b2.id).await.unwrap().mac, mac);
+
+    // Listeners stay up for the whole test; dropped (killed) before the guard.
+    let mut listeners = Vec::new();
+    for b in &blades {
+        listeners.push(start_listener(&b.ns, b.addr).await);
+    }
+
+    // Detached ports reach nothing.
+    assert_isolated(b1, b2).await;
+
+    // Partition A: blade1 + blade2 on 100; partition B: blade3 on 200.
+    fabric.attach(b1.id, net_a).await.unwrap();
+    fabric.attach(b2.id, net_a).await.unwrap();
+    fabric.attach(b3.id, net_b).await.unwrap();
+    fabric.attach(b3.id, net_b).await.unwrap();
+    assert_reaches(b1, b2).await;
+    assert_reaches(b2, b1).await;
+    for (from, to) in [(b1, b3), (b3, b1), (b2, b3), (b3, b2)] {
+        assert_isolated(from, to).await;
+    }
+    assert_eq!(
+        fabric.port_state(b2.id).await.unwrap(),
+        PortState {
+            network: Some(net_a),
+            up: true
+        }
+    );
+
+    // Removing a network in use is refused.
+    assert!(matches!(
+        fabric.remove_network(net_a).await,
+        Err(FabricError::NetworkInUse { .. })
+    ));
+
+    // Move blade2 to network 200: detach (as a fence would), then attach.
+    fabric.detach(b2.id).await.unwrap();
+    fabric.detach(b2.id).await.unwrap();
+    assert_eq!(fabric.port_state(b2.id).await.unwrap(), PortState::DETACHED);
+    assert_isolated(b1, b2).await;
+    fabric.attach(b2.id, net_b).await.unwrap();
+    assert_reaches(b2, b3).await;
+    assert_reaches(b3, b2).await;
+    for (from, to) in [(b1, b2), (b2, b1), (b1, b3), (b3, b1)] {
+        assert_isolated(from, to).await;
+    }
+
+    drop(listeners);
+    fabric.teardown().await.unwrap();
+    let left = Command::new("ip")
+        .args(["-j", "netns", "list"])
+        .output()
+        .await
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains(fabric.namespace()), "left behind: {left}");
+}
+
+#[tokio::test]
+async fn linux_fabric_passes_conformance() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED fabric::real_tests::linux_fabric_passes_conformance: {why}");
+        return;
+    }
+    let (fabric, _guard) = new_fabric("conf");
+    conformance(fabric.as_ref(), 10, 300).await;
+}
