@@ -308,3 +308,87 @@ async fn blade_power_goes_through_redfish_and_is_guarded_while_a_server_runs() -
     assert!(String::from_utf8_lossy(&out.stderr).contains("blade 'ghost' not found"));
     Ok(())
 }
+
+/// Total Redfish requests the rack's BMCs have received.
+fn bmc_requests(rack: &Hwsim) -> Result<u64> {
+    let out = rack.client(&["status", "--json"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blades: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(blades
+        .as_array()
+        .context("status --json prints an array")?
+        .iter()
+        .filter_map(|b| b["requests"].as_u64())
+        .sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_a_quiet_rack_writes_nothing_to_the_log() -> Result<()> {
+    let cluster = Cluster::start(1, &["--poll-ms", "100"]).await?;
+    let addr = cluster.addr(1);
+    let rack = Hwsim::start(3, Some(&addr), &[])?;
+    let pw = cluster.dir().join("bmc.pw");
+    std::fs::write(&pw, "password\n")?;
+    ok(&panctl(
+        &addr,
+        &[
+            "blade",
+            "discover",
+            "--bmc-range",
+            &rack.bmc_range(),
+            "--scheme",
+            "http",
+            "--user",
+            "admin",
+            "--password-file",
+            pw.to_str().context("utf-8 path")?,
+        ],
+    )?)?;
+    // First passes record the blades' power (a change).
+    poll(Duration::from_secs(10), "blades observed off", || async {
+        let blades = panctl_json(&addr, &["blade", "list"]).ok()?;
+        blades
+            .as_array()?
+            .iter()
+            .all(|b| b["power"] == "off")
+            .then_some(())
+    })
+    .await?;
+    // Let an in-flight pass finish, then measure over at least five more
+    // passes of reads over every BMC.
+    let settle = bmc_requests(&rack)?;
+    poll(Duration::from_secs(10), "one more poll pass", || async {
+        (bmc_requests(&rack).ok()? >= settle + 3).then_some(())
+    })
+    .await?;
+    let index_before = cluster.status(1).await?.last_log_index;
+    let reads_before = bmc_requests(&rack)?;
+    poll(Duration::from_secs(20), "five poll passes", || async {
+        (bmc_requests(&rack).ok()? >= reads_before + 5 * 3).then_some(())
+    })
+    .await?;
+    let index_after = cluster.status(1).await?.last_log_index;
+    assert_eq!(
+        index_after, index_before,
+        "polls that change nothing must not write to the raft log"
+    );
+
+    // A change is recorded: power a blade on behind the manager's back.
+    let out = rack.client(&["power", "On", "blade-002"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    poll(Duration::from_secs(10), "blade-002 observed on", || async {
+        let b = panctl_json(&addr, &["blade", "show", "blade-002"]).ok()?;
+        (b["power"] == "on").then_some(())
+    })
+    .await?;
+    assert!(cluster.status(1).await?.last_log_index > index_after);
+    Ok(())
+}

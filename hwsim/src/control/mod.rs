@@ -48,6 +48,9 @@ pub struct BladeStatus {
     pub boot: BootSettings,
     /// Open Redfish sessions on its BMC.
     pub sessions: usize,
+    /// Redfish requests its BMC has received.
+    #[serde(default)]
+    pub requests: u64,
     pub faults: FaultsView,
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct BladeCell {
     /// Bumped on every change of power, health, boot settings or faults.
     changed: watch::Sender<u64>,
     shared: Arc<RackShared>,
+    /// Redfish requests this BMC has received (for load and polling checks).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for BladeCell {
@@ -72,6 +74,7 @@ impl BladeCell {
             link: LinkState::new(),
             changed: watch::Sender::new(0),
             shared,
+            requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -202,6 +205,8 @@ impl BladeCell {
 
     /// Serves one BMC request, applying the fault gate first.
     pub(crate) async fn serve(self: &Arc<Self>, req: RedfishRequest) -> RedfishResponse {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut changed = self.changed.subscribe();
         let mut shutdown = self.shared.shutdown.subscribe();
         let delay = loop {
@@ -328,6 +333,7 @@ impl BladeCell {
             macs: self.info.macs.clone(),
             boot: m.boot().clone(),
             sessions: st.sessions.len(),
+            requests: self.requests.load(std::sync::atomic::Ordering::Relaxed),
             faults: m.faults().view(now),
         }
     }
