@@ -392,3 +392,109 @@ async fn polling_a_quiet_rack_writes_nothing_to_the_log() -> Result<()> {
     assert!(cluster.status(1).await?.last_log_index > index_after);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_takes_over_the_controller_and_the_agents() -> Result<()> {
+    let mut cluster = Cluster::start(3, &["--poll-ms", "200", "--boot-timeout-s", "30"]).await?;
+    let managers = (1..=3)
+        .map(|id| cluster.addr(id))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Blades' agents know every member; followers redirect them to the leader.
+    let rack = Hwsim::start(2, Some(&managers), &["--boot-delay-ms", "100"])?;
+    let pw = cluster.dir().join("bmc.pw");
+    std::fs::write(&pw, "password\n")?;
+    let pw = pw.to_str().context("utf-8 path")?.to_string();
+    let leader = cluster.leader().await?;
+    let addr = cluster.addr(leader);
+    ok(&panctl(
+        &addr,
+        &[
+            "blade",
+            "discover",
+            "--bmc-range",
+            &rack.bmc_range(),
+            "--scheme",
+            "http",
+            "--user",
+            "admin",
+            "--password-file",
+            &pw,
+        ],
+    )?)?;
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "create", "web-1", "--partition", "acme"],
+    )?)?;
+    let server = panctl_json(&addr, &["server", "start", "web-1", "--partition", "acme"])?;
+    assert_eq!(server["state"], "running", "{server}");
+    let blade = server["blade"].as_str().context("placed")?.to_string();
+
+    // The leader dies; a survivor is elected and runs the controller.
+    cluster.kill(leader)?;
+    let survivors: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let new_leader = poll(Duration::from_secs(10), "a new leader", || async {
+        for id in &survivors {
+            if let Ok(s) = cluster.status(*id).await
+                && s.leader != 0
+                && s.leader != leader
+                && s.leader == s.answered_by
+            {
+                return Some(s.leader);
+            }
+        }
+        None
+    })
+    .await?;
+    let addr = cluster.addr(new_leader);
+
+    // Its poller sees hardware changes made behind its back...
+    let other = if blade == "blade-001" {
+        "blade-002"
+    } else {
+        "blade-001"
+    };
+    let out = rack.client(&["power", "On", other])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    poll(
+        Duration::from_secs(10),
+        "the new leader observes the power change",
+        || async {
+            let b = panctl_json(&addr, &["blade", "show", other]).ok()?;
+            (b["power"] == "on").then_some(())
+        },
+    )
+    .await?;
+    // ...and its executors drive servers: stop, then start again, which
+    // needs the blade's agent to have found the new leader.
+    let stopped = panctl_json(&addr, &["server", "stop", "web-1", "--partition", "acme"])?;
+    assert_eq!(stopped["state"], "defined", "{stopped}");
+    let again = panctl_json(&addr, &["server", "start", "web-1", "--partition", "acme"])?;
+    assert_eq!(again["state"], "running", "{again}");
+    let generation = again["generation"].as_u64().context("generation")?;
+    let truth = rack.ground_truth()?;
+    let identities: Vec<&serde_json::Value> =
+        truth.iter().filter(|r| r["kind"] == "identity").collect();
+    let (first, last) = (
+        identities.first().context("an identity applied")?,
+        identities.last().context("an identity applied")?,
+    );
+    assert_eq!(last["generation"], generation);
+    // The fencing token of the new leader's push carries its higher term.
+    assert!(
+        last["term"].as_u64() > first["term"].as_u64(),
+        "first {first}, last {last}"
+    );
+    let violations = rack.client(&["violations"])?;
+    assert!(
+        violations.status.success(),
+        "{}",
+        String::from_utf8_lossy(&violations.stdout)
+    );
+    Ok(())
+}
