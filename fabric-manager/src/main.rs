@@ -62,6 +62,67 @@ struct Args {
     /// trusted management network).
     #[arg(long)]
     bmc_insecure_tls: bool,
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs
+    /// --tls-key and --tls-ca. Members then reach each other over TLS too.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA (PEM) other members' certificates are verified against.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+}
+
+/// The server and member-client TLS configuration from the flags, checked.
+fn tls_configs(
+    args: &Args,
+) -> anyhow::Result<
+    Option<(
+        tonic::transport::ServerTlsConfig,
+        tonic::transport::ClientTlsConfig,
+    )>,
+> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+    let (cert, key) = match (&args.tls_cert, &args.tls_key, &args.tls_ca) {
+        (None, None, None) => return Ok(None),
+        (None, _, Some(_)) => anyhow::bail!(
+            "--tls-ca is given without --tls-cert: pass --tls-cert and --tls-key to serve TLS, or drop --tls-ca"
+        ),
+        (Some(_), _, None) => anyhow::bail!(
+            "--tls-cert needs --tls-ca: members verify each other's certificates against that CA (a certificate's own chain is not trusted); pass the CA that signed the members' certificates"
+        ),
+        (Some(cert), Some(key), Some(_)) => (cert, key),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together; pass both"),
+    };
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+    };
+    let ca_path = args.tls_ca.as_ref().expect("checked above");
+    let server = ServerTlsConfig::new().identity(Identity::from_pem(
+        read("--tls-cert", cert)?,
+        read("--tls-key", key)?,
+    ));
+    tonic::transport::Server::builder()
+        .tls_config(server.clone())
+        .with_context(|| {
+            format!(
+                "--tls-cert {} with --tls-key {} is not a usable certificate and key (PEM)",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let client =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca_path)?));
+    Endpoint::from_static("https://127.0.0.1:1")
+        .tls_config(client.clone())
+        .with_context(|| {
+            format!(
+                "--tls-ca {} is not a usable CA certificate (PEM)",
+                ca_path.display()
+            )
+        })?;
+    Ok(Some((server, client)))
 }
 
 #[tokio::main]
@@ -81,6 +142,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let tls = tls_configs(&args)?;
     let advertise = args
         .advertise
         .clone()
@@ -91,6 +153,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.election_timeout_max = Duration::from_millis(args.election_timeout_ms * 2);
     config.snapshot_after_logs = args.snapshot_logs;
     config.logs_kept_after_snapshot = args.keep_logs;
+    let server_tls = tls.map(|(server, client)| {
+        config.peer_tls = Some(client);
+        server
+    });
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -136,6 +202,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         agents,
         bmcs,
         listener,
+        server_tls,
         async {
             let _ = stop_rx.await;
         },
@@ -152,7 +219,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             tokio::spawn(async move { node.join(via).await });
         }
     }
-    tracing::info!(node = args.node_id, listen = %args.listen, data_dir = %args.data_dir.display(), "fabric-manager serving");
+    tracing::info!(node = args.node_id, listen = %args.listen, tls = args.tls_cert.is_some(), data_dir = %args.data_dir.display(), "fabric-manager serving");
 
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// How long a connection attempt to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -30,10 +30,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub use crate::codec::{decode, encode};
 
 /// A cache of lazily connected channels to other members, by address.
-/// Shared by raft replication and write forwarding.
+/// Shared by raft replication and write forwarding. With a TLS config,
+/// members are reached over `https://` and verified against its CA.
 #[derive(Clone, Default)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    tls: Option<ClientTlsConfig>,
 }
 
 /// Why a channel to a peer could not be made.
@@ -44,6 +46,14 @@ pub struct BadPeerAddress {
 }
 
 impl Peers {
+    /// Peers reached over TLS when `tls` is set, plain HTTP/2 otherwise.
+    pub fn new(tls: Option<ClientTlsConfig>) -> Self {
+        Peers {
+            channels: Arc::default(),
+            tls,
+        }
+    }
+
     /// A raft client for the member at `addr` (connects on first use).
     pub fn client(&self, addr: &str) -> Result<RaftClient<Channel>, BadPeerAddress> {
         let mut channels = self
@@ -53,10 +63,16 @@ impl Peers {
         if let Some(ch) = channels.get(addr) {
             return Ok(RaftClient::new(ch.clone()));
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|_| BadPeerAddress {
-                addr: addr.to_string(),
-            })?
+        let bad = || BadPeerAddress {
+            addr: addr.to_string(),
+        };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint =
+            Endpoint::from_shared(format!("{scheme}://{addr}")).map_err(|_| bad())?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(|_| bad())?;
+        }
+        let endpoint = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .initial_connection_window_size(Some(4 * 1024 * 1024))

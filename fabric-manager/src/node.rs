@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub snapshot_after_logs: u64,
     /// Log entries kept behind a snapshot (followers that lag further catch up by snapshot).
     pub logs_kept_after_snapshot: u64,
+    /// TLS for member-to-member traffic (raft, forwarding, join); `None`: plain HTTP/2.
+    pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl NodeConfig {
@@ -58,6 +60,7 @@ impl NodeConfig {
             election_timeout_max: Duration::from_millis(800),
             snapshot_after_logs: 10_000,
             logs_kept_after_snapshot: 1_000,
+            peer_tls: None,
         }
     }
 
@@ -120,7 +123,7 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node, Error> {
         check_node_id(&config)?;
         let (log_store, sm) = store::open(&config.data_dir)?;
-        let peers = Peers::default();
+        let peers = Peers::new(config.peer_tls.clone());
         let network = Network {
             peers: peers.clone(),
         };

@@ -93,6 +93,8 @@ pub struct Cluster {
     pub members: BTreeMap<u64, Member>,
     extra_args: Vec<String>,
     dir: tempfile::TempDir,
+    /// With TLS: the CA that clients and `panctl --ca-cert` verify against.
+    ca_cert: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -102,13 +104,50 @@ impl Cluster {
             members: BTreeMap::new(),
             extra_args: extra_args.iter().map(ToString::to_string).collect(),
             dir: tempfile::tempdir().context("create the cluster's temp dir")?,
+            ca_cert: None,
         })
+    }
+
+    /// A cluster with no members yet whose members serve TLS with a fresh
+    /// development CA and certificate (`pan-certs`, for 127.0.0.1 and
+    /// localhost) in `<dir>/certs`; clients verify against that CA.
+    pub fn new_tls(extra_args: &[&str]) -> Result<Cluster> {
+        let mut cluster = Cluster::new(extra_args)?;
+        let certs = cluster.dir().join("certs");
+        make_certs(&certs)?;
+        for (flag, file) in [
+            ("--tls-cert", "server.pem"),
+            ("--tls-key", "server.key"),
+            ("--tls-ca", "ca.pem"),
+        ] {
+            cluster.extra_args.push(flag.to_string());
+            cluster
+                .extra_args
+                .push(certs.join(file).display().to_string());
+        }
+        cluster.ca_cert = Some(certs.join("ca.pem"));
+        Ok(cluster)
+    }
+
+    /// [`Cluster::start`] with TLS (see [`Cluster::new_tls`]).
+    pub async fn start_tls(n: u64, extra_args: &[&str]) -> Result<Cluster> {
+        let cluster = Cluster::new_tls(extra_args)?;
+        cluster.start_members(n).await
+    }
+
+    /// The CA members' certificates verify against, with TLS.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
     }
 
     /// Starts `n` members: node 1 bootstraps, the others join through it,
     /// and waits until all are voters.
     pub async fn start(n: u64, extra_args: &[&str]) -> Result<Cluster> {
-        let mut cluster = Cluster::new(extra_args)?;
+        Cluster::new(extra_args)?.start_members(n).await
+    }
+
+    async fn start_members(mut self, n: u64) -> Result<Cluster> {
+        let cluster = &mut self;
         cluster.spawn(1, None)?;
         cluster.wait_ready(1).await?;
         for id in 2..=n {
@@ -116,7 +155,7 @@ impl Cluster {
             cluster.spawn(id, Some(&via))?;
         }
         cluster.wait_voters(n as usize).await?;
-        Ok(cluster)
+        Ok(self)
     }
 
     /// The temp dir holding data dirs and logs.
@@ -193,7 +232,10 @@ impl Cluster {
 
     /// A gRPC client to member `id`.
     pub async fn client(&self, id: u64) -> Result<FabricClient<Channel>> {
-        client(&self.addr(id)).await
+        match &self.ca_cert {
+            None => client(&self.addr(id)).await,
+            Some(ca) => tls_client(&self.addr(id), ca).await,
+        }
     }
 
     /// Cluster status as member `id` sees it.
@@ -249,7 +291,15 @@ impl Cluster {
 
     /// Runs `panctl --manager <member id> ARGS` and returns its output.
     pub fn panctl(&self, id: u64, args: &[&str]) -> Result<Output> {
-        panctl(&self.addr(id), args)
+        match &self.ca_cert {
+            None => panctl(&self.addr(id), args),
+            Some(ca) => {
+                let ca = ca.display().to_string();
+                let mut full = vec!["--ca-cert", ca.as_str()];
+                full.extend_from_slice(args);
+                panctl(&self.addr(id), &full)
+            }
+        }
     }
 }
 
@@ -275,6 +325,36 @@ pub async fn client(addr: &str) -> Result<FabricClient<Channel>> {
     Ok(FabricClient::new(channel))
 }
 
+/// A gRPC client to `addr` over TLS, verifying it against the CA in `ca`.
+pub async fn tls_client(addr: &str, ca: &Path) -> Result<FabricClient<Channel>> {
+    let pem = std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    let channel = Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .with_context(|| format!("connect to {addr} over TLS"))?;
+    Ok(FabricClient::new(channel))
+}
+
+/// Writes a development CA and a server certificate for 127.0.0.1 and
+/// localhost into `dir` with the `pan-certs` binary.
+pub fn make_certs(dir: &Path) -> Result<()> {
+    let out = Command::new(binary("pan-certs"))
+        .arg("--out")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("run pan-certs")?;
+    if !out.status.success() {
+        bail!("pan-certs failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
 /// Runs `panctl --manager ADDR ARGS`.
 pub fn panctl(addr: &str, args: &[&str]) -> Result<Output> {
     Command::new(binary("panctl"))
@@ -282,6 +362,7 @@ pub fn panctl(addr: &str, args: &[&str]) -> Result<Output> {
         .arg(addr)
         .args(args)
         .env_remove("PAN_MANAGER")
+        .env_remove("PAN_CA_CERT")
         .stdin(Stdio::null())
         .output()
         .context("run panctl")

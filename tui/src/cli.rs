@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     )]
     pub manager: Members,
 
+    /// Connect over TLS and verify the fabric manager's certificate against this CA (PEM)
+    #[arg(long, global = true, env = "PAN_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
     /// Output format: aligned tables for people, or JSON for scripts
     #[arg(
         short = 'o',

@@ -4,15 +4,16 @@
 //! waiting for an answer (30 s, or longer per call for requests that wait
 //! for hardware), and turns failures into [`CliError`]s.
 
-use crate::error::{Attempt, CliError, Failure, not_grpc};
+use crate::error::{Attempt, CliError, Failure, not_grpc, one_line};
 use pan_api::v1::fabric_client::FabricClient;
 use std::error::Error as StdError;
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 /// Metadata key naming who is acting; the manager records it in the audit log.
@@ -60,6 +61,16 @@ pub struct Manager {
     members: Vec<String>,
     principal: Principal,
     connected: Option<(usize, Fabric)>,
+    /// `--ca-cert`: connect over TLS and verify members against this CA.
+    ca_cert: Option<PathBuf>,
+}
+
+/// Why a channel to one member could not be opened.
+enum ConnectFailure {
+    /// Try the next member: the reason.
+    Unreachable(String),
+    /// Stop: a TLS mismatch or an unusable CA file, which every member shares.
+    Final(CliError),
 }
 
 impl Manager {
@@ -69,7 +80,37 @@ impl Manager {
             members,
             principal,
             connected: None,
+            ca_cert: None,
         }
+    }
+
+    /// Connects over TLS, verifying members against the CA in `path`, when set.
+    pub fn with_ca_cert(mut self, path: Option<PathBuf>) -> Self {
+        self.ca_cert = path;
+        self
+    }
+
+    /// `--ca-cert` as given, for messages.
+    fn ca_name(&self) -> Option<String> {
+        self.ca_cert.as_ref().map(|p| p.display().to_string())
+    }
+
+    /// The TLS configuration from `--ca-cert`, if given.
+    fn tls(&self) -> Result<Option<ClientTlsConfig>, CliError> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(None);
+        };
+        let bad = |reason: String| CliError::CaCert {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(strip_os_error(&e.to_string())))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(bad("it holds no PEM certificate".into()));
+        }
+        Ok(Some(
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+        ))
     }
 
     /// The address of the member last used, for messages.
@@ -112,7 +153,8 @@ impl Manager {
             let addr = self.members[index].clone();
             let client = match self.client(index).await {
                 Ok(client) => client,
-                Err(reason) => {
+                Err(ConnectFailure::Final(err)) => return Err(err),
+                Err(ConnectFailure::Unreachable(reason)) => {
                     attempts.push(Attempt {
                         addr,
                         failure: Failure::Unreachable(reason),
@@ -129,6 +171,9 @@ impl Manager {
                 }
                 Ok(Ok(response)) => return Ok(response.into_inner()),
                 Ok(Err(status)) => {
+                    if let Some(err) = self.tls_mismatch(&addr, &status).await {
+                        return Err(err);
+                    }
                     let Some(failure) = failover_reason(&status) else {
                         return Err(CliError::Api { addr, status });
                     };
@@ -140,14 +185,65 @@ impl Manager {
         Err(CliError::NoMember { attempts })
     }
 
+    /// When a call failed because one side speaks TLS and the other does
+    /// not, or the member's certificate does not verify: the error to stop with.
+    async fn tls_mismatch(&self, addr: &str, status: &Status) -> Option<CliError> {
+        let source = status.source()?;
+        if let Some(err) = tls_failure(addr, source, self.ca_name()) {
+            return Some(err);
+        }
+        // Plain HTTP/2 to a TLS listener fails as a broken HTTP/2 stream:
+        // ask the member whether it answers with a TLS alert.
+        if self.ca_cert.is_none()
+            && matches!(
+                status.code(),
+                Code::Internal | Code::Unknown | Code::Unavailable
+            )
+            && speaks_tls(addr).await
+        {
+            return Some(CliError::SpeaksTls {
+                addr: addr.to_string(),
+            });
+        }
+        None
+    }
+
     /// The client for member `index`, connecting if needed.
-    async fn client(&mut self, index: usize) -> Result<Fabric, String> {
+    async fn client(&mut self, index: usize) -> Result<Fabric, ConnectFailure> {
         if let Some((i, client)) = &self.connected
             && *i == index
         {
             return Ok(client.clone());
         }
-        let channel = connect(&self.members[index]).await?;
+        let addr = &self.members[index];
+        let tls = self.tls().map_err(ConnectFailure::Final)?;
+        if tls.is_none() && addr.starts_with("https://") {
+            return Err(ConnectFailure::Final(CliError::SpeaksTls {
+                addr: addr.clone(),
+            }));
+        }
+        let channel = match open(addr, tls).await {
+            Ok(channel) => channel,
+            Err(Opened::Tls(e)) => {
+                return Err(ConnectFailure::Final(CliError::CaCert {
+                    path: self.ca_name().unwrap_or_default(),
+                    reason: describe_connect_error(&e),
+                }));
+            }
+            Err(Opened::Address(e)) => {
+                return Err(ConnectFailure::Unreachable(format!(
+                    "not a usable address: {}",
+                    describe_connect_error(&e)
+                )));
+            }
+            Err(Opened::Timeout) => return Err(ConnectFailure::Unreachable(timed_out())),
+            Err(Opened::Connect(e)) => {
+                if let Some(err) = tls_failure(addr, &e, self.ca_name()) {
+                    return Err(ConnectFailure::Final(err));
+                }
+                return Err(ConnectFailure::Unreachable(describe_connect_error(&e)));
+            }
+        };
         let client = FabricClient::with_interceptor(channel, self.principal.clone());
         self.connected = Some((index, client.clone()));
         Ok(client)
@@ -170,21 +266,106 @@ fn failover_reason(status: &Status) -> Option<Failure> {
     })
 }
 
-/// Opens a channel to `member` (`HOST:PORT` or a URL), or says why not.
-pub async fn connect(member: &str) -> Result<Channel, String> {
+/// Why [`open`] failed.
+enum Opened {
+    Address(tonic::transport::Error),
+    Tls(tonic::transport::Error),
+    Timeout,
+    Connect(tonic::transport::Error),
+}
+
+/// Opens a channel to `member`: `https://` with `tls`, `http://` without
+/// (an explicit scheme in `member` wins).
+async fn open(member: &str, tls: Option<ClientTlsConfig>) -> Result<Channel, Opened> {
     let uri = if member.contains("://") {
         member.to_string()
+    } else if tls.is_some() {
+        format!("https://{member}")
     } else {
         format!("http://{member}")
     };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| format!("not a usable address: {}", describe_connect_error(&e)))?
+    let mut endpoint = Endpoint::from_shared(uri)
+        .map_err(Opened::Address)?
         .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).map_err(Opened::Tls)?;
+    }
     match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
-        Err(_elapsed) => Err(timed_out()),
-        Ok(Err(e)) => Err(describe_connect_error(&e)),
+        Err(_elapsed) => Err(Opened::Timeout),
+        Ok(Err(e)) => Err(Opened::Connect(e)),
         Ok(Ok(channel)) => Ok(channel),
     }
+}
+
+/// A TLS failure in `err`'s chain, as the error `panctl` stops with: the
+/// certificate did not verify (or TLS without `--ca-cert`), or TLS to a
+/// member that does not speak it. `ca` is `--ca-cert`, if given.
+fn tls_failure(addr: &str, err: &(dyn StdError + 'static), ca: Option<String>) -> Option<CliError> {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            let reason = text[at + "invalid peer certificate".len()..]
+                .trim_start_matches(':')
+                .trim();
+            return Some(match ca {
+                Some(ca) => CliError::CertNotVerified {
+                    addr: addr.to_string(),
+                    ca,
+                    reason: certificate_reason(reason),
+                },
+                None => CliError::SpeaksTls {
+                    addr: addr.to_string(),
+                },
+            });
+        }
+        if let Some(ca) = &ca
+            && (text.contains("corrupt message") || text.contains("InvalidContentType"))
+        {
+            return Some(CliError::NotTls {
+                addr: addr.to_string(),
+                ca: ca.clone(),
+            });
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// rustls' certificate error names in words.
+fn certificate_reason(raw: &str) -> String {
+    if raw.contains("UnknownIssuer") || raw.contains("BadSignature") {
+        "signed by an unknown CA".to_string()
+    } else if raw.contains("NotValidForName") || raw.contains("not valid for name") {
+        format!("not valid for this address: {raw}")
+    } else if raw.contains("Expired") {
+        format!("expired: {raw}")
+    } else if raw.is_empty() {
+        "invalid certificate".to_string()
+    } else {
+        one_line(raw)
+    }
+}
+
+/// Whether the member at `addr` answers the HTTP/2 preface with a TLS alert
+/// (it speaks TLS). Best effort: one short connection, 1 s at most.
+async fn speaks_tls(addr: &str) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host_port = addr.strip_prefix("http://").unwrap_or(addr);
+    let probe = async {
+        let mut conn = tokio::net::TcpStream::connect(host_port).await.ok()?;
+        conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = [0u8; 2];
+        conn.read_exact(&mut buf).await.ok()?;
+        // A TLS record header: content type alert (21), version 3.x.
+        Some(buf == [0x15, 0x03])
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), probe).await,
+        Ok(Some(true))
+    )
 }
 
 fn timed_out() -> String {

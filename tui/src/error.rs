@@ -30,6 +30,18 @@ pub enum CliError {
     DiscoveryCut { addr: String, done: u32, total: u32 },
     /// Discovery finished, but some BMCs could not be enrolled.
     DiscoveryFailed { failed: u32, total: u32 },
+    /// The `--ca-cert` file cannot be read or holds no usable certificate.
+    CaCert { path: String, reason: String },
+    /// A member's TLS certificate did not verify against `--ca-cert`.
+    CertNotVerified {
+        addr: String,
+        ca: String,
+        reason: String,
+    },
+    /// A member speaks TLS but no `--ca-cert` was given.
+    SpeaksTls { addr: String },
+    /// `--ca-cert` was given but the member does not speak TLS.
+    NotTls { addr: String, ca: String },
 }
 
 /// One member tried while looking for one that serves the request.
@@ -81,6 +93,22 @@ impl fmt::Display for CliError {
             CliError::DiscoveryFailed { failed, total } => write!(
                 f,
                 "{failed} of {total} BMCs could not be enrolled; fix what their errors say and run `panctl blade discover` again: blades already enrolled are skipped"
+            ),
+            CliError::CaCert { path, reason } => write!(
+                f,
+                "cannot use --ca-cert {path}: {reason}; pass the PEM file of the CA that signed the fabric manager's certificate"
+            ),
+            CliError::CertNotVerified { addr, ca, reason } => write!(
+                f,
+                "the fabric manager at {addr} presented a certificate that does not verify against --ca-cert {ca} ({reason}); check the CA file or the address"
+            ),
+            CliError::SpeaksTls { addr } => write!(
+                f,
+                "the fabric manager at {addr} speaks TLS: pass --ca-cert FILE (or set PAN_CA_CERT) with the CA that signed its certificate"
+            ),
+            CliError::NotTls { addr, ca } => write!(
+                f,
+                "the fabric manager at {addr} does not speak TLS, but --ca-cert {ca} was given; drop --ca-cert (and PAN_CA_CERT) or check the address"
             ),
         }
     }

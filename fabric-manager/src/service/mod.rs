@@ -15,6 +15,7 @@ use pan_api::v1::raft_server::RaftServer;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::ServerTlsConfig;
 
 /// Largest message accepted: raft snapshots travel in chunks below this.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -34,12 +35,13 @@ fn incoming(
 }
 
 /// Serves the services on `listener` until `shutdown` completes; agent
-/// streams feed `agents`.
+/// streams feed `agents`. With `tls`, every connection is TLS (rustls).
 pub async fn serve(
     node: Node,
     agents: AgentRegistry,
     bmcs: BmcPool,
     listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let fabric = FabricServer::new(fabric::FabricService::new(node.clone(), bmcs))
@@ -49,7 +51,11 @@ pub async fn serve(
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     // Agent streams never end by themselves: the wrapped shutdown ends them.
     let (agent, shutdown) = crate::agent::server(agents, shutdown);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .tcp_nodelay(true)
         // Many concurrent streams per connection (clients multiplex, raft
         // pipelines): h2's default 64 KiB windows throttle them.

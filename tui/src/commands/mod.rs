@@ -44,7 +44,8 @@ impl Ctx {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut ctx = Ctx {
-        manager: Manager::new(cli.global.manager.0, Principal::from_env()),
+        manager: Manager::new(cli.global.manager.0, Principal::from_env())
+            .with_ca_cert(cli.global.ca_cert),
         format: cli.global.output,
     };
     match cli.command {
