@@ -85,8 +85,10 @@ impl NodeConfig {
 /// Why a forwarded request failed on the member it was forwarded to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ForwardError {
-    /// That member is not the leader (any more).
+    /// That member is not the leader (any more); nothing was submitted.
     NotLeader { leader: Option<NodeId> },
+    /// Submitted there, but whether it committed is unknown.
+    OutcomeUnknown { message: String },
     /// It failed there; the message says why.
     Failed { message: String },
 }
@@ -254,14 +256,16 @@ impl Node {
     /// Leader side of a forwarded batch: writes it through the local raft
     /// without forwarding again.
     pub async fn propose_forwarded(&self, batch: Arc<Vec<Envelope>>) -> ProposeReply {
-        match self.inner.raft.client_write(batch).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ForwardError::NotLeader {
-                    leader: f.leader_id,
-                })
+        match write_local(&self.inner, batch).await {
+            Local::Done(results) => Ok(results),
+            Local::NotLeader(leader) => Err(ForwardError::NotLeader { leader }),
+            Local::Err(WriteError::OutcomeUnknown { detail, .. }) => {
+                Err(ForwardError::OutcomeUnknown { message: detail })
             }
-            Err(e) => Err(ForwardError::Failed {
+            Local::Err(WriteError::ShuttingDown { .. }) => {
+                Err(ForwardError::NotLeader { leader: None })
+            }
+            Local::Err(e) => Err(ForwardError::Failed {
                 message: e.to_string(),
             }),
         }
@@ -297,7 +301,9 @@ impl Node {
                             })?;
                         return Ok(());
                     }
-                    Ok(Err(ForwardError::Failed { message })) => {
+                    Ok(Err(
+                        ForwardError::Failed { message } | ForwardError::OutcomeUnknown { message },
+                    )) => {
                         return Err(WriteError::Raft {
                             node: leader_id,
                             detail: message,
@@ -336,11 +342,7 @@ impl Node {
                 reason: "member id 0 is reserved; use 1 or higher".to_string(),
             });
         }
-        if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
-            return Err(Error::InvalidRequest {
-                reason: format!("member address {addr:?} is not HOST:PORT"),
-            });
-        }
+        check_member_addr(&addr)?;
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {
             let leader = match self.current_leader() {
@@ -395,6 +397,18 @@ impl Node {
         addr: String,
     ) -> Result<Option<ForwardToLeader<NodeId, BasicNode>>, Error> {
         let membership = self.inner.raft.metrics().borrow().membership_config.clone();
+        if let Some((other, _)) = membership
+            .membership()
+            .nodes()
+            .find(|(other, node)| **other != id && node.addr == addr)
+        {
+            return Err(Error::Membership {
+                reason: format!(
+                    "{addr} is already the address of member {other}; one process must not \
+                     count twice towards the quorum"
+                ),
+            });
+        }
         let existing = membership
             .membership()
             .get_node(&id)
@@ -480,7 +494,9 @@ impl Node {
                     .await;
                 match reply {
                     Ok(Ok(())) => return Ok(()),
-                    Ok(Err(ForwardError::Failed { message })) => {
+                    Ok(Err(
+                        ForwardError::Failed { message } | ForwardError::OutcomeUnknown { message },
+                    )) => {
                         return Err(Error::Membership { reason: message });
                     }
                     Ok(Err(ForwardError::NotLeader { .. })) | Err(_) => {}
@@ -629,7 +645,9 @@ async fn call_leader<T: serde::de::DeserializeOwned>(
         node: inner.id,
         detail: format!("encoding a forwarded request: {e}"),
     })?;
-    let payload = RaftPayload { data };
+    let mut payload = tonic::Request::new(RaftPayload { data });
+    // Bounded: a leader cut off from its quorum must not hold the caller.
+    payload.set_timeout(WRITE_DEADLINE + Duration::from_secs(1));
     let reply = match request {
         Forwarded::ReadIndex => client.read_index(payload).await,
         Forwarded::Propose(_) | Forwarded::RemoveMember(_) => client.propose(payload).await,
@@ -730,37 +748,22 @@ async fn run_proposer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Proposal>) {
 /// Retries only while it is certain nothing was applied.
 async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult>, WriteError> {
     let deadline = Instant::now() + WRITE_DEADLINE;
-    let mut batch = Some(Arc::new(batch));
+    let envelopes = Arc::new(batch);
     loop {
-        let Some(envelopes) = batch.take() else {
-            return Err(WriteError::NoLeader);
+        let leader = match write_local(inner, envelopes.clone()).await {
+            Local::Done(results) => return Ok(results),
+            Local::Err(e) => return Err(e),
+            Local::NotLeader(leader) => leader,
         };
-        let leader = match inner.raft.client_write(envelopes.clone()).await {
-            Ok(resp) => return Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f,
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                return Err(WriteError::Raft {
-                    node: inner.id,
-                    detail: e.to_string(),
-                });
-            }
-            Err(RaftError::Fatal(_)) => return Err(WriteError::ShuttingDown { node: inner.id }),
-        };
-        let target = leader.leader_id.filter(|l| *l != inner.id).and_then(|l| {
-            let addr = leader
-                .leader_node
-                .as_ref()
-                .map(|n| n.addr.clone())
-                .or_else(|| {
-                    inner
-                        .raft
-                        .metrics()
-                        .borrow()
-                        .membership_config
-                        .membership()
-                        .get_node(&l)
-                        .map(|n| n.addr.clone())
-                })?;
+        let target = leader.filter(|l| *l != inner.id).and_then(|l| {
+            let addr = inner
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&l)
+                .map(|n| n.addr.clone())?;
             Some((l, addr))
         });
         let mut last_error = WriteError::NoLeader;
@@ -774,7 +777,14 @@ async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult
             .await;
             match reply {
                 Ok(Ok(results)) => return Ok(results),
+                // Refused before submission there: nothing was applied.
                 Ok(Err(ForwardError::NotLeader { .. })) => {}
+                Ok(Err(ForwardError::OutcomeUnknown { message })) => {
+                    return Err(WriteError::OutcomeUnknown {
+                        leader: leader_id,
+                        detail: message,
+                    });
+                }
                 Ok(Err(ForwardError::Failed { message })) => {
                     return Err(WriteError::Raft {
                         node: leader_id,
@@ -788,7 +798,6 @@ async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult
         if Instant::now() >= deadline {
             return Err(last_error);
         }
-        batch = Some(envelopes);
         let mut rx = inner.raft.metrics();
         let before = rx.borrow().current_leader;
         let _ = tokio::time::timeout(
@@ -799,10 +808,77 @@ async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult
     }
 }
 
+/// What a write through the local raft came to.
+enum Local {
+    Done(Vec<CommandResult>),
+    /// This member does not lead (the known leader, if any); nothing was
+    /// submitted, so the batch may go elsewhere.
+    NotLeader(Option<NodeId>),
+    Err(WriteError),
+}
+
+/// Submits a batch to the local raft if this member leads. Once submitted,
+/// every failure is "outcome unknown": openraft answers `ForwardToLeader`
+/// also for an appended entry that a new leader truncated — and a later
+/// leader may still commit it — so only a refusal before submission is
+/// safe to retry.
+async fn write_local(inner: &Inner, batch: Arc<Vec<Envelope>>) -> Local {
+    let (leads, leader) = {
+        let m = inner.raft.metrics();
+        let m = m.borrow();
+        (m.state == openraft::ServerState::Leader, m.current_leader)
+    };
+    if !leads {
+        return Local::NotLeader(leader);
+    }
+    let unknown = |detail: String| {
+        Local::Err(WriteError::OutcomeUnknown {
+            leader: inner.id,
+            detail,
+        })
+    };
+    let Ok(rx) = inner.raft.client_write_ff(batch).await else {
+        // Not handed to raft at all.
+        return Local::Err(WriteError::ShuttingDown { node: inner.id });
+    };
+    match tokio::time::timeout(WRITE_DEADLINE, rx).await {
+        Ok(Ok(Ok(resp))) => Local::Done(resp.data),
+        Ok(Ok(Err(ClientWriteError::ForwardToLeader(_)))) => {
+            unknown("leadership moved while the write was in flight".to_string())
+        }
+        Ok(Ok(Err(ClientWriteError::ChangeMembershipError(e)))) => Local::Err(WriteError::Raft {
+            node: inner.id,
+            detail: e.to_string(),
+        }),
+        Ok(Err(_)) => unknown("raft stopped with the write in flight".to_string()),
+        Err(_) => unknown(format!(
+            "not committed within {WRITE_DEADLINE:?}; a quorum of members may be unreachable"
+        )),
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A member address must be exactly `HOST:PORT` (no scheme, no path).
+fn check_member_addr(addr: &str) -> Result<(), Error> {
+    let bad = || Error::InvalidRequest {
+        reason: format!(
+            "member address {addr:?} is not HOST:PORT (e.g. 10.0.0.5:7001, without http://)"
+        ),
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// A data directory belongs to one node id for life: starting it under
@@ -856,5 +932,30 @@ fn check_node_id(config: &NodeConfig) -> Result<(), Error> {
                 .map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))
         }
         Err(e) => Err(invalid(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_member_addr;
+
+    #[test]
+    fn member_addresses_are_host_and_port_only() {
+        for good in ["127.0.0.1:7001", "pan-m2.example:7001", "[::1]:7001"] {
+            assert!(check_member_addr(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://x:1",
+            "x",
+            "x:",
+            ":7001",
+            "x:0",
+            "x:70000",
+            "x:1/y",
+            "a b:1",
+        ] {
+            let err = check_member_addr(bad).expect_err(bad).to_string();
+            assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! Messages say what failed and what the operator can do next; they never
 //! embed the text of a `#[source]` error (the chain carries it).
 
+use crate::runner::{CommandOutput, CommandRunner, CommandSpec, RunError};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -192,4 +193,45 @@ impl Error {
             source,
         }
     }
+
+    /// The error for `spec` that did not run to completion: the runner's
+    /// [`RunError`] as [`Error::NotInstalled`], [`Error::Spawn`] or
+    /// [`Error::Timeout`], naming the whole command line.
+    pub fn from_run(spec: &CommandSpec, err: RunError) -> Self {
+        match err {
+            RunError::NotInstalled { program } => Error::NotInstalled { program },
+            RunError::Spawn { source, .. } => Error::Spawn {
+                command: spec.to_string(),
+                source,
+            },
+            RunError::Timeout { after, .. } => Error::Timeout {
+                command: spec.to_string(),
+                after,
+            },
+        }
+    }
+}
+
+impl CommandOutput {
+    /// `Ok(self)` on exit code 0, else [`Error::CommandFailed`].
+    pub fn check(self, spec: &CommandSpec) -> Result<Self> {
+        if self.success() {
+            Ok(self)
+        } else {
+            Err(Error::CommandFailed {
+                command: spec.to_string(),
+                code: self.code,
+                stderr: self.stderr,
+            })
+        }
+    }
+}
+
+/// Runs `spec` through `runner`; its output whatever its exit code, or the
+/// runner's failure as this crate's [`Error`] ([`Error::from_run`]).
+pub(crate) async fn run(runner: &dyn CommandRunner, spec: &CommandSpec) -> Result<CommandOutput> {
+    runner
+        .run(spec)
+        .await
+        .map_err(|err| Error::from_run(spec, err))
 }

@@ -1,13 +1,18 @@
-//! Running external programs (`qemu-img`, `nvme`) behind a seam.
+//! Running external programs (`qemu-img`, `nvme`, `ip`) behind a seam.
 //!
-//! Drivers build [`CommandSpec`] values and hand them to a [`CommandRunner`]:
+//! Callers build [`CommandSpec`] values and hand them to a [`CommandRunner`]:
 //! [`ProcessRunner`] runs them as child processes (no shell, stdin closed, a
-//! timeout, killed when abandoned); [`ScriptedRunner`] records them and
-//! answers from a script, so command lines and the mapping of exit codes and
-//! stderr to [`Error`] are tested without the programs. This module must
-//! never interpret a program's output: that belongs to its driver.
+//! timeout, extra environment, killed when abandoned); [`ScriptedRunner`]
+//! records them and answers from a script, so command lines and the mapping
+//! of exit codes and stderr to a caller's errors are tested without the
+//! programs. The seam is shared by the storage drivers of this crate, the
+//! fabric manager's Linux fabric and the blade agent; it knows nothing of
+//! their domains. It says only why a command produced no output at all
+//! ([`RunError`]); each caller maps that, and a non-zero exit code, to its
+//! own errors (this crate: [`crate::Error::from_run`] and
+//! [`CommandOutput::check`]). This module must never interpret a program's
+//! output: that belongs to its caller.
 
-use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::fmt;
@@ -79,19 +84,26 @@ impl CommandOutput {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+}
 
-    /// `Ok(self)` on exit code 0, else [`Error::CommandFailed`].
-    pub fn check(self, spec: &CommandSpec) -> Result<Self> {
-        if self.success() {
-            Ok(self)
-        } else {
-            Err(Error::CommandFailed {
-                command: spec.to_string(),
-                code: self.code,
-                stderr: self.stderr,
-            })
-        }
-    }
+/// Why a command produced no output at all. Each message names the program.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program is not on this machine.
+    #[error("{program} is not installed (not found on PATH)")]
+    NotInstalled { program: String },
+
+    /// The program could not be started for another reason.
+    #[error("could not start {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The program ran longer than allowed and was killed.
+    #[error("{program} did not finish within {after:?} and was killed")]
+    Timeout { program: String, after: Duration },
 }
 
 /// Runs commands; the seam that lets tests check command lines.
@@ -99,9 +111,9 @@ impl CommandOutput {
 pub trait CommandRunner: Send + Sync {
     /// Runs `spec` to completion and returns its output whatever its exit
     /// code. `Err` only when it could not be started
-    /// ([`Error::NotInstalled`], [`Error::Spawn`]) or took too long
-    /// ([`Error::Timeout`]).
-    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput>;
+    /// ([`RunError::NotInstalled`], [`RunError::Spawn`]) or took too long
+    /// ([`RunError::Timeout`]).
+    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError>;
 }
 
 /// Runs commands as child processes with a timeout; a child is killed when
@@ -133,7 +145,7 @@ impl ProcessRunner {
 
 #[async_trait]
 impl CommandRunner for ProcessRunner {
-    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
+    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
         let child = tokio::process::Command::new(&spec.program)
             .args(&spec.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -142,19 +154,19 @@ impl CommandRunner for ProcessRunner {
             .output();
         let output = match tokio::time::timeout(self.timeout, child).await {
             Err(_elapsed) => {
-                return Err(Error::Timeout {
-                    command: spec.to_string(),
+                return Err(RunError::Timeout {
+                    program: spec.program.clone(),
                     after: self.timeout,
                 });
             }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotInstalled {
+                return Err(RunError::NotInstalled {
                     program: spec.program.clone(),
                 });
             }
             Ok(Err(source)) => {
-                return Err(Error::Spawn {
-                    command: spec.to_string(),
+                return Err(RunError::Spawn {
+                    program: spec.program.clone(),
                     source,
                 });
             }
@@ -218,13 +230,13 @@ impl ScriptedRunner {
 
 #[async_trait]
 impl CommandRunner for ScriptedRunner {
-    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
+    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
         let mut state = self.lock();
         state.seen.push(spec.clone());
         match state.answers.pop_front() {
             None => Ok(CommandOutput::ok("")),
             Some(Scripted::Output(out)) => Ok(out),
-            Some(Scripted::NotInstalled) => Err(Error::NotInstalled {
+            Some(Scripted::NotInstalled) => Err(RunError::NotInstalled {
                 program: spec.program.clone(),
             }),
         }
@@ -234,6 +246,7 @@ impl CommandRunner for ScriptedRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[tokio::test]
     async fn process_runner_captures_output_and_exit_code() {
@@ -260,10 +273,13 @@ mod tests {
 
     #[tokio::test]
     async fn missing_program_is_not_installed() {
-        let err = ProcessRunner::default()
-            .run(&CommandSpec::new("pan-no-such-program", ["x"]))
-            .await
-            .unwrap_err();
+        let spec = CommandSpec::new("pan-no-such-program", ["x"]);
+        let err = ProcessRunner::default().run(&spec).await.unwrap_err();
+        assert!(
+            matches!(&err, RunError::NotInstalled { program } if program == "pan-no-such-program")
+        );
+        assert!(err.to_string().contains("pan-no-such-program"), "{err}");
+        let err = Error::from_run(&spec, err);
         assert!(
             matches!(&err, Error::NotInstalled { program } if program == "pan-no-such-program")
         );
@@ -276,11 +292,19 @@ mod tests {
             timeout: Duration::from_millis(100),
             ..ProcessRunner::default()
         };
-        let err = runner
-            .run(&CommandSpec::new("sleep", ["30"]))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        let spec = CommandSpec::new("sleep", ["30"]);
+        let err = runner.run(&spec).await.unwrap_err();
+        assert!(
+            matches!(&err, RunError::Timeout { program, after }
+                if program == "sleep" && *after == Duration::from_millis(100)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("sleep"), "{err}");
+        let err = Error::from_run(&spec, err);
+        assert!(
+            matches!(&err, Error::Timeout { command, .. } if command == "sleep 30"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use san::nvme::{NvmeCli, NvmeHost};
 use san::nvmet::{ConfigfsTarget, Nqn, PortConfig, StorageTarget};
-use san::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner};
+use san::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunError};
 use san::volume::VolumeStore;
 use san::{Error, ImageName, Size, SnapshotName, VolumeName};
 use std::net::SocketAddr;
@@ -187,7 +187,7 @@ async fn a_create_failing_after_writing_leaves_no_file() {
     struct FailAfterRunning(ProcessRunner);
     #[async_trait]
     impl CommandRunner for FailAfterRunning {
-        async fn run(&self, spec: &CommandSpec) -> san::Result<CommandOutput> {
+        async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
             let out = self.0.run(spec).await?;
             assert!(out.success(), "{}", out.stderr);
             Ok(CommandOutput::failed(1, "qemu-img: killed"))

@@ -7,9 +7,10 @@
 //! puts it back.
 //!
 //! Commands are values ([`CommandSpec`], built by [`Ip`]) run through a
-//! [`CommandRunner`], so the command lines and the mapping of exit codes and
-//! stderr to [`HostError`] are tested without running `ip`; the real runner
-//! is [`ProcessRunner`]. [`LinuxHost::in_netns`] runs every command in a
+//! [`CommandRunner`] (the shared seam of [`san::runner`]), so the command
+//! lines and the mapping of exit codes and stderr to [`HostError`] are tested
+//! without running `ip`; the real runner is [`ProcessRunner`], limited to the
+//! host's command timeout. [`LinuxHost::in_netns`] runs every command in a
 //! network namespace (`ip -n NS`), which the tests use with real `ip`.
 
 use super::{Host, HostError};
@@ -17,68 +18,15 @@ use crate::protocol::{HostFacts, InterfaceFacts, Mac, ServerIdentity};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub use san::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunError};
 
 /// Where the kernel publishes the hostname.
 const HOSTNAME_PATH: &str = "/proc/sys/kernel/hostname";
 /// How long one `ip` invocation may take.
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A command line to run: program and arguments, no shell.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommandSpec {
-    pub program: String,
-    pub args: Vec<String>,
-}
-
-impl fmt::Display for CommandSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.program)?;
-        for arg in &self.args {
-            write!(f, " {arg}")?;
-        }
-        Ok(())
-    }
-}
-
-/// What a finished command left behind.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// Exit code; `None` when a signal ended it.
-    pub code: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-}
-
-/// Runs commands; the seam that lets tests check command lines without `ip`.
-#[async_trait]
-pub trait CommandRunner: Send + Sync {
-    /// Runs `command` to completion. `Err` only when it could not be started.
-    async fn run(&self, command: &CommandSpec) -> std::io::Result<CommandOutput>;
-}
-
-/// Runs commands as child processes (killed if the caller stops waiting).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessRunner;
-
-#[async_trait]
-impl CommandRunner for ProcessRunner {
-    async fn run(&self, command: &CommandSpec) -> std::io::Result<CommandOutput> {
-        let output = tokio::process::Command::new(&command.program)
-            .args(&command.args)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await?;
-        Ok(CommandOutput {
-            code: output.status.code(),
-            stdout: output.stdout,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
-    }
-}
 
 /// Builds iproute2 command lines, optionally inside a network namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,7 +145,8 @@ pub struct LinuxHost {
     /// Fabric interfaces, vNIC 0 first.
     interfaces: Vec<String>,
     ip: Ip,
-    runner: Arc<dyn CommandRunner>,
+    /// `None`: child processes, limited to `timeout` ([`Self::process_runner`]).
+    runner: Option<Arc<dyn CommandRunner>>,
     timeout: Duration,
     /// Each interface's own MAC, remembered before its first change.
     originals: Mutex<BTreeMap<String, Mac>>,
@@ -209,7 +158,7 @@ impl LinuxHost {
         LinuxHost {
             interfaces,
             ip: Ip::default(),
-            runner: Arc::new(ProcessRunner),
+            runner: None,
             timeout: DEFAULT_COMMAND_TIMEOUT,
             originals: Mutex::new(BTreeMap::new()),
         }
@@ -217,7 +166,7 @@ impl LinuxHost {
 
     /// Runs commands through `runner` instead of child processes.
     pub fn with_runner(mut self, runner: Arc<dyn CommandRunner>) -> Self {
-        self.runner = runner;
+        self.runner = Some(runner);
         self
     }
 
@@ -233,21 +182,51 @@ impl LinuxHost {
         self
     }
 
+    /// The default runner: child processes, each limited to the command
+    /// timeout.
+    fn process_runner(&self) -> ProcessRunner {
+        ProcessRunner {
+            timeout: self.timeout,
+            ..ProcessRunner::default()
+        }
+    }
+
     /// Runs `command`; `Ok` with its stdout when it exits 0.
     async fn run(
         &self,
         command: &CommandSpec,
         interface: &str,
         mac: Option<Mac>,
-    ) -> Result<Vec<u8>, HostError> {
-        let output = match tokio::time::timeout(self.timeout, self.runner.run(command)).await {
+    ) -> Result<String, HostError> {
+        let process;
+        let runner: &dyn CommandRunner = match &self.runner {
+            Some(runner) => runner.as_ref(),
+            None => {
+                process = self.process_runner();
+                &process
+            }
+        };
+        let output = match tokio::time::timeout(self.timeout, runner.run(command)).await {
             Err(_) => {
                 return Err(HostError::Timeout {
                     command: command.to_string(),
                     timeout: self.timeout,
                 });
             }
-            Ok(Err(source)) => {
+            Ok(Err(RunError::Timeout { after, .. })) => {
+                return Err(HostError::Timeout {
+                    command: command.to_string(),
+                    timeout: after,
+                });
+            }
+            Ok(Err(RunError::NotInstalled { .. })) => {
+                return Err(HostError::Spawn {
+                    command: command.to_string(),
+                    // What spawning a missing program reports (ENOENT).
+                    source: std::io::Error::from_raw_os_error(2),
+                });
+            }
+            Ok(Err(RunError::Spawn { source, .. })) => {
                 return Err(HostError::Spawn {
                     command: command.to_string(),
                     source,
@@ -255,7 +234,7 @@ impl LinuxHost {
             }
             Ok(Ok(output)) => output,
         };
-        if output.code == Some(0) {
+        if output.success() {
             Ok(output.stdout)
         } else {
             Err(classify(command, interface, mac, &output))
@@ -264,7 +243,7 @@ impl LinuxHost {
 
     async fn links(&self, command: CommandSpec, interface: &str) -> Result<Vec<Link>, HostError> {
         let stdout = self.run(&command, interface, None).await?;
-        parse_links(&stdout).map_err(|detail| HostError::UnexpectedOutput {
+        parse_links(stdout.as_bytes()).map_err(|detail| HostError::UnexpectedOutput {
             command: command.to_string(),
             detail,
         })
@@ -423,26 +402,18 @@ mod tests {
 
     #[async_trait]
     impl CommandRunner for FakeRunner {
-        async fn run(&self, command: &CommandSpec) -> std::io::Result<CommandOutput> {
+        async fn run(&self, command: &CommandSpec) -> Result<CommandOutput, RunError> {
             self.seen.lock().unwrap().push(command.to_string());
             Ok(self.answers.lock().unwrap().pop_front().unwrap_or(ok("")))
         }
     }
 
     fn ok(stdout: &str) -> CommandOutput {
-        CommandOutput {
-            code: Some(0),
-            stdout: stdout.as_bytes().to_vec(),
-            stderr: String::new(),
-        }
+        CommandOutput::ok(stdout)
     }
 
     fn fail(code: i32, stderr: &str) -> CommandOutput {
-        CommandOutput {
-            code: Some(code),
-            stdout: Vec::new(),
-            stderr: stderr.to_string(),
-        }
+        CommandOutput::failed(code, stderr)
     }
 
     fn show(ifname: &str, address: &str) -> CommandOutput {
@@ -533,6 +504,49 @@ mod tests {
                 .to_string()
                 .contains("killed by a signal")
         );
+    }
+
+    #[tokio::test]
+    async fn runner_failures_map_to_typed_errors() {
+        struct Failing(fn() -> RunError);
+        #[async_trait]
+        impl CommandRunner for Failing {
+            async fn run(&self, _: &CommandSpec) -> Result<CommandOutput, RunError> {
+                Err((self.0)())
+            }
+        }
+        let host = |f: fn() -> RunError| {
+            LinuxHost::new(vec!["eth0".into()]).with_runner(Arc::new(Failing(f)))
+        };
+        let err = host(|| RunError::NotInstalled {
+            program: "ip".into(),
+        })
+        .facts()
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, HostError::Spawn { command, source }
+                if command == "ip -j link show" && source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+        let err = host(|| RunError::Timeout {
+            program: "ip".into(),
+            after: Duration::from_secs(3),
+        })
+        .facts()
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, HostError::Timeout { timeout, .. } if *timeout == Duration::from_secs(3)),
+            "{err:?}"
+        );
+
+        // The default runner: a missing `ip` cannot be spawned.
+        let mut host = LinuxHost::new(vec!["eth0".into()]);
+        host.ip.program = "/nonexistent/pan-ip".into();
+        let err = host.facts().await.unwrap_err();
+        assert!(matches!(err, HostError::Spawn { .. }), "{err:?}");
+        assert!(err.to_string().contains("is iproute2 installed?"), "{err}");
     }
 
     #[test]

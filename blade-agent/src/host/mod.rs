@@ -14,7 +14,9 @@
 mod linux;
 mod recording;
 
-pub use linux::{CommandOutput, CommandRunner, CommandSpec, Ip, LinuxHost, ProcessRunner};
+pub use linux::{
+    CommandOutput, CommandRunner, CommandSpec, Ip, LinuxHost, ProcessRunner, RunError,
+};
 pub use recording::{HostEvent, HostHook, RecordingHost};
 
 use crate::protocol::{HostFacts, Mac, ServerIdentity};

@@ -63,13 +63,13 @@ pub fn desired_identity(work: &ServerWork, term: u64) -> Result<DesiredIdentity,
 
 impl Controller {
     /// Drives one server through its current transition.
-    pub(super) async fn execute(&self, work: ServerWork) {
+    pub(super) async fn execute(&self, work: ServerWork, term: u64) {
         let what = format!(
             "server {}/{} generation {}",
             work.partition, work.name, work.generation
         );
         match work.state {
-            ServerState::Starting => match self.start(&work).await {
+            ServerState::Starting => match self.start(&work, term).await {
                 Ok(()) => {
                     self.record(Command::ServerRunning {
                         name: work.name.clone(),
@@ -81,7 +81,7 @@ impl Controller {
                 }
                 Err(reason) => {
                     tracing::warn!(%what, blade = %work.blade, %reason, "server start failed; powering the blade off");
-                    if let Err(e) = self.power_off(&work.blade, Duration::ZERO).await {
+                    if let Err(e) = self.power_off(&work.blade, Duration::ZERO, term).await {
                         tracing::warn!(%what, blade = %work.blade, error = %e, "could not power the blade off after the failed start");
                     }
                     self.record(Command::ServerStartFailed {
@@ -94,7 +94,10 @@ impl Controller {
                 }
             },
             ServerState::Stopping => {
-                match self.power_off(&work.blade, self.config.stop_timeout).await {
+                match self
+                    .power_off(&work.blade, self.config.stop_timeout, term)
+                    .await
+                {
                     Ok(()) => {
                         self.record(Command::ServerStopped {
                             name: work.name.clone(),
@@ -121,7 +124,20 @@ impl Controller {
         }
     }
 
-    async fn start(&self, work: &ServerWork) -> Result<(), String> {
+    /// Fails unless this member still leads in `term`: every hardware
+    /// action is checked, so a deposed leader's executor stops acting.
+    fn still_leading(&self, term: u64) -> Result<(), String> {
+        let m = self.node.raft().metrics().borrow().clone();
+        if m.state == openraft::ServerState::Leader && m.current_term == term {
+            Ok(())
+        } else {
+            Err(format!(
+                "this manager no longer leads term {term}; the current leader takes over"
+            ))
+        }
+    }
+
+    async fn start(&self, work: &ServerWork, term: u64) -> Result<(), String> {
         let target = self
             .node
             .state_machine()
@@ -130,6 +146,7 @@ impl Controller {
         let bmc = self.bmcs.get(&target).map_err(|e| chain(&e))?;
 
         let boot = boot_override_for(work);
+        self.still_leading(term)?;
         bmc.set_boot_override(&boot).await.map_err(|e| chain(&e))?;
         let read_back = bmc.boot_override().await.map_err(|e| chain(&e))?;
         if read_back.target != boot.target || read_back.uefi_target != boot.uefi_target {
@@ -144,6 +161,7 @@ impl Controller {
         }
 
         if bmc.power_state().await.map_err(|e| chain(&e))? != bmc::PowerState::On {
+            self.still_leading(term)?;
             bmc.reset(ResetType::On).await.map_err(|e| chain(&e))?;
             bmc::wait_for_power(
                 &*bmc,
@@ -155,11 +173,13 @@ impl Controller {
             .map_err(|e| chain(&e))?;
         }
 
-        let term = self.node.raft().metrics().borrow().current_term;
+        // The token carries the term this member was elected in, not the
+        // current one: a deposed leader cannot borrow its successor's term.
         let desired = desired_identity(work, term)?;
         let deadline = Instant::now() + self.config.boot_timeout;
         let mut changes = self.agents.subscribe();
         let agent = loop {
+            self.still_leading(term)?;
             let agent = self.agent_of(work);
             match self.agents.push_desired(&agent, desired.clone()).await {
                 Ok(()) => break agent,
@@ -191,8 +211,10 @@ impl Controller {
             return work.blade.clone();
         }
         let burned_in: Vec<String> = work.blade_macs.iter().map(|m| m.to_lowercase()).collect();
-        self.agents
-            .snapshot()
+        let mut agents = self.agents.snapshot();
+        // Connected agents first: a stale entry must not shadow a live one.
+        agents.sort_by_key(|a| !a.connected);
+        agents
             .into_iter()
             .find(|a| {
                 a.facts
@@ -205,7 +227,13 @@ impl Controller {
 
     /// Powers a blade off and reads it back as Off: gracefully first when
     /// `graceful` is non-zero, forced after that long.
-    pub(super) async fn power_off(&self, blade: &str, graceful: Duration) -> Result<(), String> {
+    pub(super) async fn power_off(
+        &self,
+        blade: &str,
+        graceful: Duration,
+        term: u64,
+    ) -> Result<(), String> {
+        self.still_leading(term)?;
         let target = self
             .node
             .state_machine()
@@ -213,6 +241,19 @@ impl Controller {
             .map_err(|e| e.to_string())?;
         let bmc = self.bmcs.get(&target).map_err(|e| chain(&e))?;
         if bmc.power_state().await.map_err(|e| chain(&e))? == bmc::PowerState::Off {
+            // It may still be on its way up (a power-on accepted just before
+            // an aborted start): force it off anyway and read Off back.
+            if let Err(e) = bmc.reset(ResetType::ForceOff).await {
+                tracing::debug!(%blade, error = %e, "ForceOff of a blade that reads Off was refused");
+            }
+            bmc::wait_for_power(
+                &*bmc,
+                &bmc::PowerState::Off,
+                self.config.power_timeout,
+                POWER_POLL,
+            )
+            .await
+            .map_err(|e| chain(&e))?;
             return Ok(());
         }
         if !graceful.is_zero() {

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 /// Principal recorded in the audit log for the controller's own commands.
@@ -84,7 +84,7 @@ impl Controller {
         let mut metrics = self.node.raft().metrics();
         let mut leading: Vec<JoinHandle<()>> = Vec::new();
         loop {
-            let (is_leader, leader_addr) = {
+            let (is_leader, leader_addr, term) = {
                 let m = metrics.borrow_and_update();
                 let addr = m.current_leader.and_then(|l| {
                     m.membership_config
@@ -92,7 +92,7 @@ impl Controller {
                         .get_node(&l)
                         .map(|n| n.addr.clone())
                 });
-                (m.state == RaftRole::Leader, addr)
+                (m.state == RaftRole::Leader, addr, m.current_term)
             };
             if is_leader {
                 self.agents.set_admission(Admission::Accept);
@@ -103,7 +103,7 @@ impl Controller {
                         self.bmcs.clone(),
                         self.config.poll_interval,
                     )));
-                    leading.push(tokio::spawn(self.clone().reconcile()));
+                    leading.push(tokio::spawn(self.clone().reconcile(term)));
                 }
             } else {
                 match leader_addr {
@@ -131,16 +131,20 @@ impl Controller {
     }
 
     /// Runs one executor per server in transition; re-checks on every state
-    /// event and at least every `retry_pause`.
-    async fn reconcile(self) {
+    /// event and at least every `retry_pause`. The executors live in a
+    /// `JoinSet` owned by this task, so losing leadership (which aborts this
+    /// task) aborts every one of them too: a deposed leader drives no blade.
+    async fn reconcile(self, term: u64) {
         let mut events = self.node.state_machine().subscribe();
-        // (partition, name) -> (generation, state, task, finished at)
-        let mut running: HashMap<(String, String), (u64, ServerState, JoinHandle<()>)> =
+        let mut executors = tokio::task::JoinSet::new();
+        // (partition, name) -> (generation, state, executor)
+        let mut running: HashMap<(String, String), (u64, ServerState, AbortHandle)> =
             HashMap::new();
         let mut retry_after: HashMap<(String, String), Instant> = HashMap::new();
         loop {
             let work = self.node.state_machine().read(|s| s.pending_server_work());
             let now = Instant::now();
+            while executors.try_join_next().is_some() {}
             running.retain(|key, (_, _, task)| {
                 if task.is_finished() {
                     retry_after.insert(key.clone(), now + self.config.retry_pause);
@@ -162,14 +166,8 @@ impl Controller {
                 }
                 let (generation, state) = (w.generation, w.state);
                 let me = self.clone();
-                running.insert(
-                    key,
-                    (
-                        generation,
-                        state,
-                        tokio::spawn(async move { me.execute(w).await }),
-                    ),
-                );
+                let handle = executors.spawn(async move { me.execute(w, term).await });
+                running.insert(key, (generation, state, handle));
             }
             retry_after.retain(|_, t| *t > now);
             tokio::select! {

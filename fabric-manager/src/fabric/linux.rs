@@ -17,7 +17,7 @@
 use super::error::{FabricError, Object, Result};
 use super::names::{self, BLADE_INTERFACE};
 use super::parse::{self, Link};
-use super::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunError};
+use super::runner::{self, CommandOutput, CommandRunner, CommandSpec, RunError};
 use super::{Fabric, PortInfo, PortState, Vni};
 use crate::state::identity::Mac;
 use async_trait::async_trait;
@@ -78,7 +78,7 @@ impl BladeNames {
 impl LinuxFabric {
     /// A fabric running `ip` as child processes.
     pub fn new(config: LinuxFabricConfig) -> Result<Self> {
-        Self::with_runner(config, Arc::new(ProcessRunner::default()))
+        Self::with_runner(config, Arc::new(runner::process_runner()))
     }
 
     /// A fabric running its commands through `runner`.
@@ -131,16 +131,16 @@ impl LinuxFabric {
         let spec = CommandSpec::new(&self.config.ip, args.iter().copied());
         match self.runner.run(&spec).await {
             Ok(output) => Ok((spec, output)),
-            Err(RunError::NotInstalled) => Err(FabricError::NotInstalled {
+            Err(RunError::NotInstalled { .. }) => Err(FabricError::NotInstalled {
                 object: object.clone(),
                 program: self.config.ip.clone(),
             }),
-            Err(RunError::Spawn(source)) => Err(FabricError::Spawn {
+            Err(RunError::Spawn { source, .. }) => Err(FabricError::Spawn {
                 object: object.clone(),
                 command: spec.to_string(),
                 source,
             }),
-            Err(RunError::Timeout(after)) => Err(FabricError::Timeout {
+            Err(RunError::Timeout { after, .. }) => Err(FabricError::Timeout {
                 object: object.clone(),
                 command: spec.to_string(),
                 after,

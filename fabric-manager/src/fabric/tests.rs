@@ -609,7 +609,10 @@ async fn runner_failures_become_typed_errors() {
     #[async_trait::async_trait]
     impl CommandRunner for Failing {
         async fn run(&self, _: &CommandSpec) -> Result<CommandOutput, RunError> {
-            Err(RunError::Timeout(std::time::Duration::from_secs(10)))
+            Err(RunError::Timeout {
+                program: "ip".into(),
+                after: std::time::Duration::from_secs(10),
+            })
         }
     }
     let f = LinuxFabric::with_runner(LinuxFabricConfig::new("pan-fabric-t"), Arc::new(Failing))

@@ -625,7 +625,10 @@ impl Fabric for FabricService {
         };
         let generation = placed.generation;
         let view = hardware::wait_server(&self.node, &r.partition, &r.name, timeout, |v| {
-            if v.generation != generation {
+            if v.generation < generation {
+                return None; // this member has not applied the start yet
+            }
+            if v.generation > generation {
                 return Some(Err(format!(
                     "server '{}' was placed again (generation {}) while starting",
                     v.name, v.generation

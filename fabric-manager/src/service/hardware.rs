@@ -145,6 +145,8 @@ pub async fn wait_server(
 ) -> Result<ServerView, Status> {
     let mut events = node.state_machine().subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
+    // A follower first catches up with what the leader has applied.
+    node.linearize().await?;
     loop {
         let view = node
             .state_machine()

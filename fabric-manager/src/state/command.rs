@@ -150,7 +150,8 @@ impl fmt::Display for Command {
                 ..
             } => write!(
                 f,
-                "blade add {name} bmc={bmc_url} user={bmc_user} password=<redacted> pool={}",
+                "blade add {name} bmc={} user={bmc_user} password=<redacted> pool={}",
+                redact_userinfo(bmc_url),
                 pool.as_deref().unwrap_or("-")
             ),
             Command::RemoveBlade { name } => write!(f, "blade remove {name}"),
@@ -226,6 +227,25 @@ impl fmt::Display for Command {
                 "server stopped {partition}/{name} generation={generation}"
             ),
         }
+    }
+}
+
+/// A URL with any `user:password@` part replaced, for audit text: a
+/// password typed into a URL must not reach the audit log.
+pub fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_string(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{path}"),
+        None => format!("{authority}{path}"),
     }
 }
 

@@ -1240,27 +1240,28 @@ impl State {
 
 fn check_bmc_url(object: &str, url: &str) -> Result<(), StateError> {
     let bad = |reason: String| Err(invalid(object.to_string(), "BMC address", reason));
-    let Some(rest) = url
+    let rest = url
         .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-    else {
-        return bad(format!(
-            "{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
-        ));
-    };
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || rest.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return bad(format!(
-            "{url:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
-        ));
-    }
+        .or_else(|| url.strip_prefix("https://"));
+    let host = rest.map_or(url, |r| r.split('/').next().unwrap_or(""));
     if host.contains('@') {
-        // Never echo the URL here: it may hold a password.
+        // Checked first, and the URL never echoed: it may hold a password.
         return bad(
             "the URL carries credentials; give the user with --user and the password with \
              --password-file instead"
                 .to_string(),
         );
+    }
+    let shown = command::redact_userinfo(url);
+    let Some(rest) = rest else {
+        return bad(format!(
+            "{shown:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
+        ));
+    };
+    if host.is_empty() || rest.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad(format!(
+            "{shown:?} is not an http:// or https:// URL with a host, e.g. https://10.0.0.21"
+        ));
     }
     Ok(())
 }

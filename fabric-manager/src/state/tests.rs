@@ -2443,3 +2443,38 @@ fn random_sequences_do_reach_the_interesting_cases() {
     }
     assert!(servers >= 4, "at most {servers} servers at once");
 }
+
+#[test]
+fn a_password_typed_into_a_bmc_url_never_reaches_the_audit_log_or_errors() {
+    let mut state = State::default();
+    for url in [
+        "https://admin:hunter2pw@10.0.0.1",
+        "https://admin:hunter2pw@10.0.0.1/ x",
+        "ftp://admin:hunter2pw@10.0.0.1",
+    ] {
+        let applied = state.apply(
+            7,
+            &Envelope {
+                principal: "ops".to_string(),
+                at_ms: 1,
+                command: Command::AddBlade {
+                    name: "b1".to_string(),
+                    bmc_url: url.to_string(),
+                    bmc_user: "admin".to_string(),
+                    bmc_password: Secret("s3cret".to_string()),
+                    facts: None,
+                    pool: None,
+                },
+            },
+        );
+        let err = applied
+            .result
+            .expect_err("credentials in the URL are refused");
+        assert!(!err.to_string().contains("hunter2pw"), "{err}");
+        assert!(err.to_string().contains("--password-file"), "{err}");
+        let audit = &state.audit(1)[0];
+        assert!(!audit.command.contains("hunter2pw"), "{audit:?}");
+        assert!(audit.command.contains("<redacted>@10.0.0.1"), "{audit:?}");
+        assert!(!audit.error.as_deref().unwrap_or("").contains("hunter2pw"));
+    }
+}

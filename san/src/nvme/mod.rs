@@ -14,7 +14,7 @@ pub mod parse;
 
 pub use parse::{DiscoveryLog, DiscoveryRecord, ListedNamespace};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
 use crate::nvmet::Nqn;
 use crate::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner};
 use async_trait::async_trait;
@@ -170,7 +170,7 @@ fn fabrics_error(spec: &CommandSpec, out: CommandOutput, subsystem: &str, host: 
 impl NvmeHost for NvmeCli {
     async fn discover(&self, target: SocketAddr, host: &Nqn) -> Result<DiscoveryLog> {
         let spec = self.discover_spec(target, host);
-        let out = self.runner.run(&spec).await?;
+        let out = error::run(&*self.runner, &spec).await?;
         if !out.success() {
             return Err(fabrics_error(&spec, out, DISCOVERY_NQN, host));
         }
@@ -179,7 +179,7 @@ impl NvmeHost for NvmeCli {
 
     async fn connect(&self, target: SocketAddr, subsystem: &Nqn, host: &Nqn) -> Result<String> {
         let spec = self.connect_spec(target, subsystem, host);
-        let out = self.runner.run(&spec).await?;
+        let out = error::run(&*self.runner, &spec).await?;
         if !out.success() {
             return Err(fabrics_error(&spec, out, subsystem.as_str(), host));
         }
@@ -188,13 +188,13 @@ impl NvmeHost for NvmeCli {
 
     async fn disconnect(&self, subsystem: &Nqn) -> Result<Option<u32>> {
         let spec = self.disconnect_spec(subsystem);
-        let out = self.runner.run(&spec).await?.check(&spec)?;
+        let out = error::run(&*self.runner, &spec).await?.check(&spec)?;
         Ok(parse::parse_disconnect(&out.stdout))
     }
 
     async fn list(&self) -> Result<Vec<ListedNamespace>> {
         let spec = self.list_spec();
-        let out = self.runner.run(&spec).await?.check(&spec)?;
+        let out = error::run(&*self.runner, &spec).await?.check(&spec)?;
         parse::parse_list(&spec.to_string(), &out.stdout)
     }
 }

@@ -22,7 +22,7 @@ mod info;
 
 pub use info::{ImageInfo, SnapshotInfo, parse_info};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
 use crate::names::{ImageName, Size, SnapshotName, VolumeName};
 use crate::runner::{CommandRunner, CommandSpec, ProcessRunner};
 use std::path::{Path, PathBuf};
@@ -257,7 +257,7 @@ impl VolumeStore {
         // A leftover from a crash: ours to remove (names never start with '.').
         remove_if_present(tmp)?;
         let result = async {
-            self.runner.run(spec).await?.check(spec)?;
+            error::run(&*self.runner, spec).await?.check(spec)?;
             match std::fs::hard_link(tmp, path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
@@ -300,7 +300,7 @@ impl VolumeStore {
             "--output=json".to_string(),
             Self::path_arg(path),
         ]);
-        let out = self.runner.run(&spec).await?.check(&spec)?;
+        let out = error::run(&*self.runner, &spec).await?.check(&spec)?;
         parse_info(&spec.to_string(), &out.stdout)
     }
 
@@ -325,7 +325,7 @@ impl VolumeStore {
             Self::path_arg(&path),
             size.to_string(),
         ]);
-        self.runner.run(&spec).await?.check(&spec)?;
+        error::run(&*self.runner, &spec).await?.check(&spec)?;
         Ok(())
     }
 
@@ -393,7 +393,7 @@ impl VolumeStore {
             snapshot.to_string(),
             Self::path_arg(path),
         ]);
-        self.runner.run(&spec).await?.check(&spec)?;
+        error::run(&*self.runner, &spec).await?.check(&spec)?;
         Ok(())
     }
 

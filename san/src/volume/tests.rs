@@ -2,7 +2,7 @@
 //! validation, error mapping and clean-up, without running qemu-img.
 
 use super::*;
-use crate::runner::{CommandOutput, ScriptedRunner};
+use crate::runner::{CommandOutput, RunError, ScriptedRunner};
 use async_trait::async_trait;
 
 /// A fake qemu-img: answers from a script and, like the real one, writes the
@@ -14,7 +14,7 @@ struct FakeQemuImg {
 
 #[async_trait]
 impl CommandRunner for FakeQemuImg {
-    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
+    async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
         for arg in &spec.args {
             if arg.ends_with(".creating") {
                 std::fs::write(arg, b"QFI\xfb").unwrap();
@@ -205,7 +205,7 @@ async fn a_volume_appearing_during_create_is_kept_and_reported() {
     struct Racer(PathBuf);
     #[async_trait]
     impl CommandRunner for Racer {
-        async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput> {
+        async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, RunError> {
             let tmp = spec.args.iter().find(|a| a.ends_with(".creating")).unwrap();
             std::fs::write(tmp, b"new").unwrap();
             std::fs::write(&self.0, b"winner").unwrap();
