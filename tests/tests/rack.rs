@@ -6,6 +6,35 @@ use anyhow::{Context as _, Result};
 use pan_tests::{Cluster, Hwsim, panctl, panctl_json, poll};
 use std::time::Duration;
 
+/// `panctl blade discover` over the whole simulated rack.
+fn discover(
+    addr: &str,
+    rack: &Hwsim,
+    password_file: &str,
+    json: bool,
+    extra: &[&str],
+) -> Result<std::process::Output> {
+    let range = rack.bmc_range();
+    let mut args = Vec::new();
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    args.extend([
+        "blade",
+        "discover",
+        "--bmc-range",
+        &range,
+        "--scheme",
+        "http",
+        "--user",
+        "admin",
+        "--password-file",
+        password_file,
+    ]);
+    args.extend_from_slice(extra);
+    panctl(addr, &args)
+}
+
 fn ok(out: &std::process::Output) -> Result<String> {
     anyhow::ensure!(
         out.status.success(),
@@ -30,28 +59,11 @@ async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> 
         &addr,
         &["pool", "create", "compute", "--min-cores", "1"],
     )?)?;
-    let records: Vec<serde_json::Value> = ok(&panctl(
-        &addr,
-        &[
-            "-o",
-            "json",
-            "blade",
-            "discover",
-            "--bmc-range",
-            &rack.bmc_range(),
-            "--scheme",
-            "http",
-            "--user",
-            "admin",
-            "--password-file",
-            pw,
-            "--pool",
-            "compute",
-        ],
-    )?)?
-    .lines()
-    .map(serde_json::from_str)
-    .collect::<Result<_, _>>()?;
+    let records: Vec<serde_json::Value> =
+        ok(&discover(&addr, &rack, pw, true, &["--pool", "compute"])?)?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
     assert_eq!(records.len(), 4, "{records:?}");
     assert!(
         records.iter().all(|r| r["outcome"] == "enrolled"),
@@ -72,23 +84,7 @@ async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> 
         assert_eq!(b["facts"]["macs"].as_array().map(Vec::len), Some(2), "{b}");
     }
     // Discovering again enrols nothing twice.
-    let again = ok(&panctl(
-        &addr,
-        &[
-            "-o",
-            "json",
-            "blade",
-            "discover",
-            "--bmc-range",
-            &rack.bmc_range(),
-            "--scheme",
-            "http",
-            "--user",
-            "admin",
-            "--password-file",
-            pw,
-        ],
-    )?)?;
+    let again = ok(&discover(&addr, &rack, pw, true, &[])?)?;
     assert_eq!(again.matches("already_enrolled").count(), 4, "{again}");
 
     // The poller records power without being asked.
@@ -333,20 +329,12 @@ async fn polling_a_quiet_rack_writes_nothing_to_the_log() -> Result<()> {
     let rack = Hwsim::start(3, Some(&addr), &[])?;
     let pw = cluster.dir().join("bmc.pw");
     std::fs::write(&pw, "password\n")?;
-    ok(&panctl(
+    ok(&discover(
         &addr,
-        &[
-            "blade",
-            "discover",
-            "--bmc-range",
-            &rack.bmc_range(),
-            "--scheme",
-            "http",
-            "--user",
-            "admin",
-            "--password-file",
-            pw.to_str().context("utf-8 path")?,
-        ],
+        &rack,
+        pw.to_str().context("utf-8 path")?,
+        false,
+        &[],
     )?)?;
     // First passes record the blades' power (a change).
     poll(Duration::from_secs(10), "blades observed off", || async {
@@ -407,21 +395,7 @@ async fn a_new_leader_takes_over_the_controller_and_the_agents() -> Result<()> {
     let pw = pw.to_str().context("utf-8 path")?.to_string();
     let leader = cluster.leader().await?;
     let addr = cluster.addr(leader);
-    ok(&panctl(
-        &addr,
-        &[
-            "blade",
-            "discover",
-            "--bmc-range",
-            &rack.bmc_range(),
-            "--scheme",
-            "http",
-            "--user",
-            "admin",
-            "--password-file",
-            &pw,
-        ],
-    )?)?;
+    ok(&discover(&addr, &rack, &pw, false, &[])?)?;
     ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
     ok(&panctl(
         &addr,
