@@ -928,8 +928,17 @@ fn check_node_id(config: &NodeConfig) -> Result<(), Error> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, format!("{}\n", config.id))
-                .map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))
+            // Written whole or not at all: a crash must not leave an empty file.
+            let write = || -> std::io::Result<()> {
+                use std::io::Write as _;
+                let tmp = config.data_dir.join("node-id.tmp");
+                let mut file = std::fs::File::create(&tmp)?;
+                writeln!(file, "{}", config.id)?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                std::fs::File::open(&config.data_dir)?.sync_all()
+            };
+            write().map_err(|e| invalid(format!("cannot write {}: {e}", path.display())))
         }
         Err(e) => Err(invalid(format!("cannot read {}: {e}", path.display()))),
     }

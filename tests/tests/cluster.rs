@@ -8,17 +8,42 @@ use pan_tests::{Cluster, poll};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// Creates a partition as a careful client does: a write in flight during a
+/// leader change may answer "outcome unknown" (it may or may not have
+/// committed), so the client looks before it tries again — exactly what the
+/// error message tells an operator to do.
 async fn create_partition(cluster: &Cluster, via: u64, name: &str) -> Result<()> {
-    cluster
-        .client(via)
-        .await?
-        .create_partition(CreatePartitionRequest {
-            name: name.to_string(),
-            description: String::new(),
-        })
-        .await
-        .with_context(|| format!("create partition {name} via member {via}"))?;
-    Ok(())
+    for _ in 0..3 {
+        let mut client = cluster.client(via).await?;
+        let created = client
+            .create_partition(CreatePartitionRequest {
+                name: name.to_string(),
+                description: String::new(),
+            })
+            .await;
+        match created {
+            Ok(_) => return Ok(()),
+            Err(status) if status.code() == tonic::Code::Unknown => {
+                let listed = client
+                    .list_partitions(pan_api::v1::ListPartitionsRequest {})
+                    .await
+                    .with_context(|| format!("list partitions via member {via}"))?;
+                if listed
+                    .into_inner()
+                    .partitions
+                    .iter()
+                    .any(|p| p.name == name)
+                {
+                    return Ok(());
+                }
+            }
+            Err(status) => {
+                return Err(status)
+                    .with_context(|| format!("create partition {name} via member {via}"));
+            }
+        }
+    }
+    bail!("create partition {name} via member {via}: outcome unknown three times")
 }
 
 /// Waits until every running member has applied the same state.
