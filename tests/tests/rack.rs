@@ -6,6 +6,13 @@ use anyhow::{Context as _, Result};
 use pan_tests::{Cluster, Hwsim, panctl, panctl_json, poll};
 use std::time::Duration;
 
+/// The simulated BMCs' password in a file of the cluster's temp dir.
+fn password_file(cluster: &Cluster) -> Result<String> {
+    let path = cluster.dir().join("bmc.pw");
+    std::fs::write(&path, "password\n")?;
+    Ok(path.to_str().context("utf-8 temp path")?.to_string())
+}
+
 /// `panctl blade discover` over the whole simulated rack.
 fn discover(
     addr: &str,
@@ -50,9 +57,8 @@ async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> 
     let cluster = Cluster::start(1, &["--poll-ms", "300", "--boot-timeout-s", "30"]).await?;
     let addr = cluster.addr(1);
     let rack = Hwsim::start(4, Some(&addr), &["--boot-delay-ms", "200"])?;
-    let pw = cluster.dir().join("bmc.pw");
-    std::fs::write(&pw, "password\n")?;
-    let pw = pw.to_str().context("utf-8 path")?;
+    let pw = password_file(&cluster)?;
+    let pw = pw.as_str();
 
     // Zero-touch: every BMC in the range is enrolled with its inventory.
     ok(&panctl(
@@ -196,8 +202,7 @@ async fn a_blade_whose_agent_never_reports_fails_the_start_with_the_reason() -> 
     let addr = cluster.addr(1);
     // No --manager: blades boot an OS without an agent.
     let rack = Hwsim::start(1, None, &["--boot-delay-ms", "100"])?;
-    let pw = cluster.dir().join("bmc.pw");
-    std::fs::write(&pw, "password\n")?;
+    let pw = password_file(&cluster)?;
     ok(&panctl(
         &addr,
         &[
@@ -209,7 +214,7 @@ async fn a_blade_whose_agent_never_reports_fails_the_start_with_the_reason() -> 
             "--user",
             "admin",
             "--password-file",
-            pw.to_str().context("utf-8 path")?,
+            &pw,
         ],
     )?)?;
     ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
@@ -249,9 +254,8 @@ async fn blade_power_goes_through_redfish_and_is_guarded_while_a_server_runs() -
     let cluster = Cluster::start(1, &["--boot-timeout-s", "30"]).await?;
     let addr = cluster.addr(1);
     let rack = Hwsim::start(1, Some(&addr), &["--boot-delay-ms", "100"])?;
-    let pw = cluster.dir().join("bmc.pw");
-    std::fs::write(&pw, "password\n")?;
-    let pw = pw.to_str().context("utf-8 path")?;
+    let pw = password_file(&cluster)?;
+    let pw = pw.as_str();
     ok(&panctl(
         &addr,
         &[
@@ -327,15 +331,8 @@ async fn polling_a_quiet_rack_writes_nothing_to_the_log() -> Result<()> {
     let cluster = Cluster::start(1, &["--poll-ms", "100"]).await?;
     let addr = cluster.addr(1);
     let rack = Hwsim::start(3, Some(&addr), &[])?;
-    let pw = cluster.dir().join("bmc.pw");
-    std::fs::write(&pw, "password\n")?;
-    ok(&discover(
-        &addr,
-        &rack,
-        pw.to_str().context("utf-8 path")?,
-        false,
-        &[],
-    )?)?;
+    let pw = password_file(&cluster)?;
+    ok(&discover(&addr, &rack, &pw, false, &[])?)?;
     // First passes record the blades' power (a change).
     poll(Duration::from_secs(10), "blades observed off", || async {
         let blades = panctl_json(&addr, &["blade", "list"]).ok()?;
@@ -390,9 +387,7 @@ async fn a_new_leader_takes_over_the_controller_and_the_agents() -> Result<()> {
         .join(",");
     // Blades' agents know every member; followers redirect them to the leader.
     let rack = Hwsim::start(2, Some(&managers), &["--boot-delay-ms", "100"])?;
-    let pw = cluster.dir().join("bmc.pw");
-    std::fs::write(&pw, "password\n")?;
-    let pw = pw.to_str().context("utf-8 path")?.to_string();
+    let pw = password_file(&cluster)?;
     let leader = cluster.leader().await?;
     let addr = cluster.addr(leader);
     ok(&discover(&addr, &rack, &pw, false, &[])?)?;
