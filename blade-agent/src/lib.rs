@@ -56,5 +56,5 @@ pub use error::{AgentError, SessionError};
 pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost};
 pub use protocol::{
     DesiredIdentity, Failure, FailureKind, FencingToken, Hello, HostFacts, InterfaceFacts, Mac,
-    ProtocolError, Report, ServerIdentity,
+    ProtocolError, Report, ServerIdentity, VolumeAttachment,
 };

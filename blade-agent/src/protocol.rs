@@ -129,6 +129,18 @@ pub struct ServerIdentity {
     pub host_nqn: String,
     /// The boot volume's name; `None` when the server has none.
     pub boot_volume: Option<String>,
+    /// Volumes to attach over NVMe/TCP with `host_nqn`, boot volume first.
+    pub volumes: Vec<VolumeAttachment>,
+}
+
+/// One volume the agent attaches after applying the identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeAttachment {
+    /// The volume's name in its partition.
+    pub name: String,
+    pub subsystem_nqn: String,
+    /// The storage target's NVMe/TCP address.
+    pub target: std::net::SocketAddr,
 }
 
 /// What the manager wants the blade to carry, with its fencing token.
@@ -169,6 +181,16 @@ impl From<&DesiredIdentity> for pb::DesiredIdentity {
                     host_nqn: id.host_nqn.clone(),
                 }),
                 boot_volume: id.boot_volume.clone().unwrap_or_default(),
+                volumes: id
+                    .volumes
+                    .iter()
+                    .map(|v| pb::VolumeAttachment {
+                        name: v.name.clone(),
+                        subsystem_nqn: v.subsystem_nqn.clone(),
+                        traddr: v.target.ip().to_string(),
+                        trsvcid: u32::from(v.target.port()),
+                    })
+                    .collect(),
             }),
         };
         pb::DesiredIdentity {
@@ -227,10 +249,47 @@ impl TryFrom<pb::DesiredIdentity> for DesiredIdentity {
                     macs,
                     host_nqn: id.host_nqn,
                     boot_volume: Some(a.boot_volume).filter(|v| !v.is_empty()),
+                    volumes: a
+                        .volumes
+                        .into_iter()
+                        .map(VolumeAttachment::try_from)
+                        .collect::<Result<_, _>>()?,
                 })
             }
         };
         Ok(DesiredIdentity { token, identity })
+    }
+}
+
+impl TryFrom<pb::VolumeAttachment> for VolumeAttachment {
+    type Error = ProtocolError;
+
+    fn try_from(v: pb::VolumeAttachment) -> Result<Self, ProtocolError> {
+        if v.name.is_empty() {
+            return Err(ProtocolError::Missing {
+                field: "VolumeAttachment.name",
+            });
+        }
+        if v.subsystem_nqn.is_empty() {
+            return Err(ProtocolError::Missing {
+                field: "VolumeAttachment.subsystem_nqn",
+            });
+        }
+        let ip: std::net::IpAddr = v.traddr.parse().map_err(|_| ProtocolError::Missing {
+            field: "VolumeAttachment.traddr (an IP address)",
+        })?;
+        let port =
+            u16::try_from(v.trsvcid)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or(ProtocolError::Missing {
+                    field: "VolumeAttachment.trsvcid (a TCP port)",
+                })?;
+        Ok(VolumeAttachment {
+            name: v.name,
+            subsystem_nqn: v.subsystem_nqn,
+            target: std::net::SocketAddr::new(ip, port),
+        })
     }
 }
 
@@ -389,6 +448,7 @@ impl From<&Report> for pb::agent_message::Body {
         match r {
             Report::Applied(token) => pb::agent_message::Body::Applied(pb::IdentityApplied {
                 token: Some((*token).into()),
+                ..Default::default()
             }),
             Report::Failed(f) => pb::agent_message::Body::Failed(pb::IdentityFailed {
                 token: Some(f.token.into()),

@@ -106,9 +106,22 @@ actions! {
     StartServer        => Workload,   Write;
     StopServer         => Workload,   Write;
 
+    AddImage           => Hardware,   Write;
+    ListImages         => Hardware,   Read;
+    DeleteImage        => Hardware,   Write;
+
     CreateVolume       => Workload,   Write;
     ListVolumes        => Workload,   Read;
+    GetVolume          => Workload,   Read;
     DeleteVolume       => Workload,   Write;
+    ResizeVolume       => Workload,   Write;
+    SnapshotVolume     => Workload,   Write;
+    RestoreVolume      => Workload,   Write;
+    DeleteSnapshot     => Workload,   Write;
+
+    CreateNetwork      => Workload,   Write;
+    ListNetworks       => Workload,   Read;
+    DeleteNetwork      => Workload,   Write;
 
     ListAudit          => Observe,    Read;
     WatchEvents        => Observe,    Read;

@@ -37,6 +37,14 @@ pub enum Error {
     #[error("invalid NQN {nqn:?}: {reason}")]
     InvalidNqn { nqn: String, reason: &'static str },
 
+    /// A blade boot target (the text in a BMC's UEFI boot override) was
+    /// malformed.
+    #[error(
+        "invalid NVMe-oF boot target {text:?}: {reason}; expected \
+         nvme+tcp://ADDR:PORT/SUBSYSTEM-NQN?hostnqn=HOST-NQN"
+    )]
+    InvalidBootTarget { text: String, reason: &'static str },
+
     /// A port setting (address, service id) was malformed.
     #[error("invalid port setting {field} = {value:?}: {reason}")]
     InvalidPort {

@@ -8,6 +8,7 @@
 //!   `allowed_hosts`), behind the [`nvmet::StorageTarget`] trait.
 //! - [`nvme`]: the host side, a wrapper of nvme-cli's JSON output behind the
 //!   [`nvme::NvmeHost`] trait.
+//! - [`boot`]: the NVMe/TCP boot target a BMC's boot override names.
 //! - [`runner`]: the seam through which every external program runs.
 //!
 //! Volume *records* live in the fabric manager's replicated state; this
@@ -15,6 +16,7 @@
 //! decide who may reach a volume: the manager's state does, and these
 //! drivers only carry out (and read back) what they are told.
 
+pub mod boot;
 pub mod error;
 pub mod names;
 pub mod nvme;

@@ -19,6 +19,7 @@ async fn create_partition(cluster: &Cluster, via: u64, name: &str) -> Result<()>
             .create_partition(CreatePartitionRequest {
                 name: name.to_string(),
                 description: String::new(),
+                ..Default::default()
             })
             .await;
         match created {

@@ -430,6 +430,7 @@ mod tests {
             macs: macs.iter().map(|m| Mac::parse(m).unwrap()).collect(),
             host_nqn: "nqn.2014-08.org.nvmexpress:uuid:50414e00-0000-0000-0000-000000000001".into(),
             boot_volume: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -176,6 +176,7 @@ mod tests {
             macs: vec![Mac([0x02, 0x50, 0x41, 0, 0, 1])],
             host_nqn: "nqn".into(),
             boot_volume: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -141,6 +141,7 @@ fn identity(server: &str, last_octet: u8) -> ServerIdentity {
             "nqn.2014-08.org.nvmexpress:uuid:50414e00-0000-0000-0000-0000000000{last_octet:02x}"
         ),
         boot_volume: None,
+        volumes: Vec::new(),
     }
 }
 

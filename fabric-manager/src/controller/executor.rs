@@ -57,6 +57,7 @@ pub fn desired_identity(work: &ServerWork, term: u64) -> Result<DesiredIdentity,
             macs,
             host_nqn: work.identity.host_nqn.clone(),
             boot_volume: work.boot_volume.clone(),
+            volumes: Vec::new(),
         },
     ))
 }

@@ -35,6 +35,7 @@ impl From<state::PartitionView> for pb::Partition {
             created_at_ms: v.created_at_ms,
             servers: v.servers,
             volumes: v.volumes,
+            ..Default::default()
         }
     }
 }
@@ -110,6 +111,7 @@ impl From<state::ServerView> for pb::Server {
             generation: v.generation,
             created_at_ms: v.created_at_ms,
             last_error: v.last_error.unwrap_or_default(),
+            ..Default::default()
         }
     }
 }
@@ -122,6 +124,7 @@ impl From<state::VolumeView> for pb::Volume {
             partition: v.partition,
             size_bytes: v.size_bytes,
             attached_to: v.attached_to.unwrap_or_default(),
+            ..Default::default()
         }
     }
 }

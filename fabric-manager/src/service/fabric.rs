@@ -464,6 +464,83 @@ impl Fabric for FabricService {
         deleted(self.write(principal, command).await?)
     }
 
+    async fn add_image(
+        &self,
+        _req: Request<pb::AddImageRequest>,
+    ) -> Result<Response<pb::Image>, Status> {
+        Err(Status::unimplemented("add_image: not yet"))
+    }
+
+    async fn list_images(
+        &self,
+        _req: Request<pb::ListImagesRequest>,
+    ) -> Result<Response<pb::ListImagesReply>, Status> {
+        Err(Status::unimplemented("list_images: not yet"))
+    }
+
+    async fn delete_image(
+        &self,
+        _req: Request<pb::DeleteImageRequest>,
+    ) -> Result<Response<pb::DeleteReply>, Status> {
+        Err(Status::unimplemented("delete_image: not yet"))
+    }
+
+    async fn get_volume(
+        &self,
+        _req: Request<pb::GetVolumeRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        Err(Status::unimplemented("get_volume: not yet"))
+    }
+
+    async fn resize_volume(
+        &self,
+        _req: Request<pb::ResizeVolumeRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        Err(Status::unimplemented("resize_volume: not yet"))
+    }
+
+    async fn snapshot_volume(
+        &self,
+        _req: Request<pb::SnapshotVolumeRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        Err(Status::unimplemented("snapshot_volume: not yet"))
+    }
+
+    async fn restore_volume(
+        &self,
+        _req: Request<pb::RestoreVolumeRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        Err(Status::unimplemented("restore_volume: not yet"))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        _req: Request<pb::DeleteSnapshotRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        Err(Status::unimplemented("delete_snapshot: not yet"))
+    }
+
+    async fn create_network(
+        &self,
+        _req: Request<pb::CreateNetworkRequest>,
+    ) -> Result<Response<pb::Network>, Status> {
+        Err(Status::unimplemented("create_network: not yet"))
+    }
+
+    async fn list_networks(
+        &self,
+        _req: Request<pb::ListNetworksRequest>,
+    ) -> Result<Response<pb::ListNetworksReply>, Status> {
+        Err(Status::unimplemented("list_networks: not yet"))
+    }
+
+    async fn delete_network(
+        &self,
+        _req: Request<pb::DeleteNetworkRequest>,
+    ) -> Result<Response<pb::DeleteReply>, Status> {
+        Err(Status::unimplemented("delete_network: not yet"))
+    }
+
     async fn list_audit(
         &self,
         req: Request<pb::ListAuditRequest>,

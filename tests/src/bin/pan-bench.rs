@@ -186,6 +186,7 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
         .create_partition(CreatePartitionRequest {
             name: "bench".to_string(),
             description: "pan-bench writes".to_string(),
+            ..Default::default()
         })
         .await?;
 

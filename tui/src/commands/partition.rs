@@ -71,6 +71,7 @@ pub async fn run(cmd: PartitionCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
             let request = CreatePartitionRequest {
                 name,
                 description: description.unwrap_or_default(),
+                ..Default::default()
             };
             let created = ctx
                 .manager

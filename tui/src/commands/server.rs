@@ -157,6 +157,7 @@ fn create_request(args: ServerCreateArgs) -> CreateServerRequest {
             args.min_cores,
             args.min_memory_gib,
         )),
+        ..Default::default()
     }
 }
 

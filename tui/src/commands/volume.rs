@@ -78,6 +78,7 @@ pub async fn run(cmd: VolumeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                 name,
                 partition,
                 size_bytes: size,
+                ..Default::default()
             };
             let created = ctx
                 .manager
@@ -100,6 +101,7 @@ pub async fn run(cmd: VolumeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
             let request = DeleteVolumeRequest {
                 name: name.clone(),
                 partition: partition.clone(),
+                ..Default::default()
             };
             ctx.manager
                 .call(request, |mut c, r| async move { c.delete_volume(r).await })
