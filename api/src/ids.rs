@@ -61,6 +61,16 @@ typed_id!(
     "vol"
 );
 typed_id!(
+    /// A golden image volumes are cloned from.
+    ImageId,
+    "img"
+);
+typed_id!(
+    /// A partition network (one VXLAN network id).
+    NetworkId,
+    "net"
+);
+typed_id!(
     /// A stored secret, such as a BMC password.
     CredentialId,
     "cred"

@@ -10,9 +10,10 @@ use crate::applier;
 use crate::backoff::Backoff;
 use crate::error::{AgentError, SessionError, error_chain};
 use crate::host::Host;
-use crate::protocol::{FencingToken, ServerIdentity};
+use crate::protocol::{Applied, Failure, FencingToken, ServerIdentity};
 use crate::session::{self, SessionEnd};
 use rand::rngs::SmallRng;
+use san::nvme::NvmeHost;
 use rand::{Rng, SeedableRng};
 use std::future::Future;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub(crate) const DESIRED_QUEUE: usize = 16;
 
 /// What an agent needs to know. Build with [`AgentConfig::new`] and adjust
 /// the public fields.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AgentConfig {
     /// This blade's name, as the fabric knows it.
     pub blade: String,
@@ -42,6 +43,25 @@ pub struct AgentConfig {
     pub agent_version: String,
     /// Seed for the backoff jitter; `None` draws one from the OS.
     pub jitter_seed: Option<u64>,
+    /// The NVMe-oF initiator that attaches an identity's volumes (nvme-cli
+    /// through [`san::nvme::NvmeCli`]); `None`: identities with volumes are
+    /// refused with a host failure.
+    pub nvme: Option<Arc<dyn NvmeHost>>,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("blade", &self.blade)
+            .field("managers", &self.managers)
+            .field("heartbeat", &self.heartbeat)
+            .field("backoff", &self.backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("agent_version", &self.agent_version)
+            .field("jitter_seed", &self.jitter_seed)
+            .field("nvme", &self.nvme.as_ref().map(|_| "configured"))
+            .finish()
+    }
 }
 
 impl AgentConfig {
@@ -54,6 +74,7 @@ impl AgentConfig {
             connect_timeout: Duration::from_secs(2),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             jitter_seed: None,
+            nvme: None,
         }
     }
 
@@ -98,6 +119,12 @@ pub struct AgentStatus {
     pub applied: Option<FencingToken>,
     /// The identity applied with it (`None`: none, or released).
     pub identity: Option<ServerIdentity>,
+    /// The report of that applied state: interfaces (name, MAC) and the
+    /// attached volumes (name, subsystem NQN, device).
+    pub last_applied: Option<Applied>,
+    /// The failure of the last desired state, if it failed (cleared by the
+    /// next one applied).
+    pub last_failure: Option<Failure>,
     /// True while the link is cut ([`LinkControl::cut`]).
     pub link_cut: bool,
     /// Why the last stream ended or the last attempt failed.
@@ -169,6 +196,7 @@ impl Agent {
         let (report_tx, report_rx) = mpsc::unbounded_channel();
         let applier = applier::run(
             self.host.clone(),
+            self.config.nvme.clone(),
             desired_rx,
             report_tx,
             self.status.clone(),

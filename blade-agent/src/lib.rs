@@ -4,10 +4,14 @@
 //! member: it sends Hello (blade name, agent version, facts, the fencing
 //! token it holds), heartbeats (default every 200 ms) and a report for every
 //! desired state; the manager sends the desired identity (server, UUID, one
-//! MAC per vNIC, host NQN, boot volume) or an explicit release, each with a
-//! fencing token `(term, generation)`. The agent applies it through a
-//! [`Host`]: [`LinuxHost`] on a real blade, [`RecordingHost`] in hwsim and
-//! tests. When the stream drops it reconnects to any listed member with
+//! MAC per vNIC, host NQN, the volumes to attach, boot volume first) or an
+//! explicit release, each with a fencing token `(term, generation)`. The
+//! agent puts the MACs on the blade through a [`Host`] ([`LinuxHost`] on a
+//! real blade, optionally inside a network namespace; [`RecordingHost`] in
+//! hwsim and tests), then attaches the volumes over NVMe/TCP with the san
+//! crate's [`san::nvme::NvmeHost`] ([`AgentConfig::nvme`]) as the
+//! identity's host NQN, and reports the interfaces and attached volumes
+//! ([`Applied`]). When the stream drops it reconnects to any listed member with
 //! bounded, jittered exponential backoff, and its new Hello resyncs the
 //! manager.
 //!
@@ -55,6 +59,6 @@ pub use backoff::Backoff;
 pub use error::{AgentError, SessionError};
 pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost};
 pub use protocol::{
-    DesiredIdentity, Failure, FailureKind, FencingToken, Hello, HostFacts, InterfaceFacts, Mac,
-    ProtocolError, Report, ServerIdentity, VolumeAttachment,
+    Applied, AttachedVolume, DesiredIdentity, Failure, FailureKind, FencingToken, Hello, HostFacts,
+    InterfaceFacts, Mac, ProtocolError, Report, ServerIdentity, VolumeAttachment,
 };

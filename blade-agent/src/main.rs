@@ -1,11 +1,14 @@
 //! `blade-agent`: runs on a blade, holds the stream to the fabric manager and
-//! applies the identity it is given to the named interface(s) with `ip link`.
+//! applies the identity it is given: its MACs to the named interface(s) with
+//! `ip link` (inside `--netns` when given), its volumes with nvme-cli
+//! (`--nvme`).
 //!
 //! It never decides placement and never applies a desired state older than
 //! one it has accepted (see the library docs).
 
 use blade_agent::{Agent, AgentConfig, LinuxHost};
 use clap::Parser;
+use san::nvme::NvmeCli;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +28,13 @@ struct Args {
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 200)]
     heartbeat_ms: u64,
+    /// The nvme-cli program that attaches the identity's volumes.
+    #[arg(long, default_value = "nvme")]
+    nvme: String,
+    /// Work inside this network namespace (`ip -n NS …`): the interfaces
+    /// named by --interface live there.
+    #[arg(long)]
+    netns: Option<String>,
 }
 
 #[tokio::main]
@@ -39,7 +49,12 @@ async fn main() {
     let args = Args::parse();
     let mut config = AgentConfig::new(args.blade, args.manager);
     config.heartbeat = Duration::from_millis(args.heartbeat_ms);
-    let host = Arc::new(LinuxHost::new(args.interface));
+    config.nvme = Some(Arc::new(NvmeCli::new().program(args.nvme)));
+    let mut host = LinuxHost::new(args.interface);
+    if let Some(netns) = args.netns {
+        host = host.in_netns(netns);
+    }
+    let host = Arc::new(host);
     let agent = match Agent::new(config, host) {
         Ok(agent) => agent,
         Err(err) => {

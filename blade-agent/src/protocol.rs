@@ -436,20 +436,86 @@ pub struct Failure {
     pub current: Option<FencingToken>,
 }
 
+/// A volume the agent attached for the identity it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachedVolume {
+    /// The volume's name, as the manager named it.
+    pub name: String,
+    pub subsystem_nqn: String,
+    /// The host's block device, e.g. `/dev/nvme0n1`; empty when the volume
+    /// was already connected and nvme-cli did not say which device it is.
+    pub device: String,
+}
+
+/// A desired state the agent applied: its token and what the blade looks
+/// like afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub token: FencingToken,
+    /// The interfaces after applying (name, MAC), as the host reads them.
+    pub interfaces: Vec<InterfaceFacts>,
+    /// The volumes attached, in the order they were asked for (boot volume
+    /// first); empty after a release.
+    pub volumes: Vec<AttachedVolume>,
+}
+
+impl Applied {
+    /// An applied state with nothing to show but its token.
+    pub fn token_only(token: FencingToken) -> Self {
+        Applied {
+            token,
+            interfaces: Vec::new(),
+            volumes: Vec::new(),
+        }
+    }
+}
+
 /// What the agent reports about a desired state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Report {
-    Applied(FencingToken),
+    Applied(Applied),
     Failed(Failure),
+}
+
+impl Report {
+    /// The token of the desired state the report is about.
+    pub fn token(&self) -> FencingToken {
+        match self {
+            Report::Applied(a) => a.token,
+            Report::Failed(f) => f.token,
+        }
+    }
+}
+
+impl From<&Applied> for pb::IdentityApplied {
+    fn from(a: &Applied) -> Self {
+        pb::IdentityApplied {
+            token: Some(a.token.into()),
+            interfaces: a
+                .interfaces
+                .iter()
+                .map(|i| pb::HostInterface {
+                    name: i.name.clone(),
+                    mac: i.mac.to_string(),
+                })
+                .collect(),
+            volumes: a
+                .volumes
+                .iter()
+                .map(|v| pb::AttachedVolume {
+                    name: v.name.clone(),
+                    subsystem_nqn: v.subsystem_nqn.clone(),
+                    device: v.device.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<&Report> for pb::agent_message::Body {
     fn from(r: &Report) -> Self {
         match r {
-            Report::Applied(token) => pb::agent_message::Body::Applied(pb::IdentityApplied {
-                token: Some((*token).into()),
-                ..Default::default()
-            }),
+            Report::Applied(applied) => pb::agent_message::Body::Applied(applied.into()),
             Report::Failed(f) => pb::agent_message::Body::Failed(pb::IdentityFailed {
                 token: Some(f.token.into()),
                 kind: pb::FailureKind::from(f.kind).into(),
@@ -460,17 +526,60 @@ impl From<&Report> for pb::agent_message::Body {
     }
 }
 
+impl TryFrom<pb::IdentityApplied> for Applied {
+    type Error = ProtocolError;
+
+    fn try_from(a: pb::IdentityApplied) -> Result<Self, ProtocolError> {
+        let token = a
+            .token
+            .ok_or(ProtocolError::Missing {
+                field: "IdentityApplied.token",
+            })?
+            .into();
+        let interfaces = a
+            .interfaces
+            .into_iter()
+            .map(|i| {
+                Ok(InterfaceFacts {
+                    mac: Mac::parse(&i.mac)?,
+                    name: i.name,
+                })
+            })
+            .collect::<Result<_, ProtocolError>>()?;
+        let volumes = a
+            .volumes
+            .into_iter()
+            .map(|v| {
+                if v.name.is_empty() {
+                    return Err(ProtocolError::Missing {
+                        field: "AttachedVolume.name",
+                    });
+                }
+                if v.subsystem_nqn.is_empty() {
+                    return Err(ProtocolError::Missing {
+                        field: "AttachedVolume.subsystem_nqn",
+                    });
+                }
+                Ok(AttachedVolume {
+                    name: v.name,
+                    subsystem_nqn: v.subsystem_nqn,
+                    device: v.device,
+                })
+            })
+            .collect::<Result<_, ProtocolError>>()?;
+        Ok(Applied {
+            token,
+            interfaces,
+            volumes,
+        })
+    }
+}
+
 impl TryFrom<pb::IdentityApplied> for Report {
     type Error = ProtocolError;
 
     fn try_from(a: pb::IdentityApplied) -> Result<Self, ProtocolError> {
-        Ok(Report::Applied(
-            a.token
-                .ok_or(ProtocolError::Missing {
-                    field: "IdentityApplied.token",
-                })?
-                .into(),
-        ))
+        Applied::try_from(a).map(Report::Applied)
     }
 }
 
@@ -529,6 +638,11 @@ mod tests {
             macs: vec![Mac([0x02, 0x50, 0x41, 0, 0, 1])],
             host_nqn: "nqn.2014-08.org.nvmexpress:uuid:50414e00-0000-0000-0000-000000000001".into(),
             boot_volume: Some("web-1-boot".into()),
+            volumes: vec![VolumeAttachment {
+                name: "web-1-boot".into(),
+                subsystem_nqn: "nqn.2026-11.io.pan:volume:7".into(),
+                target: "10.0.0.5:4420".parse().unwrap(),
+            }],
         }
     }
 
@@ -618,12 +732,37 @@ mod tests {
             pb::agent_message::Body::Failed(f) => assert_eq!(Report::try_from(f).unwrap(), failed),
             other => panic!("unexpected {other:?}"),
         }
-        let applied = Report::Applied(FencingToken::new(2, 4));
+        let applied = Report::Applied(Applied {
+            token: FencingToken::new(2, 4),
+            interfaces: vec![InterfaceFacts {
+                name: "eth0".into(),
+                mac: Mac([0x02, 0x50, 0x41, 0, 0, 1]),
+            }],
+            volumes: vec![AttachedVolume {
+                name: "web-1-boot".into(),
+                subsystem_nqn: "nqn.2026-11.io.pan:volume:7".into(),
+                device: "/dev/nvme0n1".into(),
+            }],
+        });
         match pb::agent_message::Body::from(&applied) {
             pb::agent_message::Body::Applied(a) => {
+                assert_eq!(a.volumes[0].device, "/dev/nvme0n1");
+                assert_eq!(a.interfaces[0].mac, "02:50:41:00:00:01");
                 assert_eq!(Report::try_from(a).unwrap(), applied)
             }
             other => panic!("unexpected {other:?}"),
         }
+        let bad = pb::IdentityApplied {
+            token: Some(FencingToken::new(2, 4).into()),
+            interfaces: vec![pb::HostInterface {
+                name: "eth0".into(),
+                mac: "nope".into(),
+            }],
+            volumes: vec![],
+        };
+        assert!(matches!(
+            Report::try_from(bad),
+            Err(ProtocolError::InvalidMac { .. })
+        ));
     }
 }

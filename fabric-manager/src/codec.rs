@@ -74,6 +74,7 @@ mod tests {
                 command: Command::CreatePartition {
                     name: "acme".into(),
                     description: String::new(),
+                    network_ids: None,
                 },
             }])),
         };

@@ -72,6 +72,71 @@ struct Args {
     /// The CA (PEM) other members' certificates are verified against.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    /// Directory of the storage target's volumes and golden images
+    /// (default: `san` in the data directory). Every member must see the
+    /// same directory: the leader does the storage work.
+    #[arg(long, value_name = "DIR")]
+    storage_root: Option<PathBuf>,
+    /// Root of the nvmet configfs tree volumes are exported in. Production:
+    /// /sys/kernel/config/nvmet (default: `nvmet` under --storage-root, for
+    /// simulation).
+    #[arg(long, value_name = "DIR")]
+    nvmet_root: Option<PathBuf>,
+    /// NVMe/TCP address hosts reach the storage target at (the nvmet port).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:4420")]
+    nvme_address: std::net::SocketAddr,
+    /// The fabric driver: `sim` (in memory) or `linux` (bridges and veth
+    /// pairs in network namespaces; needs root).
+    #[arg(long, value_name = "KIND", default_value = "sim", value_parser = ["sim", "linux"])]
+    fabric: String,
+    /// Network namespace of the Linux fabric (blade namespaces are
+    /// `<namespace>-blade-<blade name>`).
+    #[arg(long, value_name = "NAME", default_value = "pan-fabric")]
+    fabric_namespace: String,
+}
+
+/// The storage target from the flags.
+fn storage_from(args: &Args) -> anyhow::Result<fabric_manager::controller::storage::Storage> {
+    use san::nvmet::{ConfigfsTarget, PortConfig};
+    let root = args
+        .storage_root
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("san"));
+    let nvmet_root = args.nvmet_root.clone().unwrap_or_else(|| root.join("nvmet"));
+    let volumes = san::volume::VolumeStore::new(&root);
+    volumes
+        .init()
+        .with_context(|| format!("cannot prepare the storage root {}", root.display()))?;
+    std::fs::create_dir_all(&nvmet_root)
+        .with_context(|| format!("cannot create the nvmet root {}", nvmet_root.display()))?;
+    let port = PortConfig {
+        id: 1,
+        traddr: args.nvme_address.ip(),
+        trsvcid: args.nvme_address.port(),
+    };
+    let target = ConfigfsTarget::new(&nvmet_root, port).with_context(|| {
+        format!(
+            "--nvme-address {} is not a usable NVMe/TCP port",
+            args.nvme_address
+        )
+    })?;
+    Ok(fabric_manager::controller::storage::Storage {
+        volumes,
+        target: std::sync::Arc::new(target),
+        address: args.nvme_address,
+    })
+}
+
+/// The fabric driver from the flags.
+fn fabric_from(args: &Args) -> anyhow::Result<std::sync::Arc<dyn fabric_manager::fabric::Fabric>> {
+    use fabric_manager::fabric::{LinuxFabric, LinuxFabricConfig, SimFabric};
+    Ok(match args.fabric.as_str() {
+        "linux" => std::sync::Arc::new(
+            LinuxFabric::new(LinuxFabricConfig::new(args.fabric_namespace.clone()))
+                .with_context(|| format!("--fabric-namespace {:?}", args.fabric_namespace))?,
+        ),
+        _ => std::sync::Arc::new(SimFabric::new()),
+    })
 }
 
 /// The server and member-client TLS configuration from the flags, checked.
@@ -143,6 +208,7 @@ async fn main() {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let tls = tls_configs(&args)?;
+    let fabric = fabric_from(&args)?;
     let advertise = args
         .advertise
         .clone()
@@ -174,6 +240,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
 
+    // After the node: it creates the data directory with its mode.
+    let storage = storage_from(&args)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // Blade agents' streams; the leader's controller pushes through them.
     let agents = fabric_manager::agent::AgentRegistry::new();
@@ -192,7 +260,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             boot_timeout: Duration::from_secs(args.boot_timeout_s),
             ..ControllerConfig::default()
         },
-    );
+    )
+    .with_storage(storage)
+    .with_fabric(fabric);
     let (ctl_stop_tx, ctl_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller_task = tokio::spawn(controller.run(async {
         let _ = ctl_stop_rx.await;

@@ -24,6 +24,7 @@
 //! | `/redfish/v1/Systems`, `/redfish/v1/Systems/1` | GET; PATCH `Boot` on the system (honours `If-Match`) |
 //! | `/redfish/v1/Systems/1/Actions/ComputerSystem.Reset` | POST `{"ResetType": "On" \| "ForceOff" \| "GracefulShutdown" \| "ForceRestart" \| "PowerCycle"}` → 204 |
 //! | `/redfish/v1/Systems/1/EthernetInterfaces[/1 \| /2]` | GET (burned-in MACs) |
+//! | `/redfish/v1/Systems/1/LogServices[/Log[/Entries[/{id}]]]` | GET (the system log: why an NVMe/TCP boot failed) |
 //! | `/redfish/v1/Chassis[/1]`, `/redfish/v1/Managers[/bmc]` | GET |
 //!
 //! Authentication: `X-Auth-Token` or HTTP Basic (default `admin`/`password`).
@@ -57,6 +58,17 @@
 //! - [`rack`]: the runtime shell (listeners, timers, OS instances).
 //! - [`control`]: the control API (server and client).
 //!
+//! # NVMe/TCP boot
+//!
+//! With `--nvmet-root DIR` (an nvmet configfs tree, as
+//! `san::nvmet::ConfigfsTarget` writes it), a blade whose boot override is
+//! `UefiTarget` with an `nvme+tcp://…?hostnqn=…` text boots only if that
+//! host may connect to that subsystem there; otherwise it stays On without
+//! an OS, Critical, with the reason in its system log (see
+//! [`model::nvme_boot`]). `--fake-nvme PATH` lets the blades' agents attach
+//! volumes with that program (`hwsim-fake-nvme`), each blade with its own
+//! connection state.
+//!
 //! The simulator must never take shortcuts the production protocol would
 //! not allow: the manager talks to it only through Redfish and the agent.
 
@@ -69,13 +81,14 @@ pub mod os;
 pub mod rack;
 pub mod redfish;
 
-pub use agent_os::AgentOs;
+pub use agent_os::{AgentOs, FakeNvme};
 pub use control::{BladeStatus, ControlClient, RackInfo};
 pub use error::Error;
 pub use ground_truth::{
     GroundTruth, GroundTruthEvent, GroundTruthRecord, Violation, find_violations,
 };
 pub use os::{
-    AppliedIdentity, BladeOs, BootContext, HostHandle, IdleOs, LinkState, RunningOs, TaskOs,
+    AgentApplied, AppliedIdentity, AppliedInterface, AppliedVolume, BladeOs, BootContext,
+    HostHandle, IdleOs, LinkState, RunningOs, TaskOs,
 };
 pub use rack::{BladeHandle, Rack, RackConfig};

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use hwsim::control::ControlClient;
 use hwsim::model::{Credentials, FaultAction, Health, ResetType, Timing};
-use hwsim::{AgentOs, BladeOs, BladeStatus, Rack, RackConfig};
+use hwsim::{AgentOs, BladeOs, BladeStatus, FakeNvme, Rack, RackConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +85,25 @@ struct ServeArgs {
     /// several racks can run side by side.
     #[arg(long, default_value_t = 0)]
     rack_id: u8,
+    /// The storage target's nvmet configfs root: a blade booting over
+    /// NVMe/TCP (UefiTarget nvme+tcp://…) boots only if its host NQN may
+    /// reach the subsystem there; otherwise it stays On without an OS,
+    /// Critical, with the reason in its Redfish log.
+    #[arg(long)]
+    nvmet_root: Option<PathBuf>,
+    /// The nvme program the blades' agents attach volumes with
+    /// (hwsim-fake-nvme); it obeys --nvmet-root.
+    #[arg(long, requires = "nvmet_root")]
+    fake_nvme: Option<PathBuf>,
+    /// Run each blade's agent on the real network namespace
+    /// PREFIX<blade name> (interfaces eth0…, e.g. made by the manager's
+    /// Linux fabric) instead of a simulated host. Needs root.
+    #[arg(long)]
+    blade_netns_prefix: Option<String>,
+    /// Where hwsim keeps per-blade state (the fake nvme's connections);
+    /// default: a directory under the system's temp dir.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -234,10 +253,32 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // With a manager to talk to, booted blades run the real blade agent.
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("hwsim-{}", std::process::id()))
+    });
+    let nvme = match (&args.fake_nvme, &args.nvmet_root) {
+        (Some(program), Some(configfs)) => {
+            let state_dir = state_dir.join("nvme");
+            std::fs::create_dir_all(&state_dir).with_context(|| {
+                format!(
+                    "cannot create the state directory {}; pass a writable --state-dir",
+                    state_dir.display()
+                )
+            })?;
+            Some(FakeNvme {
+                program: program.clone(),
+                configfs: configfs.clone(),
+                state_dir,
+            })
+        }
+        _ => None,
+    };
     let os: Option<Arc<dyn BladeOs>> = args.manager.as_ref().map(|_| {
         Arc::new(AgentOs {
             heartbeat: Duration::from_millis(args.agent_heartbeat_ms),
             managers: Vec::new(),
+            nvme,
+            netns_prefix: args.blade_netns_prefix.clone(),
         }) as Arc<dyn BladeOs>
     });
     let mut config = RackConfig {
@@ -254,6 +295,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         session_limit: args.session_limit,
         session_timeout: Duration::from_secs(args.session_timeout_s),
         ground_truth_file: args.ground_truth,
+        nvmet_root: args.nvmet_root,
         ..RackConfig::new(args.blades)
     };
     if let Some(os) = os {
@@ -342,20 +384,48 @@ fn print_table(blades: &[BladeStatus]) {
         "BLADE", "BMC", "POWER", "HEALTH", "OS", "LINK"
     );
     for b in blades {
-        let faults = b.faults.summary();
-        println!(
-            "{:<10} {:<21} {:<11} {:<8} {:<4} {:<4} {}",
-            b.name,
-            b.bmc.to_string(),
-            b.power.as_str(),
-            b.health.as_str(),
-            if b.os_running { "up" } else { "-" },
-            if b.link_up { "up" } else { "cut" },
-            if faults.is_empty() {
-                "-".to_owned()
-            } else {
-                faults.join(", ")
+        print_row(b);
+        if let Some(reason) = &b.boot_failure {
+            println!("  boot failed: {reason}");
+        }
+        if let Some(applied) = &b.applied {
+            let macs: Vec<String> = applied
+                .interfaces
+                .iter()
+                .map(|i| format!("{}={}", i.name, i.mac))
+                .collect();
+            println!(
+                "  applied generation {} (term {}): {}",
+                applied.generation,
+                applied.term,
+                macs.join(" ")
+            );
+            for v in &applied.volumes {
+                println!(
+                    "  volume {} {} {}",
+                    v.name,
+                    v.subsystem_nqn,
+                    if v.device.is_empty() { "-" } else { &v.device }
+                );
             }
-        );
+        }
     }
+}
+
+fn print_row(b: &BladeStatus) {
+    let faults = b.faults.summary();
+    println!(
+        "{:<10} {:<21} {:<11} {:<8} {:<4} {:<4} {}",
+        b.name,
+        b.bmc.to_string(),
+        b.power.as_str(),
+        b.health.as_str(),
+        if b.os_running { "up" } else { "-" },
+        if b.link_up { "up" } else { "cut" },
+        if faults.is_empty() {
+            "-".to_owned()
+        } else {
+            faults.join(", ")
+        }
+    );
 }

@@ -148,6 +148,33 @@ pub struct AppliedIdentity {
     pub term: u64,
 }
 
+/// What a blade's agent last reported applied, as the control API shows
+/// it: the token, the interfaces (name, MAC) and the attached volumes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentApplied {
+    pub generation: u64,
+    pub term: u64,
+    pub interfaces: Vec<AppliedInterface>,
+    pub volumes: Vec<AppliedVolume>,
+}
+
+/// One interface after applying.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedInterface {
+    pub name: String,
+    /// `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+}
+
+/// One attached volume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedVolume {
+    pub name: String,
+    pub subsystem_nqn: String,
+    /// `/dev/nvme0n1`; empty when unknown.
+    pub device: String,
+}
+
 /// The OS instance's handle on its blade. Every call checks that this
 /// instance is still the one running (the blade has not lost power or
 /// rebooted since it booted) and fails with [`Error::OsStopped`] otherwise.
@@ -184,6 +211,13 @@ impl HostHandle {
     /// NQN configured). Replaces any identity it presented before.
     pub fn apply_identity(&self, identity: AppliedIdentity) -> Result<(), Error> {
         self.cell()?.os_apply_identity(self.epoch, identity)
+    }
+
+    /// Shows what the OS's agent last applied in the blade's status (not
+    /// ground truth: the identity itself is recorded by
+    /// [`HostHandle::apply_identity`]). Cleared when the blade loses power.
+    pub fn report_applied(&self, applied: Option<AgentApplied>) -> Result<(), Error> {
+        self.cell()?.os_report_applied(self.epoch, applied)
     }
 
     /// Records that this blade no longer presents any identity.

@@ -1,5 +1,6 @@
 //! Value parsers for arguments clap cannot check on its own: manager
-//! addresses, MAC ranges, BMC address ranges, UUID prefixes and sizes. Each error names what was
+//! addresses, MAC ranges, BMC address ranges, UUID prefixes, sizes, network
+//! ids and their ranges, and image file paths. Each error names what was
 //! wrong and shows a valid example; clap adds the argument's name.
 
 use crate::cli::Scheme;
@@ -162,6 +163,88 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
     units::parse_size(input)
 }
 
+/// Lowest usable network id (VXLAN VNI 0 is not used).
+pub const NETWORK_ID_MIN: u32 = 1;
+/// Highest network id (24-bit VXLAN VNI).
+pub const NETWORK_ID_MAX: u32 = 16_777_215;
+
+/// An inclusive range of network ids, `first <= last`, both in
+/// [`NETWORK_ID_MIN`]`..=`[`NETWORK_ID_MAX`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkIdRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl std::fmt::Display for NetworkIdRange {
+    /// The form the manager parses: `FIRST-LAST`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+/// Parses one network id: a whole number from 1 to 16777215.
+pub fn parse_network_id(input: &str) -> Result<u32, String> {
+    let text = input.trim();
+    let example = format!(
+        "a network id is a whole number from {NETWORK_ID_MIN} to {NETWORK_ID_MAX} (a 24-bit VXLAN VNI), e.g. 10000"
+    );
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{input:?} is not a network id; {example}"));
+    }
+    match text.parse::<u32>() {
+        Ok(id) if (NETWORK_ID_MIN..=NETWORK_ID_MAX).contains(&id) => Ok(id),
+        _ => Err(format!("{input:?} is out of range; {example}")),
+    }
+}
+
+/// Parses `FIRST-LAST`, e.g. `10000-10999`: an inclusive range of network
+/// ids, each from 1 to 16777215, the first not above the last.
+pub fn parse_network_id_range(input: &str) -> Result<NetworkIdRange, String> {
+    let example = format!(
+        "expected FIRST-LAST, two network ids from {NETWORK_ID_MIN} to {NETWORK_ID_MAX}, e.g. 10000-10999"
+    );
+    let text = input.trim();
+    let Some((first, last)) = text.split_once('-') else {
+        return Err(format!("{input:?} is not a network id range; {example}"));
+    };
+    let id = |part: &str| -> Result<u32, String> {
+        let part = part.trim();
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{input:?} is not a network id range; {example}"));
+        }
+        match part.parse::<u32>() {
+            Ok(id) if (NETWORK_ID_MIN..=NETWORK_ID_MAX).contains(&id) => Ok(id),
+            _ => Err(format!(
+                "{input:?} has the network id {part} out of range; {example}"
+            )),
+        }
+    };
+    let (first, last) = (id(first)?, id(last)?);
+    if first > last {
+        return Err(format!(
+            "{input:?} is backwards: the first network id is above the last; {example}"
+        ));
+    }
+    Ok(NetworkIdRange { first, last })
+}
+
+/// Checks an image file path and makes a relative one absolute from the
+/// current directory (the fabric manager, which reads the file, has its
+/// own working directory). The file itself is not opened here: it lives on
+/// the manager's host.
+pub fn parse_image_file(input: &str) -> Result<String, String> {
+    let example = "give the path of a raw or qcow2 disk image on the fabric manager's host, e.g. /var/lib/pan/images/debian-12.qcow2";
+    if input.trim().is_empty() {
+        return Err(format!("an empty path; {example}"));
+    }
+    let path = std::path::absolute(input)
+        .map_err(|e| format!("cannot make {input:?} an absolute path ({e}); {example}"))?;
+    path.into_os_string()
+        .into_string()
+        .map_err(|_| format!("{input:?} is not valid UTF-8; {example}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +367,76 @@ mod tests {
         }
         let err = parse_bmc_range("ftp://10.0.0.21-10.0.0.36").unwrap_err();
         assert!(err.contains("http or https"), "{err}");
+    }
+
+    #[test]
+    fn network_ids_are_24_bit_and_not_zero() {
+        assert_eq!(parse_network_id("1"), Ok(1));
+        assert_eq!(parse_network_id(" 10000 "), Ok(10_000));
+        assert_eq!(parse_network_id("16777215"), Ok(NETWORK_ID_MAX));
+        for bad in ["", "x", "-1", "+5", "1.5", "0x10"] {
+            let err = parse_network_id(bad).unwrap_err();
+            assert!(err.contains("is not a network id"), "{bad}: {err}");
+            assert!(err.contains("from 1 to 16777215"), "{bad}: {err}");
+        }
+        for bad in ["0", "16777216", "99999999999"] {
+            let err = parse_network_id(bad).unwrap_err();
+            assert!(err.contains("out of range"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn network_id_ranges_parse_first_and_last() {
+        assert_eq!(
+            parse_network_id_range("10000-10999"),
+            Ok(NetworkIdRange {
+                first: 10_000,
+                last: 10_999
+            })
+        );
+        assert_eq!(
+            parse_network_id_range(" 7 - 7 "),
+            Ok(NetworkIdRange { first: 7, last: 7 })
+        );
+        assert_eq!(
+            parse_network_id_range("1-16777215").unwrap().to_string(),
+            "1-16777215"
+        );
+    }
+
+    #[test]
+    fn network_id_ranges_reject_bad_input() {
+        for bad in [
+            "", "10000", "10000-", "-10999", "a-b", "1-2-3", "1..5", "-1-5",
+        ] {
+            let err = parse_network_id_range(bad).unwrap_err();
+            assert!(err.contains("is not a network id range"), "{bad}: {err}");
+            assert!(err.contains("FIRST-LAST"), "{bad}: {err}");
+        }
+        let err = parse_network_id_range("0-100").unwrap_err();
+        assert!(err.contains("network id 0 out of range"), "{err}");
+        let err = parse_network_id_range("1-16777216").unwrap_err();
+        assert!(err.contains("network id 16777216 out of range"), "{err}");
+        let err = parse_network_id_range("200-100").unwrap_err();
+        assert!(err.contains("backwards"), "{err}");
+    }
+
+    #[test]
+    fn image_files_become_absolute_paths() {
+        assert_eq!(
+            parse_image_file("/srv/images/debian.qcow2"),
+            Ok("/srv/images/debian.qcow2".into())
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            parse_image_file("debian.qcow2"),
+            Ok(cwd.join("debian.qcow2").to_str().unwrap().to_string())
+        );
+        for bad in ["", "  "] {
+            let err = parse_image_file(bad).unwrap_err();
+            assert!(err.contains("an empty path"), "{err}");
+            assert!(err.contains("raw or qcow2"), "{err}");
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The command-line grammar of `panctl` (clap derive): global flags, every
 //! noun and verb, and the help text a new operator reads.
 
-use crate::args::{self, BmcRange, MacRange, Members};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::args::{self, BmcRange, MacRange, Members, NetworkIdRange};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// `panctl`: operate a PAN fabric from the command line.
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 #[command(
     name = "panctl",
     version,
-    about = "Operate a PAN fabric: cluster, partitions, pools, identity pools, blades, servers and volumes",
-    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions, blade pools, identity pools, blades, logical servers and volumes, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses."
+    about = "Operate a PAN fabric: cluster, partitions, networks, pools, identity pools, blades, servers, volumes and images",
+    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions and their networks, blade pools, identity pools, blades, logical servers, SAN volumes and golden images, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -66,9 +66,12 @@ pub enum Command {
     /// Show and change the fabric-manager cluster (members, leader, log)
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Manage partitions: tenant boundaries that own servers and volumes
+    /// Manage partitions: tenant boundaries that own servers, volumes and networks
     #[command(subcommand)]
     Partition(PartitionCommand),
+    /// Manage partition networks: isolated L2 segments servers' vNICs join
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Manage blade pools: sets of blades with qualification rules
     #[command(subcommand)]
     Pool(PoolCommand),
@@ -81,9 +84,12 @@ pub enum Command {
     /// Manage logical servers: portable identities plus requirements
     #[command(subcommand)]
     Server(ServerCommand),
-    /// Manage SAN volume records
+    /// Manage SAN volumes: servers' boot and data disks, their sizes and snapshots
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage golden images: the disks volumes are thinly cloned from
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Show the audit log, newest record first
     Audit(AuditArgs),
     /// Follow state-change events as they happen
@@ -122,13 +128,49 @@ pub enum PartitionCommand {
         /// Free-text description shown in listings
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Network ids (VXLAN VNIs) its networks take, inclusive: FIRST-LAST, e.g. 10000-10999 (default: the next free block of 1024 ids)
+        #[arg(long, value_name = "FIRST-LAST", value_parser = args::parse_network_id_range)]
+        network_ids: Option<NetworkIdRange>,
     },
-    /// List partitions
+    /// List partitions with their network id ranges
     List,
     /// Delete an empty partition
     Delete {
         /// Partition name
         name: String,
+    },
+}
+
+/// `panctl network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network in a partition
+    #[command(
+        long_about = "Create a network in a partition: an isolated L2 segment with one VXLAN network id from the partition's range. Servers join it with `panctl server create --network NAME`."
+    )]
+    Create {
+        /// Network name (unique in its partition)
+        name: String,
+        /// Partition that owns the network
+        #[arg(short, long, value_name = "PARTITION")]
+        partition: String,
+        /// Network id (VXLAN VNI) from the partition's range (default: the lowest free one)
+        #[arg(long, value_name = "N", value_parser = args::parse_network_id)]
+        network_id: Option<u32>,
+    },
+    /// List networks and the servers on them
+    List {
+        /// Only networks in this partition (default: every partition)
+        #[arg(short, long, value_name = "PARTITION")]
+        partition: Option<String>,
+    },
+    /// Delete a network no server uses
+    Delete {
+        /// Network name
+        name: String,
+        /// Partition the network belongs to
+        #[arg(short, long, value_name = "PARTITION")]
+        partition: String,
     },
 }
 
@@ -368,15 +410,21 @@ pub struct ServerCreateArgs {
     /// Partition that owns the server
     #[arg(short, long, value_name = "PARTITION")]
     pub partition: String,
-    /// Number of virtual NICs (one MAC each)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub nics: u32,
+    /// Number of virtual NICs, one MAC each (default: one per --network, at least 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub nics: Option<u32>,
+    /// Put a vNIC on this network of the partition; repeat for more, in vNIC order
+    #[arg(long = "network", value_name = "NETWORK")]
+    pub networks: Vec<String>,
     /// Identity pool to allocate from (default: the "default" pool)
     #[arg(long, value_name = "POOL")]
     pub identity_pool: Option<String>,
     /// Volume the server boots from (in the same partition)
     #[arg(long, value_name = "VOLUME")]
     pub boot_volume: Option<String>,
+    /// Attach this data volume of the partition; repeat for more
+    #[arg(long = "volume", value_name = "VOLUME")]
+    pub volumes: Vec<String>,
     /// Only place the server on blades with at least this many cores
     #[arg(long, value_name = "N")]
     pub min_cores: Option<u32>,
@@ -426,16 +474,26 @@ pub struct ServerStopArgs {
 /// `panctl volume ...`
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
-    /// Create a volume record
+    /// Create a volume, empty or cloned from a golden image, and wait until it is ready
+    #[command(
+        long_about = "Create a SAN volume and wait until the storage target has it ready: an empty volume of --size, or a thin clone of the golden image --image (as large as the image, or grown to --size).",
+        group(ArgGroup::new("source").args(["size", "image"]).required(true).multiple(true))
+    )]
     Create {
         /// Volume name (unique in its partition)
         name: String,
         /// Partition that owns the volume
         #[arg(short, long, value_name = "PARTITION")]
         partition: String,
-        /// Size in bytes, or with a binary unit: 512M, 10G, 1T (MiB, GiB, TiB)
+        /// Size in bytes, or with a binary unit: 512M, 10G, 1T (MiB, GiB, TiB); with --image, grow the clone to this size (default: the image's size)
         #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
-        size: u64,
+        size: Option<u64>,
+        /// Golden image to clone (see `panctl image list`)
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// How long the manager waits for the storage target, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
     },
     /// List volumes
     List {
@@ -443,13 +501,95 @@ pub enum VolumeCommand {
         #[arg(short, long, value_name = "PARTITION")]
         partition: Option<String>,
     },
-    /// Delete a volume record
+    /// Show one volume: its NVMe NQN, snapshots and last error
+    Show {
+        /// Volume name
+        name: String,
+        /// Partition the volume belongs to
+        #[arg(short, long, value_name = "PARTITION")]
+        partition: String,
+    },
+    /// Grow a volume (volumes only grow)
+    Resize {
+        /// Volume name
+        name: String,
+        /// Partition the volume belongs to
+        #[arg(short, long, value_name = "PARTITION")]
+        partition: String,
+        /// New size in bytes, or with a binary unit: 512M, 10G, 1T; larger than the current size
+        #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
+        size: u64,
+        /// How long the manager waits for the storage target, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
+    },
+    /// Take a named snapshot (a restore point) of a volume
+    Snapshot(VolumeSnapshotArgs),
+    /// Roll a volume back to one of its snapshots
+    #[command(
+        long_about = "Roll a volume back to one of its snapshots: everything written after the snapshot is lost. The snapshot is kept."
+    )]
+    Restore(VolumeSnapshotArgs),
+    /// Delete one snapshot of a volume
+    DeleteSnapshot(VolumeSnapshotArgs),
+    /// Delete a volume no server uses, with its snapshots
     Delete {
         /// Volume name
         name: String,
         /// Partition the volume belongs to
         #[arg(short, long, value_name = "PARTITION")]
         partition: String,
+        /// How long the manager waits for the storage target, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
+    },
+}
+
+/// `panctl volume snapshot|restore|delete-snapshot ...`
+#[derive(Debug, Args)]
+pub struct VolumeSnapshotArgs {
+    /// Volume name
+    pub name: String,
+    /// Snapshot name (unique per volume)
+    pub snapshot: String,
+    /// Partition the volume belongs to
+    #[arg(short, long, value_name = "PARTITION")]
+    pub partition: String,
+    /// How long the manager waits for the storage target, in seconds (default: the manager's)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: Option<u32>,
+}
+
+/// `panctl image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Register a golden image from a disk image file, or create an empty one
+    #[command(
+        long_about = "Register a golden image and wait until the storage target has it: copied from --file (a raw or qcow2 disk image the fabric manager can read, on its own host), or created empty with --size. Volumes are thin clones of it: `panctl volume create NAME --partition P --image IMAGE`.",
+        group(ArgGroup::new("source").args(["file", "size"]).required(true))
+    )]
+    Add {
+        /// Image name (unique in the fabric)
+        name: String,
+        /// Disk image file (raw or qcow2) on the fabric manager's host; a relative path is made absolute from the current directory
+        #[arg(long, value_name = "PATH", value_parser = args::parse_image_file)]
+        file: Option<String>,
+        /// Create an empty image of this size: bytes, or with a binary unit: 512M, 10G, 1T
+        #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
+        size: Option<u64>,
+        /// How long the manager waits for the copy, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
+    },
+    /// List golden images
+    List,
+    /// Delete a golden image no volume was cloned from
+    Delete {
+        /// Image name
+        name: String,
+        /// How long the manager waits for the storage target, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
     },
 }
 
@@ -501,13 +641,313 @@ mod tests {
     }
 
     #[test]
-    fn server_create_defaults_to_one_nic() {
+    fn server_create_leaves_nics_to_the_networks() {
         let cli = parse(&["server", "create", "web-1", "--partition", "acme"]).unwrap();
         let Command::Server(ServerCommand::Create(args)) = cli.command else {
             panic!("parsed as {:?}", cli.command);
         };
-        assert_eq!(args.nics, 1);
+        assert_eq!(args.nics, None);
         assert_eq!(args.partition, "acme");
+        assert!(args.networks.is_empty() && args.volumes.is_empty());
+    }
+
+    #[test]
+    fn server_create_takes_repeated_networks_and_volumes() {
+        let cli = parse(&[
+            "server",
+            "create",
+            "web-1",
+            "-p",
+            "acme",
+            "--network",
+            "front",
+            "--volume",
+            "data-1",
+            "--network",
+            "back",
+            "--volume",
+            "data-2",
+            "--boot-volume",
+            "web-1-boot",
+            "--nics",
+            "3",
+        ])
+        .unwrap();
+        let Command::Server(ServerCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.networks, ["front", "back"]);
+        assert_eq!(args.volumes, ["data-1", "data-2"]);
+        assert_eq!(args.boot_volume.as_deref(), Some("web-1-boot"));
+        assert_eq!(args.nics, Some(3));
+        let err = parse(&["server", "create", "w", "-p", "p", "--nics", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let err = parse(&["server", "create", "w", "-p", "p", "--network"]).unwrap_err();
+        assert!(err.to_string().contains("--network"), "{err}");
+    }
+
+    #[test]
+    fn partition_create_takes_a_network_id_range() {
+        let cli = parse(&[
+            "partition",
+            "create",
+            "acme",
+            "--network-ids",
+            "10000-10999",
+        ])
+        .unwrap();
+        let Command::Partition(PartitionCommand::Create { network_ids, .. }) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            network_ids,
+            Some(NetworkIdRange {
+                first: 10_000,
+                last: 10_999
+            })
+        );
+        let cli = parse(&["partition", "create", "acme"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Partition(PartitionCommand::Create {
+                network_ids: None,
+                description: None,
+                ..
+            })
+        ));
+        let err = parse(&[
+            "partition",
+            "create",
+            "acme",
+            "--network-ids",
+            "10999-10000",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let text = err.to_string();
+        assert!(
+            text.contains("--network-ids") && text.contains("backwards"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn network_grammar() {
+        let cli = parse(&[
+            "network",
+            "create",
+            "front",
+            "-p",
+            "acme",
+            "--network-id",
+            "10005",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Network(NetworkCommand::Create {
+                ref name,
+                ref partition,
+                network_id: Some(10_005),
+            }) if name == "front" && partition == "acme"
+        ));
+        let cli = parse(&["network", "list"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Network(NetworkCommand::List { partition: None })
+        ));
+        let cli = parse(&["network", "delete", "front", "--partition", "acme"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Network(NetworkCommand::Delete { .. })
+        ));
+        let err = parse(&["network", "create", "front"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--partition"), "{err}");
+        for bad in ["0", "16777216", "x"] {
+            let err =
+                parse(&["network", "create", "n", "-p", "acme", "--network-id", bad]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{bad}");
+            assert!(err.to_string().contains("--network-id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn volume_create_needs_a_size_or_an_image() {
+        let err = parse(&["volume", "create", "v", "-p", "acme"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let text = err.to_string();
+        assert!(
+            text.contains("--size") && text.contains("--image"),
+            "{text}"
+        );
+
+        let cli = parse(&["volume", "create", "v", "-p", "acme", "--size", "10G"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Create {
+                size: Some(10_737_418_240),
+                image: None,
+                timeout: None,
+                ..
+            })
+        ));
+        let cli = parse(&[
+            "volume",
+            "create",
+            "v",
+            "-p",
+            "acme",
+            "--image",
+            "debian-12",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Create {
+                size: None,
+                image: Some(ref image),
+                ..
+            }) if image == "debian-12"
+        ));
+        let cli = parse(&[
+            "volume",
+            "create",
+            "v",
+            "-p",
+            "acme",
+            "--image",
+            "debian-12",
+            "--size",
+            "512M",
+            "--timeout",
+            "120",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Create {
+                size: Some(536_870_912),
+                image: Some(_),
+                timeout: Some(120),
+                ..
+            })
+        ));
+        // Plain bytes still work, as before.
+        let cli = parse(&["volume", "create", "v", "-p", "acme", "--size", "1048576"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Create {
+                size: Some(1_048_576),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn volume_verbs_grammar() {
+        let cli = parse(&["volume", "show", "v", "-p", "acme"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Show { .. })
+        ));
+        let cli = parse(&["volume", "resize", "v", "-p", "acme", "--size", "1T"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Resize {
+                size: 1_099_511_627_776,
+                timeout: None,
+                ..
+            })
+        ));
+        let err = parse(&["volume", "resize", "v", "-p", "acme"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--size"), "{err}");
+        let err = parse(&["volume", "resize", "v", "-p", "acme", "--size", "10Q"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let text = err.to_string();
+        assert!(
+            text.contains("--size") && text.contains("unknown unit \"Q\""),
+            "{text}"
+        );
+
+        for (verb, expect) in [
+            ("snapshot", "snapshot"),
+            ("restore", "restore"),
+            ("delete-snapshot", "delete-snapshot"),
+        ] {
+            let cli = parse(&["volume", verb, "v", "s1", "-p", "acme", "--timeout", "5"]).unwrap();
+            let (args, got) = match cli.command {
+                Command::Volume(VolumeCommand::Snapshot(args)) => (args, "snapshot"),
+                Command::Volume(VolumeCommand::Restore(args)) => (args, "restore"),
+                Command::Volume(VolumeCommand::DeleteSnapshot(args)) => (args, "delete-snapshot"),
+                other => panic!("parsed as {other:?}"),
+            };
+            assert_eq!(got, expect);
+            assert_eq!(
+                (
+                    args.name.as_str(),
+                    args.snapshot.as_str(),
+                    args.partition.as_str(),
+                    args.timeout
+                ),
+                ("v", "s1", "acme", Some(5))
+            );
+            let err = parse(&["volume", verb, "v", "-p", "acme"]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{verb}");
+            assert!(err.to_string().contains("<SNAPSHOT>"), "{err}");
+        }
+        let cli = parse(&["volume", "delete", "v", "-p", "acme"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Volume(VolumeCommand::Delete { timeout: None, .. })
+        ));
+    }
+
+    #[test]
+    fn image_add_needs_a_file_or_a_size_not_both() {
+        let err = parse(&["image", "add", "debian-12"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let text = err.to_string();
+        assert!(text.contains("--file") && text.contains("--size"), "{text}");
+
+        let err = parse(&["image", "add", "x", "--file", "/i.qcow2", "--size", "1G"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+
+        let cli = parse(&[
+            "image",
+            "add",
+            "debian-12",
+            "--file",
+            "/srv/debian-12.qcow2",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Image(ImageCommand::Add {
+                file: Some(ref file),
+                size: None,
+                timeout: None,
+                ..
+            }) if file == "/srv/debian-12.qcow2"
+        ));
+        let cli = parse(&["image", "add", "blank", "--size", "4G", "--timeout", "600"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Image(ImageCommand::Add {
+                file: None,
+                size: Some(4_294_967_296),
+                timeout: Some(600),
+                ..
+            })
+        ));
+        let err = parse(&["image", "add", "x", "--file", ""]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(parse(&["image", "list"]).is_ok());
+        assert!(matches!(
+            parse(&["image", "delete", "debian-12"]).unwrap().command,
+            Command::Image(ImageCommand::Delete { .. })
+        ));
     }
 
     #[test]

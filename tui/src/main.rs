@@ -1,7 +1,8 @@
 //! `panctl`: PAN's operator command line. It drives a fabric manager over
-//! the public `pan.v1.Fabric` gRPC API: cluster membership, partitions,
-//! blade pools, identity pools, blades, logical servers, volumes, the audit
-//! log and live events, printed as aligned tables or JSON.
+//! the public `pan.v1.Fabric` gRPC API: cluster membership, partitions and
+//! their networks, blade pools, identity pools, blades, logical servers,
+//! volumes, golden images, the audit log and live events, printed as
+//! aligned tables or JSON.
 //!
 //! This crate will also host PAN's terminal UI (`panctl tui`, ratatui over
 //! the same API and the same [`client`] module).

@@ -4,7 +4,7 @@
 //! `INSTA_UPDATE=always cargo test -p tui` (or `cargo insta review`).
 
 use crate::cli::Format;
-use crate::commands::{blade, cluster, discover, server};
+use crate::commands::{blade, cluster, discover, image, network, partition, server, volume};
 use crate::output::{self, Detail};
 
 #[test]
@@ -65,4 +65,58 @@ fn blade_discover_lines_and_summary() {
 fn cluster_status_table() {
     let view = cluster::ClusterView::from(&cluster::tests::sample());
     insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
+}
+
+#[test]
+fn volume_list_table() {
+    let views: Vec<_> = volume::tests::sample()
+        .iter()
+        .map(volume::VolumeView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn volume_show_with_snapshots_table() {
+    let view = volume::VolumeView::from(&volume::tests::sample()[0]);
+    insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn volume_show_failed_table() {
+    let view = volume::VolumeView::from(&volume::tests::sample()[1]);
+    insta::assert_snapshot!(view.detail());
+}
+
+#[test]
+fn image_list_table() {
+    let views: Vec<_> = image::tests::sample()
+        .iter()
+        .map(image::ImageView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn image_show_table() {
+    let view = image::ImageView::from(&image::tests::sample()[1]);
+    insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
+}
+
+#[test]
+fn network_list_table() {
+    let views: Vec<_> = network::tests::sample()
+        .iter()
+        .map(network::NetworkView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn partition_list_table() {
+    let views: Vec<_> = partition::tests::sample()
+        .iter()
+        .map(partition::PartitionView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
 }

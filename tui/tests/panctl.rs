@@ -1,11 +1,12 @@
 //! End-to-end tests of the `panctl` binary: usage errors, an unreachable
 //! manager, and real gRPC calls against a fake manager (member failover,
 //! principal metadata, JSON contracts, error lines, the event and discovery
-//! streams, blade power, server start and stop).
+//! streams, blade power, server start and stop, the data path: volumes,
+//! images, networks, server vNICs and agent reports).
 
 mod fake_manager;
 
-use fake_manager::{BACKWARDS_RANGE, CUT_RANGE, FakeManager};
+use fake_manager::{BACKWARDS_RANGE, CUT_RANGE, FakeManager, MISSING};
 use serde_json::Value;
 use std::process::Output;
 
@@ -115,7 +116,7 @@ async fn usage_errors_are_one_line_naming_the_argument_with_exit_2() {
         "error: 'panctl server' needs a command (create, list, show, start, stop, delete); run 'panctl server --help' for usage"
     );
     let line = one_error_line(&panctl(&[]).await, 2);
-    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, pool, identity-pool, blade, server, volume, audit, events)"), "{line}");
+    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, network, pool, identity-pool, blade, server, volume, image, audit, events)"), "{line}");
 
     let line = one_error_line(
         &panctl(&["--manager", "nowhere", "cluster", "status"]).await,
@@ -137,6 +138,8 @@ async fn help_works_and_exits_zero() {
         "blade",
         "server",
         "volume",
+        "image",
+        "network",
         "audit",
         "events",
     ] {
@@ -730,4 +733,493 @@ async fn server_start_and_stop_send_blade_no_wait_and_timeout() {
         .map(|r| (r.partition.as_str(), r.no_wait, r.timeout_s))
         .collect();
     assert_eq!(stops, [("acme", false, 5), ("acme", true, 0)]);
+}
+
+#[tokio::test]
+async fn volume_verbs_send_what_was_typed_and_print_volumes() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let base = ["--manager", addr.as_str(), "-o", "json", "volume"];
+    let run = |extra: &'static [&'static str]| {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        async move { panctl(&args).await }
+    };
+
+    // A clone of an image without a size: size 0 goes out, the image's comes back.
+    let value = json(
+        &run(&[
+            "create",
+            "web-1-boot",
+            "-p",
+            "acme",
+            "--image",
+            "debian-12",
+            "--timeout",
+            "90",
+        ])
+        .await,
+    );
+    assert_eq!(value["image"], "debian-12");
+    assert_eq!(value["state"], "ready");
+    assert_eq!(value["size_bytes"], 2u64 << 30);
+    assert_eq!(value["nqn"], "nqn.2024-01.net.pan:volume:acme:web-1-boot");
+    assert_eq!(value["snapshots"], serde_json::json!([]));
+    assert_eq!(value["last_error"], Value::Null);
+
+    let value = json(&run(&["show", "web-1-boot", "--partition", "acme"]).await);
+    assert_eq!(
+        value["snapshots"],
+        serde_json::json!([{"name": "before-upgrade", "created_at_ms": 1_748_779_200_000u64}])
+    );
+    let value = json(&run(&["resize", "web-1-boot", "-p", "acme", "--size", "40G"]).await);
+    assert_eq!(value["size_bytes"], 40u64 << 30);
+    let value = json(&run(&["snapshot", "web-1-boot", "pre-patch", "-p", "acme"]).await);
+    assert_eq!(value["snapshots"][1]["name"], "pre-patch");
+    json(
+        &run(&[
+            "restore",
+            "web-1-boot",
+            "pre-patch",
+            "-p",
+            "acme",
+            "--timeout",
+            "60",
+        ])
+        .await,
+    );
+    json(&run(&["delete-snapshot", "web-1-boot", "pre-patch", "-p", "acme"]).await);
+    let value = json(&run(&["delete", "web-1-boot", "-p", "acme"]).await);
+    assert_eq!(
+        value,
+        serde_json::json!({"deleted": "volume/acme/web-1-boot"})
+    );
+
+    let list = json(&run(&["list", "--partition", "globex"]).await);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["name"], "scratch");
+    assert_eq!(list[0]["image"], Value::Null);
+
+    {
+        let seen = fake.seen.lock().unwrap();
+        let create = &seen.volume_creates[0];
+        assert_eq!(
+            (create.size_bytes, create.image.as_str(), create.timeout_s),
+            (0, "debian-12", 90)
+        );
+        assert_eq!(
+            seen.volume_changes,
+            [
+                "resize acme/web-1-boot 42949672960 0",
+                "snapshot acme/web-1-boot pre-patch 0",
+                "restore acme/web-1-boot pre-patch 60",
+                "delete-snapshot acme/web-1-boot pre-patch 0",
+                "delete acme/web-1-boot 0",
+            ]
+        );
+    }
+
+    // Tables.
+    let table = stdout(&panctl(&["--manager", &addr, "volume", "list"]).await);
+    assert_eq!(
+        table,
+        "PARTITION  NAME        SIZE     IMAGE      STATE  ATTACHED-TO\n\
+         acme       web-1-boot  20 GiB   debian-12  ready  -\n\
+         globex     scratch     512 MiB  -          ready  -\n"
+    );
+    let text = stdout(&panctl(&["--manager", &addr, "volume", "show", "v1", "-p", "acme"]).await);
+    assert!(
+        text.contains("\nnqn          nqn.2024-01.net.pan:volume:acme:v1\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nSNAPSHOT        CREATED\nbefore-upgrade  2025-06-01T12:00:00Z\n"),
+        "{text}"
+    );
+    let output = panctl(&["--manager", &addr, "volume", "delete", "v1", "-p", "acme"]).await;
+    assert_eq!(stdout(&output), "deleted volume v1 from partition acme\n");
+}
+
+#[tokio::test]
+async fn volume_usage_and_api_errors_are_one_line() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "volume", "create", "v", "-p", "acme"]).await,
+        2,
+    );
+    assert!(
+        line.contains("--size <SIZE>") && line.contains("--image <IMAGE>"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("run 'panctl volume create --help' for usage"),
+        "{line}"
+    );
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "volume",
+            "resize",
+            "v",
+            "-p",
+            "acme",
+            "--size",
+            "10Q",
+        ])
+        .await,
+        2,
+    );
+    assert!(
+        line.contains("invalid value '10Q' for '--size <SIZE>'")
+            && line.contains("unknown unit \"Q\""),
+        "{line}"
+    );
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "volume", "show", MISSING, "-p", "acme"]).await,
+        1,
+    );
+    assert_eq!(
+        line,
+        "error: not found: Volume \"missing\" does not exist; list them with `panctl volume list`"
+    );
+    assert!(fake.seen.lock().unwrap().volume_creates.is_empty());
+}
+
+#[tokio::test]
+async fn image_verbs_send_a_file_or_a_size() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "image",
+            "add",
+            "debian-12",
+            "--file",
+            "/srv/images/debian-12.qcow2",
+            "--timeout",
+            "900",
+        ])
+        .await,
+    );
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "id": 1,
+            "name": "debian-12",
+            "size_bytes": 2u64 << 30,
+            "state": "ready",
+            "volumes": 0,
+            "last_error": null
+        })
+    );
+    let output = panctl(&["--manager", &addr, "image", "add", "blank", "--size", "1G"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("name        blank\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    // Neither or both: usage errors, nothing sent.
+    let line = one_error_line(&panctl(&["--manager", &addr, "image", "add", "x"]).await, 2);
+    assert!(
+        line.contains("--file <PATH>") && line.contains("--size <SIZE>"),
+        "{line}"
+    );
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "image",
+            "add",
+            "x",
+            "--file",
+            "/x.qcow2",
+            "--size",
+            "1G",
+        ])
+        .await,
+        2,
+    );
+    assert!(line.contains("cannot be used with"), "{line}");
+
+    let table = stdout(&panctl(&["--manager", &addr, "image", "list"]).await);
+    assert_eq!(
+        table,
+        "NAME       SIZE   STATE  VOLUMES  LAST-ERROR\ndebian-12  2 GiB  ready  3        -\n"
+    );
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "image",
+            "delete",
+            "debian-12",
+        ])
+        .await,
+    );
+    assert_eq!(value, serde_json::json!({"deleted": "image/debian-12"}));
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "image", "delete", MISSING]).await,
+        1,
+    );
+    assert!(
+        line.starts_with("error: not found: Image \"missing\""),
+        "{line}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let adds: Vec<_> = seen
+        .image_adds
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.source_path.as_str(),
+                r.size_bytes,
+                r.timeout_s,
+            )
+        })
+        .collect();
+    assert_eq!(
+        adds,
+        [
+            ("debian-12", "/srv/images/debian-12.qcow2", 0, 900),
+            ("blank", "", 1u64 << 30, 0)
+        ]
+    );
+    assert_eq!(seen.image_deletes.len(), 1);
+}
+
+#[tokio::test]
+async fn network_verbs_and_partition_network_ids() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "network",
+            "create",
+            "front",
+            "-p",
+            "acme",
+            "--network-id",
+            "10005",
+        ])
+        .await,
+    );
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "id": 1,
+            "name": "front",
+            "partition": "acme",
+            "network_id": 10_005,
+            "servers": []
+        })
+    );
+    let table = stdout(&panctl(&["--manager", &addr, "network", "list", "-p", "acme"]).await);
+    assert_eq!(
+        table,
+        "PARTITION  NAME   NETWORK-ID  SERVERS\nacme       front  10000       acme/web-1\n"
+    );
+    let output = panctl(&[
+        "--manager",
+        &addr,
+        "network",
+        "delete",
+        "front",
+        "-p",
+        "acme",
+    ])
+    .await;
+    assert_eq!(
+        stdout(&output),
+        "deleted network front from partition acme\n"
+    );
+
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "network",
+            "create",
+            "n",
+            "-p",
+            "acme",
+            "--network-id",
+            "0",
+        ])
+        .await,
+        2,
+    );
+    assert!(
+        line.contains("'--network-id <N>'") && line.contains("from 1 to 16777215"),
+        "{line}"
+    );
+
+    // The range goes out as typed; the fake answers "already exists".
+    one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "partition",
+            "create",
+            "acme",
+            "--network-ids",
+            "10000-10999",
+        ])
+        .await,
+        1,
+    );
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "partition",
+            "create",
+            "acme",
+            "--network-ids",
+            "5-",
+        ])
+        .await,
+        2,
+    );
+    assert!(
+        line.contains("is not a network id range") && line.contains("FIRST-LAST"),
+        "{line}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.network_creates[0].network_id, 10_005);
+    assert_eq!(seen.network_lists[0].partition, "acme");
+    assert_eq!(seen.network_deletes[0].name, "front");
+    assert_eq!(seen.partition_creates.len(), 1);
+    assert_eq!(seen.partition_creates[0].network_ids, "10000-10999");
+}
+
+#[tokio::test]
+async fn server_create_sends_networks_and_volumes_and_show_prints_the_agent_report() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "create",
+            "web-2",
+            "-p",
+            "acme",
+            "--network",
+            "front",
+            "--network",
+            "back",
+            "--volume",
+            "data-1",
+            "--boot-volume",
+            "web-2-boot",
+        ])
+        .await,
+    );
+    assert_eq!(
+        value["nics"],
+        serde_json::json!([
+            {"mac": "02:50:41:00:00:01", "network": "front", "network_id": 10_000},
+            {"mac": "02:50:41:00:00:02", "network": "back", "network_id": 10_001}
+        ])
+    );
+    assert_eq!(value["volumes"], serde_json::json!(["data-1"]));
+    assert_eq!(value["agent"], Value::Null);
+
+    // Fewer vNICs than networks: refused before anything is sent.
+    let line = one_error_line(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "server",
+            "create",
+            "web-3",
+            "-p",
+            "acme",
+            "--network",
+            "a",
+            "--network",
+            "b",
+            "--nics",
+            "1",
+        ])
+        .await,
+        2,
+    );
+    assert_eq!(
+        line,
+        "error: --nics 1 is fewer than the 2 networks given with --network: each network takes one vNIC; raise --nics to at least 2 or leave it out"
+    );
+    {
+        let seen = fake.seen.lock().unwrap();
+        assert_eq!(seen.server_creates.len(), 1);
+        let sent = &seen.server_creates[0];
+        assert_eq!(sent.nics, 2);
+        assert_eq!(sent.networks, ["front", "back"]);
+        assert_eq!(sent.volumes, ["data-1"]);
+        assert_eq!(sent.boot_volume, "web-2-boot");
+    }
+
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "show",
+            "web-1",
+            "-p",
+            "acme",
+        ])
+        .await,
+    );
+    assert_eq!(
+        value["agent"],
+        serde_json::json!({
+            "interfaces": [{"name": "eth0", "mac": "02:50:41:00:00:01"}],
+            "volumes": [{
+                "name": "web-1-boot",
+                "subsystem_nqn": "nqn.2024-01.net.pan:volume:acme:web-1-boot",
+                "device": "/dev/nvme0n1"
+            }],
+            "token": {"term": 3, "generation": 2}
+        })
+    );
+    let text =
+        stdout(&panctl(&["--manager", &addr, "server", "show", "web-1", "-p", "acme"]).await);
+    assert!(
+        text.ends_with(
+            "\nagent          reported (term 3, generation 2)\n\
+             \n\
+             VNIC  MAC                NETWORK  NETWORK-ID\n\
+             0     02:50:41:00:00:01  front    10000\n\
+             \n\
+             AGENT INTERFACE  MAC\n\
+             eth0             02:50:41:00:00:01\n\
+             \n\
+             ATTACHED VOLUME  DEVICE        SUBSYSTEM-NQN\n\
+             web-1-boot       /dev/nvme0n1  nqn.2024-01.net.pan:volume:acme:web-1-boot\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\ndata volumes   web-1-data\n"), "{text}");
 }

@@ -351,21 +351,7 @@ impl Host for LinuxHost {
         Ok(())
     }
 
-    async fn attach_volumes(&self, identity: &ServerIdentity) -> Result<(), HostError> {
-        // Extension point: the next issue connects the volumes here through
-        // the san crate's nvme-cli wrapper, as `identity.host_nqn`.
-        match &identity.boot_volume {
-            None => Ok(()),
-            Some(volume) => Err(HostError::VolumeAttachUnavailable {
-                server: identity.server.clone(),
-                volume: volume.clone(),
-            }),
-        }
-    }
-
     async fn release(&self) -> Result<(), HostError> {
-        // No volume can be attached in this build (see `attach_volumes`); the
-        // next issue disconnects them here, before the MACs go back.
         for interface in &self.interfaces {
             if let Some(own) = self.original(interface) {
                 self.ensure_mac(interface, own).await?;
@@ -641,18 +627,6 @@ mod tests {
             }
         ));
         assert!(runner.seen().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_boot_volume_is_refused_until_volume_attach_exists() {
-        let host = LinuxHost::new(vec!["eth0".into()]).with_runner(FakeRunner::answering([]));
-        let mut id = identity(&[]);
-        assert!(host.attach_volumes(&id).await.is_ok());
-        id.boot_volume = Some("web-1-boot".into());
-        assert!(matches!(
-            host.attach_volumes(&id).await,
-            Err(HostError::VolumeAttachUnavailable { volume, .. }) if volume == "web-1-boot"
-        ));
     }
 
     /// Effective uid from /proc (no libc: the workspace forbids unsafe code).

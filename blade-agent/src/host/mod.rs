@@ -1,15 +1,19 @@
-//! The hardware seam of the agent: the [`Host`] trait, which puts an identity
-//! on the blade and takes it off, and its two implementations.
+//! The hardware seam of the agent: the [`Host`] trait, which puts an
+//! identity's network side on the blade and takes it off, and its two
+//! implementations.
 //!
-//! - [`LinuxHost`] drives a real blade with iproute2 (`ip link`).
+//! - [`LinuxHost`] drives a real blade with iproute2 (`ip link`), optionally
+//!   inside a network namespace.
 //! - [`RecordingHost`] keeps the blade in memory and records what was applied;
 //!   hwsim and tests run the real agent on it.
 //!
-//! The agent calls, for one desired state and in this order: [`Host::release`]
-//! when the blade carries a different identity (or an unknown state), then
-//! [`Host::apply_network`] and [`Host::attach_volumes`] for the new identity.
-//! Implementations must make every method idempotent: the agent may repeat a
-//! call after a failure.
+//! Volumes are not the host's business: the agent attaches them with the
+//! san crate's [`san::nvme::NvmeHost`] (see `crate::applier`). For one
+//! desired state the agent, in this order: disconnects the volumes it
+//! attached and calls [`Host::release`] when the blade carries a different
+//! identity (or an unknown state), then calls [`Host::apply_network`] and
+//! attaches the new identity's volumes. Implementations must make every
+//! method idempotent: the agent may repeat a call after a failure.
 
 mod linux;
 mod recording;
@@ -34,17 +38,9 @@ pub trait Host: Send + Sync {
     /// vNIC in order.
     async fn apply_network(&self, identity: &ServerIdentity) -> Result<(), HostError>;
 
-    /// Connects the identity's volumes (the boot volume, later data volumes)
-    /// over NVMe-oF as the identity's host NQN.
-    ///
-    /// **Extension point:** the next issue fills this in [`LinuxHost`] with the
-    /// san crate's nvme-cli wrapper. Until then [`LinuxHost`] refuses an
-    /// identity that names a volume ([`HostError::VolumeAttachUnavailable`])
-    /// rather than pretending it attached one.
-    async fn attach_volumes(&self, identity: &ServerIdentity) -> Result<(), HostError>;
-
-    /// Takes the current identity off the blade: disconnects its volumes and
-    /// restores the interfaces' own MACs. A no-op on a blade carrying none.
+    /// Takes the current identity's network side off the blade: restores
+    /// the interfaces' own MACs. A no-op on a blade carrying none. (The
+    /// agent has disconnected the identity's volumes before.)
     async fn release(&self) -> Result<(), HostError>;
 }
 
@@ -104,10 +100,30 @@ pub enum HostError {
     },
 
     #[error(
-        "server {server} uses volume {volume}, but this build of the agent cannot attach volumes \
-         yet (it arrives with the san crate's nvme-cli wrapper)"
+        "server {server} uses volume {volume}, but this agent has no NVMe host configured \
+         (start blade-agent with --nvme PROGRAM, the nvme-cli to attach volumes with)"
     )]
-    VolumeAttachUnavailable { server: String, volume: String },
+    NoNvmeHost { server: String, volume: String },
+
+    #[error(
+        "cannot attach volume {volume} (subsystem {subsystem_nqn} at {target}) as host {host_nqn}"
+    )]
+    VolumeAttach {
+        volume: String,
+        subsystem_nqn: String,
+        target: std::net::SocketAddr,
+        host_nqn: String,
+        #[source]
+        source: san::Error,
+    },
+
+    #[error("cannot detach volume {volume} (subsystem {subsystem_nqn})")]
+    VolumeDetach {
+        volume: String,
+        subsystem_nqn: String,
+        #[source]
+        source: san::Error,
+    },
 
     /// A simulated host (or its hook) refused the change.
     #[error("the host refused: {reason}")]

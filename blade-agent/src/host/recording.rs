@@ -4,8 +4,8 @@
 //! identities are applied and released, like a real one), records every
 //! change as a [`HostEvent`], publishes the identity the blade carries on a
 //! watch channel, and hands each event to an optional [`HostHook`] first: the
-//! simulator's way to observe changes as they happen or to refuse one (a
-//! volume the identity may not reach, an injected fault).
+//! simulator's way to observe changes as they happen or to refuse one (an
+//! injected fault).
 
 use super::{Host, HostError};
 use crate::protocol::{HostFacts, Mac, ServerIdentity};
@@ -18,8 +18,6 @@ use tokio::sync::watch;
 pub enum HostEvent {
     /// The identity's MACs went onto the interfaces.
     Network(ServerIdentity),
-    /// The identity's volumes were attached.
-    Volumes(ServerIdentity),
     /// The identity was taken off.
     Released,
 }
@@ -75,8 +73,8 @@ impl RecordingHost {
         self.lock().events.clone()
     }
 
-    /// The identity the blade carries now: set once its volumes are
-    /// attached (the last step of applying), cleared on release.
+    /// The identity whose MACs the blade carries now: set when its network
+    /// is applied, cleared on release.
     pub fn carrying(&self) -> Option<ServerIdentity> {
         self.carrying.borrow().clone()
     }
@@ -132,11 +130,7 @@ impl Host for RecordingHost {
             for (i, interface) in inner.facts.interfaces.iter_mut().enumerate() {
                 interface.mac = identity.macs.get(i).copied().unwrap_or(own[i]);
             }
-        })
-    }
-
-    async fn attach_volumes(&self, identity: &ServerIdentity) -> Result<(), HostError> {
-        self.change(HostEvent::Volumes(identity.clone()), |_| {})?;
+        })?;
         self.carrying.send_replace(Some(identity.clone()));
         Ok(())
     }
@@ -184,7 +178,6 @@ mod tests {
     async fn records_changes_and_moves_macs() {
         let host = blade();
         host.apply_network(&identity()).await.unwrap();
-        host.attach_volumes(&identity()).await.unwrap();
         assert_eq!(host.carrying(), Some(identity()));
         assert_eq!(
             host.facts().await.unwrap().interfaces[0].mac,
@@ -198,27 +191,32 @@ mod tests {
         );
         assert_eq!(
             host.events(),
-            [
-                HostEvent::Network(identity()),
-                HostEvent::Volumes(identity()),
-                HostEvent::Released
-            ]
+            [HostEvent::Network(identity()), HostEvent::Released]
         );
     }
 
     #[tokio::test]
     async fn a_hook_or_fault_refuses_without_changing_the_blade() {
         let host = blade().with_hook(Arc::new(|e: &HostEvent| match e {
-            HostEvent::Volumes(_) => Err(HostError::Refused {
-                reason: "volume not reachable".into(),
+            HostEvent::Network(id) if id.server == "refused" => Err(HostError::Refused {
+                reason: "not on this blade".into(),
             }),
             _ => Ok(()),
         }));
-        host.apply_network(&identity()).await.unwrap();
-        assert!(host.attach_volumes(&identity()).await.is_err());
+        let refused = ServerIdentity {
+            server: "refused".into(),
+            ..identity()
+        };
+        assert!(host.apply_network(&refused).await.is_err());
         assert_eq!(host.carrying(), None);
+        assert_eq!(
+            host.facts().await.unwrap().interfaces[0].mac,
+            Mac([0x52, 0x54, 0, 0, 0, 1])
+        );
+        host.apply_network(&identity()).await.unwrap();
         host.fail_next("injected");
         assert!(host.release().await.is_err());
+        assert_eq!(host.carrying(), Some(identity()));
         assert_eq!(host.events(), [HostEvent::Network(identity())]);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`registry`]: [`AgentRegistry`], per manager process and in memory:
 //!   which agents hold a stream here, their last heartbeat, facts, applied
-//!   token and last failure; [`AgentRegistry::push_desired`] and
+//!   token and report (interfaces, attached volumes) and last failure; [`AgentRegistry::push_desired`] and
 //!   [`AgentRegistry::wait_applied`] for the controller.
 //! - [`service`]: the tonic service that feeds the registry.
 //! - [`liveness`]: the pure heartbeat-age judgement for failure detection.
@@ -26,5 +26,5 @@ mod tests;
 
 pub use error::AgentError;
 pub use liveness::{Liveness, liveness};
-pub use registry::{Admission, AgentFailure, AgentRegistry, AgentView};
+pub use registry::{Admission, AgentFailure, AgentRegistry, AgentView, AppliedReport};
 pub use service::{AgentService, server};

@@ -2,8 +2,9 @@
 //! that hold a stream to it, and the way to push them desired identities.
 //!
 //! Per blade it keeps: the open stream (if any), the last heartbeat (tokio
-//! time), the facts and version from the last Hello, the last applied token
-//! and the last failure. It is in memory and per process: nothing here is
+//! time), the facts and version from the last Hello, the last applied token,
+//! the last applied report (interfaces and attached volumes, see
+//! [`AgentRegistry::applied_report`]) and the last failure. It is in memory and per process: nothing here is
 //! written to the raft log, and a restarted or newly elected manager starts
 //! empty and learns it again from the agents' Hellos and heartbeats.
 //!
@@ -12,7 +13,10 @@
 
 use super::error::AgentError;
 use super::liveness::{Liveness, liveness};
-use blade_agent::{DesiredIdentity, Failure, FencingToken, Hello, HostFacts, Report};
+use blade_agent::{
+    Applied, AttachedVolume, DesiredIdentity, Failure, FencingToken, Hello, HostFacts,
+    InterfaceFacts, Report,
+};
 use pan_api::v1 as pb;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,6 +52,30 @@ pub struct AgentFailure {
     pub at: Instant,
     /// Registry-wide order of events, to tell it from an earlier attempt's.
     seq: u64,
+}
+
+/// What a blade's agent last reported applied: the token, the interfaces
+/// afterwards and the volumes it attached. In memory only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedReport {
+    pub token: FencingToken,
+    /// Interface name and MAC, as the agent read them after applying.
+    pub interfaces: Vec<InterfaceFacts>,
+    /// Name, subsystem NQN and host device, boot volume first.
+    pub volumes: Vec<AttachedVolume>,
+    /// When this manager received it.
+    pub at: Instant,
+}
+
+impl AppliedReport {
+    fn new(applied: Applied, at: Instant) -> Self {
+        AppliedReport {
+            token: applied.token,
+            interfaces: applied.interfaces,
+            volumes: applied.volumes,
+            at,
+        }
+    }
 }
 
 /// What the registry knows about one blade's agent.
@@ -103,6 +131,8 @@ struct Entry {
     disconnected_at: Option<Instant>,
     last_heartbeat: Option<Instant>,
     applied: Option<FencingToken>,
+    /// The last applied report; kept only while its token is `applied`.
+    applied_report: Option<AppliedReport>,
     last_failure: Option<AgentFailure>,
     /// Event order of the last push, for [`outcome`].
     last_push_seq: Option<u64>,
@@ -120,6 +150,7 @@ impl Entry {
             disconnected_at: None,
             last_heartbeat: None,
             applied: None,
+            applied_report: None,
             last_failure: None,
             last_push_seq: None,
         }
@@ -270,6 +301,11 @@ impl AgentRegistry {
         entry.connected_since = Some(now);
         entry.last_heartbeat = Some(now);
         entry.applied = hello.applied;
+        // A report of another token than the one the agent says it carries
+        // no longer describes the blade.
+        if entry.applied_report.as_ref().map(|r| r.token) != hello.applied {
+            entry.applied_report = None;
+        }
         tracing::info!(blade = %hello.blade, ?peer, applied = ?hello.applied, "agent connected");
         drop(state);
         self.changed();
@@ -312,9 +348,11 @@ impl AgentRegistry {
     /// Records a report of `session`.
     pub(crate) fn report(&self, blade: &str, session: SessionId, report: Report) -> bool {
         self.with_session(blade, session, |entry, seq| match report {
-            Report::Applied(token) => {
-                tracing::info!(%blade, %token, "agent applied");
+            Report::Applied(applied) => {
+                let token = applied.token;
+                tracing::info!(%blade, %token, volumes = applied.volumes.len(), "agent applied");
                 entry.applied = Some(token);
+                entry.applied_report = Some(AppliedReport::new(applied, Instant::now()));
             }
             Report::Failed(failure) => {
                 tracing::warn!(%blade, token = %failure.token, kind = %failure.kind, reason = %failure.reason, "agent did not apply");
@@ -436,6 +474,16 @@ impl AgentRegistry {
             .filter(|(_, e)| e.session.is_some())
             .map(|(b, _)| b.clone())
             .collect()
+    }
+
+    /// What the blade's agent last reported applied (token, interfaces,
+    /// attached volumes), if it still describes the blade: `None` before
+    /// any report, and after a Hello naming another token.
+    pub fn applied_report(&self, blade: &str) -> Option<AppliedReport> {
+        self.lock()
+            .blades
+            .get(blade)
+            .and_then(|e| e.applied_report.clone())
     }
 
     /// What is known about one blade's agent.

@@ -105,7 +105,16 @@ fn facts() -> HostFacts {
 }
 
 fn spawn_agent(managers: &[SocketAddr], host: Arc<RecordingHost>) -> AgentHandle {
+    spawn_agent_with(managers, host, None)
+}
+
+fn spawn_agent_with(
+    managers: &[SocketAddr],
+    host: Arc<RecordingHost>,
+    nvme: Option<Arc<dyn san::nvme::NvmeHost>>,
+) -> AgentHandle {
     let mut config = AgentConfig::new(BLADE, managers.iter().map(|a| a.to_string()).collect());
+    config.nvme = nvme;
     config.heartbeat = HEARTBEAT;
     config.backoff = Backoff {
         initial: Duration::from_millis(20),
@@ -222,6 +231,17 @@ async fn pushes_are_applied_and_stale_ones_refused() {
         host.current_facts().interfaces[0].mac,
         identity("web-1", 1).macs[0]
     );
+    // The report as the agent sent it: interfaces after applying, no volume.
+    let report = registry.applied_report(BLADE).expect("an applied report");
+    assert_eq!(report.token, t(2, 2));
+    assert_eq!(
+        report.interfaces,
+        [InterfaceFacts {
+            name: "eth0".into(),
+            mac: identity("web-1", 1).macs[0],
+        }]
+    );
+    assert!(report.volumes.is_empty());
     let events = host.events();
 
     // A lower generation, and the same generation from a lower term (a
@@ -260,6 +280,50 @@ async fn pushes_are_applied_and_stale_ones_refused() {
     assert_eq!(registry.wait_applied(BLADE, 3, DEADLINE).await, Ok(t(2, 3)));
     assert_eq!(host.carrying(), None);
     assert_eq!(host.events().last(), Some(&HostEvent::Released));
+    let report = registry.applied_report(BLADE).expect("an applied report");
+    assert_eq!(report.token, t(2, 3));
+    assert_eq!(report.interfaces, facts().interfaces, "own MACs are back");
+    manager.stop().await;
+}
+
+#[tokio::test]
+async fn the_applied_report_carries_the_attached_volumes() {
+    use san::runner::{CommandOutput, ScriptedRunner};
+    let manager = Manager::any_port().await;
+    let host = Arc::new(RecordingHost::new(facts()));
+    let runner = ScriptedRunner::new();
+    runner.push(CommandOutput::ok(r#"{"device":"nvme0"}"#));
+    let nvme = san::nvme::NvmeCli::with_runner(Arc::new(runner.clone()));
+    let _agent = spawn_agent_with(&[manager.addr], host, Some(Arc::new(nvme)));
+    manager.until_connected().await;
+    let registry = &manager.registry;
+    assert_eq!(registry.applied_report(BLADE), None);
+
+    let subsystem = "nqn.2026-11.io.pan:volume:7";
+    let server = ServerIdentity {
+        boot_volume: Some("web-1-boot".into()),
+        volumes: vec![blade_agent::VolumeAttachment {
+            name: "web-1-boot".into(),
+            subsystem_nqn: subsystem.into(),
+            target: "127.0.0.1:4420".parse().unwrap(),
+        }],
+        ..identity("web-1", 1)
+    };
+    registry
+        .push_desired(BLADE, DesiredIdentity::assign(t(1, 4), server))
+        .await
+        .unwrap();
+    assert_eq!(registry.wait_applied(BLADE, 4, DEADLINE).await, Ok(t(1, 4)));
+    let report = registry.applied_report(BLADE).expect("an applied report");
+    assert_eq!(
+        report.volumes,
+        [blade_agent::AttachedVolume {
+            name: "web-1-boot".into(),
+            subsystem_nqn: subsystem.into(),
+            device: "/dev/nvme0n1".into(),
+        }]
+    );
+    assert!(runner.commands()[0].starts_with("nvme connect -t tcp -a 127.0.0.1 -s 4420"));
     manager.stop().await;
 }
 

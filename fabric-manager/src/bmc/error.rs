@@ -30,6 +30,8 @@ pub enum Operation {
     Reset(ResetType),
     /// PATCHing the system's `Boot` object.
     SetBootOverride,
+    /// Reading the system's log entries.
+    ReadLog,
     /// Building the HTTP client for an endpoint.
     Configure,
 }
@@ -44,6 +46,7 @@ impl fmt::Display for Operation {
             Operation::ReadInventory => f.write_str("reading the inventory"),
             Operation::Reset(t) => write!(f, "reset {t}"),
             Operation::SetBootOverride => f.write_str("setting the boot override"),
+            Operation::ReadLog => f.write_str("reading the system log"),
             Operation::Configure => f.write_str("configuring the BMC endpoint"),
         }
     }

@@ -6,8 +6,8 @@
 use super::Bmc;
 use super::error::{BmcError, ErrorKind, Operation};
 use super::types::{
-    BootEnabled, BootOverride, BootTarget, HealthStatus, PowerState, ResetOutcome, ResetType,
-    SystemInventory, SystemStatus,
+    BootEnabled, BootOverride, BootTarget, HealthStatus, LogEntry, PowerState, ResetOutcome,
+    ResetType, SystemInventory, SystemStatus,
 };
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -31,6 +31,8 @@ struct FakeState {
     boot: BootOverride,
     failures: VecDeque<ErrorKind>,
     resets: Vec<ResetType>,
+    /// The system log, oldest first.
+    log: Vec<LogEntry>,
 }
 
 impl FakeBmc {
@@ -50,6 +52,7 @@ impl FakeBmc {
             }),
             failures: VecDeque::new(),
             resets: Vec::new(),
+            log: Vec::new(),
             inventory,
         };
         FakeBmc {
@@ -76,6 +79,16 @@ impl FakeBmc {
 
     pub fn set_health(&self, health: HealthStatus) {
         self.state().health = health;
+    }
+
+    /// Replaces the system log (entries oldest first).
+    pub fn set_log_entries(&self, entries: Vec<LogEntry>) {
+        self.state().log = entries;
+    }
+
+    /// Appends an entry to the system log (it becomes the newest).
+    pub fn push_log_entry(&self, entry: LogEntry) {
+        self.state().log.push(entry);
     }
 
     /// The next call fails with `kind` (queued; one failure per call).
@@ -186,6 +199,12 @@ impl Bmc for FakeBmc {
         Ok(())
     }
 
+    async fn log_entries(&self, max: usize) -> Result<Vec<LogEntry>, BmcError> {
+        let mut s = self.state();
+        self.check(&mut s, Operation::ReadLog)?;
+        Ok(s.log.iter().rev().take(max).cloned().collect())
+    }
+
     async fn close(&self) -> Result<(), BmcError> {
         Ok(())
     }
@@ -241,5 +260,31 @@ mod tests {
         assert_eq!(bmc.boot_override().await.unwrap(), boot);
         assert_eq!(bmc.resets(), vec![ResetType::On]);
         assert!(bmc.reset(ResetType::Nmi).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn log_entries_come_newest_first() {
+        let bmc = fake();
+        assert!(bmc.log_entries(10).await.unwrap().is_empty());
+        let entry = |id: &str| LogEntry {
+            id: id.into(),
+            created: None,
+            severity: Some(crate::bmc::Health::Critical),
+            message: format!("entry {id}"),
+            message_id: None,
+        };
+        bmc.set_log_entries(vec![entry("1"), entry("2")]);
+        bmc.push_log_entry(entry("3"));
+        let ids: Vec<String> = bmc
+            .log_entries(2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["3", "2"]);
+        bmc.fail_next(ErrorKind::ConnectionRefused);
+        let err = bmc.log_entries(2).await.unwrap_err();
+        assert_eq!(err.operation, Operation::ReadLog);
     }
 }

@@ -31,7 +31,7 @@ pub use error::{BmcError, ErrorKind, Operation, ParseError};
 pub use fake::FakeBmc;
 pub use redfish::{Credentials, Endpoint, Limits, RedfishBmc, RetryPolicy, Tls};
 pub use types::{
-    BootEnabled, BootMode, BootOverride, BootTarget, Health, HealthStatus, PowerState,
+    BootEnabled, BootMode, BootOverride, BootTarget, Health, HealthStatus, LogEntry, PowerState,
     ResetOutcome, ResetType, ResourceState, SystemInventory, SystemStatus,
 };
 
@@ -74,6 +74,12 @@ pub trait Bmc: Send + Sync {
     /// Sets the boot override. Success means the BMC accepted it; read it
     /// back with [`Bmc::boot_override`] to confirm.
     async fn set_boot_override(&self, boot: &BootOverride) -> Result<(), BmcError>;
+
+    /// The newest entries of the system's log (at most `max`, newest
+    /// first): the first `LogService` of the `ComputerSystem` that has
+    /// `Entries`. Empty when the system has no log. The start executor
+    /// reads it when a blade turns Critical while booting, for the reason.
+    async fn log_entries(&self, max: usize) -> Result<Vec<LogEntry>, BmcError>;
 
     /// Releases what the connection holds on the BMC (its session).
     async fn close(&self) -> Result<(), BmcError>;

@@ -319,3 +319,21 @@ mod tests {
         assert!(!ResetType::Other("X".into()).is_idempotent());
     }
 }
+
+/// One entry of the system's log (Redfish `LogEntry` in a `LogService` of
+/// the `ComputerSystem`): what the BMC or firmware recorded, e.g. why a boot
+/// failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// `Id`, unique within its log.
+    pub id: String,
+    /// `Created`, as the BMC wrote it (ISO 8601 date-time), if it did.
+    pub created: Option<String>,
+    /// `Severity`: OK, Warning or Critical (unknown values kept).
+    pub severity: Option<Health>,
+    /// `Message`, cleaned for display (control characters removed).
+    pub message: String,
+    /// `MessageId` (a registry message such as `Base.1.8.GeneralError`).
+    pub message_id: Option<String>,
+}
+

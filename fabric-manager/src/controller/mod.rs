@@ -11,8 +11,10 @@
 pub mod bmcs;
 pub mod executor;
 pub mod poller;
+pub mod storage;
 
 use crate::agent::{Admission, AgentRegistry};
+use crate::fabric::Fabric;
 use crate::node::Node;
 use crate::state::ServerState;
 use bmcs::BmcPool;
@@ -61,6 +63,10 @@ pub struct Controller {
     agents: AgentRegistry,
     bmcs: BmcPool,
     config: Arc<ControllerConfig>,
+    /// The storage target; `None`: volumes cannot be created or attached.
+    storage: Option<storage::Storage>,
+    /// The internal network; `None`: servers' vNICs join no network.
+    fabric: Option<Arc<dyn Fabric>>,
 }
 
 impl Controller {
@@ -70,7 +76,21 @@ impl Controller {
             agents,
             bmcs,
             config: Arc::new(config),
+            storage: None,
+            fabric: None,
         }
+    }
+
+    /// Drives volumes on this storage target.
+    pub fn with_storage(mut self, storage: storage::Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Attaches servers' vNICs to their networks on this fabric.
+    pub fn with_fabric(mut self, fabric: Arc<dyn Fabric>) -> Self {
+        self.fabric = Some(fabric);
+        self
     }
 
     /// The BMC clients (the API uses them for enrolment and power actions).
@@ -104,6 +124,7 @@ impl Controller {
                         self.config.poll_interval,
                     )));
                     leading.push(tokio::spawn(self.clone().reconcile(term)));
+                    leading.push(tokio::spawn(self.clone().reconcile_storage(term)));
                 }
             } else {
                 match leader_addr {
@@ -127,6 +148,63 @@ impl Controller {
         }
         for task in leading {
             task.abort();
+        }
+    }
+
+    /// Runs the storage executor for every image and volume with work
+    /// pending, one task per record and generation; like [`Self::reconcile`],
+    /// the tasks die with this one when leadership is lost.
+    async fn reconcile_storage(self, term: u64) {
+        if self.storage.is_none() {
+            return;
+        }
+        let mut events = self.node.state_machine().subscribe();
+        let mut executors = tokio::task::JoinSet::new();
+        // (kind, id, generation) -> executor
+        let mut running: HashMap<(&'static str, u64, u64), AbortHandle> = HashMap::new();
+        loop {
+            let work = self.node.state_machine().read(|s| s.pending_storage_work());
+            while executors.try_join_next().is_some() {}
+            let mut wanted = std::collections::HashSet::new();
+            for w in work {
+                let key = match &w {
+                    crate::state::StorageWork::Image { id, generation, .. } => {
+                        ("image", id.0, *generation)
+                    }
+                    crate::state::StorageWork::Volume { id, generation, .. } => {
+                        ("volume", id.0, *generation)
+                    }
+                };
+                wanted.insert(key);
+                if running.get(&key).is_some_and(|t| !t.is_finished()) {
+                    continue;
+                }
+                if running.contains_key(&key) {
+                    // Finished without its report landing (a failed
+                    // proposal): run it again after a pause.
+                    running.remove(&key);
+                    continue;
+                }
+                let me = self.clone();
+                running.insert(
+                    key,
+                    executors.spawn(async move { me.execute_storage(w, term).await }),
+                );
+            }
+            running.retain(|key, task| {
+                if wanted.contains(key) {
+                    true
+                } else {
+                    task.abort();
+                    false
+                }
+            });
+            tokio::select! {
+                _ = events.recv() => {
+                    while events.try_recv().is_ok() {}
+                }
+                _ = tokio::time::sleep(self.config.retry_pause) => {}
+            }
         }
     }
 

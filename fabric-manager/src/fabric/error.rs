@@ -1,11 +1,11 @@
 //! The fabric module's one error type.
 //!
-//! Every variant names the object it concerns (fabric namespace, network or
-//! blade) and, for commands, the command line, exit code and stderr; the
+//! Every variant names the object it concerns (fabric namespace, network,
+//! blade or blade port) and, for commands, the command line, exit code and stderr; the
 //! message ends with what an operator should do next. Errors only describe:
 //! they must never carry a decision about who may join a network.
 
-use super::Vni;
+use super::{BladeRef, Vni};
 use pan_api::ids::BladeId;
 use std::fmt;
 use std::time::Duration;
@@ -19,11 +19,14 @@ pub enum Object {
     Fabric { namespace: String },
     /// A partition network and its bridge.
     Network { vni: Vni, bridge: String },
-    /// A blade's port: its namespace and its fabric-side port.
-    Blade {
-        blade: BladeId,
+    /// A blade as a whole (all its ports) and its namespace.
+    Blade { blade: BladeRef, namespace: String },
+    /// One port of a blade and the blade's namespace (the fabric-side port's
+    /// name follows from the blade id and port, see `names.rs`).
+    Port {
+        blade: BladeRef,
+        port: u8,
         namespace: String,
-        port: String,
     },
 }
 
@@ -32,11 +35,16 @@ impl fmt::Display for Object {
         match self {
             Object::Fabric { namespace } => write!(f, "fabric namespace {namespace}"),
             Object::Network { vni, bridge } => write!(f, "network {vni} (bridge {bridge})"),
-            Object::Blade {
+            Object::Blade { blade, namespace } => write!(f, "{blade} (namespace {namespace})"),
+            Object::Port {
                 blade,
-                namespace,
                 port,
-            } => write!(f, "{blade} (namespace {namespace}, fabric port {port})"),
+                namespace,
+            } => write!(
+                f,
+                "{blade} port {port} (namespace {namespace}, fabric port pv{:x}p{port:x})",
+                blade.id.0
+            ),
         }
     }
 }
@@ -59,9 +67,23 @@ pub enum FabricError {
     InvalidNamespace { name: String, reason: &'static str },
 
     #[error(
-        "{blade}: its id is too large for a 15-character interface name ({name:?}); blade ids must be below 2^52"
+        "{blade}: its id is too large for a 15-character interface name ({name:?}); blade ids must be below 2^44"
     )]
     BladeIdTooLarge { blade: BladeId, name: String },
+
+    #[error(
+        "{blade}: name {name:?} cannot name its network namespace: {reason}; blade names are 1-63 characters of letters, digits, '-', '_' and '.', starting with a letter or digit"
+    )]
+    InvalidBladeName {
+        blade: BladeId,
+        name: String,
+        reason: String,
+    },
+
+    #[error(
+        "{blade}: port {port} is out of range; a blade has at most 16 ports (0..=15), one per vNIC"
+    )]
+    PortOutOfRange { blade: BladeRef, port: u8 },
 
     #[error("`{program}` is not installed on this host, needed for {object}; install iproute2")]
     NotInstalled { object: Object, program: String },
@@ -117,8 +139,23 @@ pub enum FabricError {
     #[error("{vni} still has ports attached ({ports:?}); detach those blades first")]
     NetworkInUse { vni: Vni, ports: Vec<String> },
 
-    #[error("{blade} has no fabric port in {namespace}; create it with ensure_blade_port first")]
-    PortNotFound { blade: BladeId, namespace: String },
+    #[error(
+        "{blade} has no fabric port {port} in {namespace}; create it with ensure_port (or attach) first"
+    )]
+    PortNotFound {
+        blade: BladeRef,
+        port: u8,
+        namespace: String,
+    },
+
+    #[error(
+        "{object}: {interface} already exists in namespace {namespace} but is not the peer of the fabric port; delete it (`ip -n {namespace} link del {interface}`) and retry"
+    )]
+    InterfaceInTheWay {
+        object: Object,
+        namespace: String,
+        interface: String,
+    },
 
     #[error(
         "{object}: the port is enslaved to {master:?}, which is not a PAN network bridge; detach the blade to reclaim it"

@@ -1,34 +1,36 @@
 //! The Linux fabric: a fabric network namespace with one bridge per network
-//! and one veth pair per blade.
+//! and one veth pair per blade port.
 //!
 //! Layout: the fabric namespace (e.g. `pan-fabric-a`) holds bridge `pb<vni
 //! hex>` per network (STP off, forward delay 0; isolation is by separate
 //! bridges since `vlan_filtering` is not available) and the fabric end
-//! `pv<blade hex>` of each blade's veth pair; the other end is `eth0` in the
-//! blade's namespace (`<fabric ns>-blade-<id>`). Attaching enslaves the
-//! fabric end to the network's bridge and sets it up; detaching removes it
-//! from any bridge and sets it down. Each operation reads the kernel first,
-//! changes only what differs, and reads the result back.
+//! `pv<blade id hex>p<port hex>` of each blade port's veth pair; the other end
+//! is `eth<port>` in the blade's namespace (`<fabric ns>-blade-<blade name>`).
+//! Attaching enslaves the fabric end to the network's bridge and sets it up;
+//! detaching removes it from any bridge and sets it down. Each operation
+//! reads the kernel first, changes only what differs, and reads the result
+//! back. A blade's ports are found by listing the fabric namespace and
+//! reading the names (`names::port_of_fabric_name`), so `detach` catches
+//! every port, whoever asked for it.
 //!
 //! Operations are serialized by a lock (a handful of `ip` calls each), so
 //! two callers never race on the same names. This driver must never decide
 //! who may join a network, and never touches namespaces outside its prefix.
 
 use super::error::{FabricError, Object, Result};
-use super::names::{self, BLADE_INTERFACE};
+use super::names;
 use super::parse::{self, Link};
 use super::runner::{self, CommandOutput, CommandRunner, CommandSpec, RunError};
-use super::{Fabric, PortInfo, PortState, Vni};
+use super::{BladeRef, Fabric, PortInfo, PortState, Vni};
 use crate::state::identity::Mac;
 use async_trait::async_trait;
-use pan_api::ids::BladeId;
 use std::sync::Arc;
 
 /// Where the Linux fabric lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinuxFabricConfig {
     /// The fabric network namespace, e.g. `pan-fabric-rack1`; blade
-    /// namespaces are named after it.
+    /// namespaces are named after it (`<namespace>-blade-<blade name>`).
     pub namespace: String,
     /// The `ip` program (iproute2 with JSON output).
     pub ip: String,
@@ -58,19 +60,24 @@ impl std::fmt::Debug for LinuxFabric {
     }
 }
 
-/// The names of one blade's objects.
-struct BladeNames {
-    blade: BladeId,
+/// The names of one blade port's objects.
+struct PortNames {
+    blade: BladeRef,
+    port: u8,
+    /// The blade's namespace.
     namespace: String,
-    port: String,
+    /// The blade-side interface, `eth<port>`.
+    interface: String,
+    /// The fabric-side end, `pv<id>p<port>`.
+    fabric_port: String,
 }
 
-impl BladeNames {
+impl PortNames {
     fn object(&self) -> Object {
-        Object::Blade {
-            blade: self.blade,
+        Object::Port {
+            blade: self.blade.clone(),
+            port: self.port,
             namespace: self.namespace.clone(),
-            port: self.port.clone(),
         }
     }
 }
@@ -96,8 +103,10 @@ impl LinuxFabric {
         &self.config.namespace
     }
 
-    /// The network namespace of a blade (whether or not it exists yet).
-    pub fn blade_namespace(&self, blade: BladeId) -> String {
+    /// The network namespace of a blade (whether or not it exists yet):
+    /// `<fabric namespace>-blade-<blade name>`; an error for a name that
+    /// cannot name a namespace.
+    pub fn blade_namespace(&self, blade: &BladeRef) -> Result<String> {
         names::blade_namespace(&self.config.namespace, blade)
     }
 
@@ -114,11 +123,21 @@ impl LinuxFabric {
         }
     }
 
-    fn blade_names(&self, blade: BladeId) -> Result<BladeNames> {
-        Ok(BladeNames {
-            blade,
-            namespace: self.blade_namespace(blade),
-            port: names::fabric_port_name(blade)?,
+    fn blade_object(&self, blade: &BladeRef) -> Result<Object> {
+        Ok(Object::Blade {
+            blade: blade.clone(),
+            namespace: self.blade_namespace(blade)?,
+        })
+    }
+
+    fn port_names(&self, blade: &BladeRef, port: u8) -> Result<PortNames> {
+        names::check_port(blade, port)?;
+        Ok(PortNames {
+            blade: blade.clone(),
+            port,
+            namespace: self.blade_namespace(blade)?,
+            interface: names::blade_interface(port),
+            fabric_port: names::fabric_port_name(blade.id, port)?,
         })
     }
 
@@ -180,6 +199,30 @@ impl LinuxFabric {
         }
     }
 
+    /// The fabric-side ports of a blade, in port order, read from one
+    /// listing of the fabric namespace; empty when the namespace is absent.
+    async fn blade_ports(&self, object: &Object, blade: &BladeRef) -> Result<Vec<(u8, Link)>> {
+        let args = ["-n", self.config.namespace.as_str(), "-j", "link", "show"];
+        let (spec, output) = self.ip_output(object, &args).await?;
+        if !output.success() {
+            if parse::is_absent(&output.stderr) {
+                return Ok(Vec::new());
+            }
+            return Err(failed(object, &spec, output));
+        }
+        let links =
+            parse::links(&output.stdout).map_err(|detail| unexpected(object, &spec, detail))?;
+        let mut ports: Vec<(u8, Link)> = links
+            .into_iter()
+            .filter_map(|link| match names::port_of_fabric_name(&link.name) {
+                Some((id, port)) if id == blade.id => Some((port, link)),
+                _ => None,
+            })
+            .collect();
+        ports.sort_by_key(|(port, _)| *port);
+        Ok(ports)
+    }
+
     async fn netns_list(&self, object: &Object) -> Result<Vec<String>> {
         let args = ["-j", "netns", "list"];
         let (spec, output) = self.ip_output(object, &args).await?;
@@ -200,82 +243,36 @@ impl LinuxFabric {
         Ok(())
     }
 
-    /// The blade's fabric-side port, or [`FabricError::PortNotFound`].
-    async fn require_port(&self, names: &BladeNames) -> Result<Link> {
-        self.show(&names.object(), &self.config.namespace, &names.port)
+    /// The port's fabric-side end, or [`FabricError::PortNotFound`].
+    async fn require_port(&self, names: &PortNames) -> Result<Link> {
+        self.show(&names.object(), &self.config.namespace, &names.fabric_port)
             .await?
             .ok_or_else(|| FabricError::PortNotFound {
-                blade: names.blade,
+                blade: names.blade.clone(),
+                port: names.port,
                 namespace: self.config.namespace.clone(),
             })
     }
 
-    /// The network a port's `master` denotes.
-    fn network_of(&self, names: &BladeNames, link: &Link) -> Result<Option<Vni>> {
-        match &link.master {
-            None => Ok(None),
-            Some(master) => match names::vni_of_bridge(master) {
-                Some(vni) => Ok(Some(vni)),
-                None => Err(FabricError::ForeignMaster {
-                    object: names.object(),
-                    master: master.clone(),
-                }),
-            },
-        }
-    }
-
-    async fn blade_interface(&self, names: &BladeNames) -> Result<Link> {
+    /// The port's blade-side interface, which must exist.
+    async fn blade_interface(&self, names: &PortNames) -> Result<Link> {
         let object = names.object();
-        self.show(&object, &names.namespace, BLADE_INTERFACE)
+        self.show(&object, &names.namespace, &names.interface)
             .await?
             .ok_or_else(|| FabricError::ReadBack {
                 object,
-                expected: format!("{BLADE_INTERFACE} in namespace {}", names.namespace),
-                found: "no such interface".to_owned(),
+                expected: format!("{} in namespace {}", names.interface, names.namespace),
+                found: format!(
+                    "no such interface (if the blade was renamed, its port's peer is in the namespace of its old name: detach the blade and delete fabric port {})",
+                    names.fabric_port
+                ),
             })
     }
-}
 
-fn failed(object: &Object, spec: &CommandSpec, output: CommandOutput) -> FabricError {
-    FabricError::CommandFailed {
-        object: object.clone(),
-        command: spec.to_string(),
-        code: output.code,
-        stderr: output.stderr,
-    }
-}
-
-fn unexpected(object: &Object, spec: &CommandSpec, detail: String) -> FabricError {
-    FabricError::UnexpectedOutput {
-        object: object.clone(),
-        command: spec.to_string(),
-        detail,
-    }
-}
-
-fn describe(link: &Link) -> String {
-    format!(
-        "master {}, {}",
-        link.master.as_deref().unwrap_or("none"),
-        if link.admin_up { "up" } else { "down" }
-    )
-}
-
-fn parse_mac(object: &Object, link: &Link) -> Result<Mac> {
-    let address = link.address.as_deref().unwrap_or_default();
-    Mac::parse(address).map_err(|detail| FabricError::UnexpectedOutput {
-        object: object.clone(),
-        command: format!("ip -j link show dev {}", link.name),
-        detail,
-    })
-}
-
-#[async_trait]
-impl Fabric for LinuxFabric {
-    async fn ensure_network(&self, vni: Vni) -> Result<()> {
-        let _guard = self.lock.lock().await;
+    /// The network's bridge, created and up; the lock is held and the
+    /// fabric namespace exists.
+    async fn ensure_bridge(&self, vni: Vni) -> Result<()> {
         let ns = self.config.namespace.as_str();
-        self.ensure_namespaces(&self.fabric_object(), &[ns]).await?;
         let object = self.network_object(vni);
         let bridge = names::bridge_name(vni);
         let mut link = self.show(&object, ns, &bridge).await?;
@@ -328,6 +325,157 @@ impl Fabric for LinuxFabric {
         Ok(())
     }
 
+    /// The port's veth pair, created, with its blade side up; the lock is
+    /// held and both namespaces exist. Returns the port and its fabric-side
+    /// end as read.
+    async fn ensure_veth(&self, names: &PortNames) -> Result<(PortInfo, Link)> {
+        let object = names.object();
+        let ns = self.config.namespace.as_str();
+        let fabric_end = match self.show(&object, ns, &names.fabric_port).await? {
+            None => {
+                // An interface already called eth<port> in the blade
+                // namespace would make the veth creation fail obscurely.
+                if let Some(existing) = self
+                    .show(&object, &names.namespace, &names.interface)
+                    .await?
+                {
+                    return Err(FabricError::InterfaceInTheWay {
+                        object,
+                        namespace: names.namespace.clone(),
+                        interface: existing.name,
+                    });
+                }
+                self.ip(
+                    &object,
+                    &[
+                        "-n",
+                        ns,
+                        "link",
+                        "add",
+                        &names.fabric_port,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &names.interface,
+                        "netns",
+                        &names.namespace,
+                    ],
+                )
+                .await?;
+                self.require_port(names).await?
+            }
+            Some(link) => link,
+        };
+        if fabric_end.kind.as_deref() != Some("veth") {
+            return Err(FabricError::ReadBack {
+                object,
+                expected: "a veth fabric port".to_owned(),
+                found: format!("a link of kind {:?}", fabric_end.kind),
+            });
+        }
+        let mut inner = self.blade_interface(names).await?;
+        if !inner.admin_up {
+            self.ip(
+                &object,
+                &[
+                    "-n",
+                    &names.namespace,
+                    "link",
+                    "set",
+                    "dev",
+                    &names.interface,
+                    "up",
+                ],
+            )
+            .await?;
+            inner = self.blade_interface(names).await?;
+            if !inner.admin_up {
+                return Err(FabricError::ReadBack {
+                    object,
+                    expected: format!("{} up", names.interface),
+                    found: describe(&inner),
+                });
+            }
+        }
+        let mac = parse_mac(&object, &inner)?;
+        let info = PortInfo {
+            blade: names.blade.id,
+            port: names.port,
+            blade_namespace: names.namespace.clone(),
+            interface: names.interface.clone(),
+            fabric_namespace: self.config.namespace.clone(),
+            fabric_port: names.fabric_port.clone(),
+            mac,
+        };
+        Ok((info, fabric_end))
+    }
+}
+
+/// The network a port's `master` denotes.
+fn network_of(object: &Object, link: &Link) -> Result<Option<Vni>> {
+    match &link.master {
+        None => Ok(None),
+        Some(master) => match names::vni_of_bridge(master) {
+            Some(vni) => Ok(Some(vni)),
+            None => Err(FabricError::ForeignMaster {
+                object: object.clone(),
+                master: master.clone(),
+            }),
+        },
+    }
+}
+
+fn port_state(object: &Object, link: &Link) -> Result<PortState> {
+    Ok(PortState {
+        network: network_of(object, link)?,
+        up: link.admin_up,
+    })
+}
+
+fn failed(object: &Object, spec: &CommandSpec, output: CommandOutput) -> FabricError {
+    FabricError::CommandFailed {
+        object: object.clone(),
+        command: spec.to_string(),
+        code: output.code,
+        stderr: output.stderr,
+    }
+}
+
+fn unexpected(object: &Object, spec: &CommandSpec, detail: String) -> FabricError {
+    FabricError::UnexpectedOutput {
+        object: object.clone(),
+        command: spec.to_string(),
+        detail,
+    }
+}
+
+fn describe(link: &Link) -> String {
+    format!(
+        "master {}, {}",
+        link.master.as_deref().unwrap_or("none"),
+        if link.admin_up { "up" } else { "down" }
+    )
+}
+
+fn parse_mac(object: &Object, link: &Link) -> Result<Mac> {
+    let address = link.address.as_deref().unwrap_or_default();
+    Mac::parse(address).map_err(|detail| FabricError::UnexpectedOutput {
+        object: object.clone(),
+        command: format!("ip -j link show dev {}", link.name),
+        detail,
+    })
+}
+
+#[async_trait]
+impl Fabric for LinuxFabric {
+    async fn ensure_network(&self, vni: Vni) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let ns = self.config.namespace.as_str();
+        self.ensure_namespaces(&self.fabric_object(), &[ns]).await?;
+        self.ensure_bridge(vni).await
+    }
+
     async fn remove_network(&self, vni: Vni) -> Result<()> {
         let _guard = self.lock.lock().await;
         let ns = self.config.namespace.as_str();
@@ -361,95 +509,25 @@ impl Fabric for LinuxFabric {
         Ok(())
     }
 
-    async fn ensure_blade_port(&self, blade: BladeId) -> Result<PortInfo> {
+    async fn ensure_port(&self, blade: &BladeRef, port: u8) -> Result<PortInfo> {
         let _guard = self.lock.lock().await;
-        let names = self.blade_names(blade)?;
+        let names = self.port_names(blade, port)?;
+        let ns = self.config.namespace.as_str();
+        self.ensure_namespaces(&names.object(), &[ns, &names.namespace])
+            .await?;
+        Ok(self.ensure_veth(&names).await?.0)
+    }
+
+    async fn attach(&self, blade: &BladeRef, port: u8, vni: Vni) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let names = self.port_names(blade, port)?;
         let object = names.object();
         let ns = self.config.namespace.as_str();
         self.ensure_namespaces(&object, &[ns, &names.namespace])
             .await?;
-        match self.show(&object, ns, &names.port).await? {
-            None => {
-                self.ip(
-                    &object,
-                    &[
-                        "-n",
-                        ns,
-                        "link",
-                        "add",
-                        &names.port,
-                        "type",
-                        "veth",
-                        "peer",
-                        "name",
-                        BLADE_INTERFACE,
-                        "netns",
-                        &names.namespace,
-                    ],
-                )
-                .await?;
-            }
-            Some(link) if link.kind.as_deref() != Some("veth") => {
-                return Err(FabricError::ReadBack {
-                    object,
-                    expected: "a veth fabric port".to_owned(),
-                    found: format!("a link of kind {:?}", link.kind),
-                });
-            }
-            Some(_) => {}
-        }
-        let mut inner = self.blade_interface(&names).await?;
-        if !inner.admin_up {
-            self.ip(
-                &object,
-                &[
-                    "-n",
-                    &names.namespace,
-                    "link",
-                    "set",
-                    "dev",
-                    BLADE_INTERFACE,
-                    "up",
-                ],
-            )
-            .await?;
-            inner = self.blade_interface(&names).await?;
-            if !inner.admin_up {
-                return Err(FabricError::ReadBack {
-                    object,
-                    expected: format!("{BLADE_INTERFACE} up"),
-                    found: describe(&inner),
-                });
-            }
-        }
-        let mac = parse_mac(&object, &inner)?;
-        Ok(PortInfo {
-            blade,
-            blade_namespace: names.namespace,
-            interface: BLADE_INTERFACE.to_owned(),
-            fabric_namespace: self.config.namespace.clone(),
-            fabric_port: names.port,
-            mac,
-        })
-    }
-
-    async fn attach(&self, blade: BladeId, vni: Vni) -> Result<()> {
-        let _guard = self.lock.lock().await;
-        let names = self.blade_names(blade)?;
-        let ns = self.config.namespace.as_str();
+        self.ensure_bridge(vni).await?;
+        let (_, link) = self.ensure_veth(&names).await?;
         let bridge = names::bridge_name(vni);
-        if self
-            .show(&self.network_object(vni), ns, &bridge)
-            .await?
-            .is_none()
-        {
-            return Err(FabricError::NetworkNotFound {
-                vni,
-                namespace: self.config.namespace.clone(),
-            });
-        }
-        let link = self.require_port(&names).await?;
-        let object = names.object();
         if link.master.as_deref() == Some(bridge.as_str()) && link.admin_up {
             return Ok(());
         }
@@ -462,7 +540,7 @@ impl Fabric for LinuxFabric {
                     "link",
                     "set",
                     "dev",
-                    &names.port,
+                    &names.fabric_port,
                     "master",
                     &bridge,
                 ],
@@ -472,7 +550,7 @@ impl Fabric for LinuxFabric {
         if !link.admin_up {
             self.ip(
                 &object,
-                &["-n", ns, "link", "set", "dev", &names.port, "up"],
+                &["-n", ns, "link", "set", "dev", &names.fabric_port, "up"],
             )
             .await?;
         }
@@ -487,62 +565,83 @@ impl Fabric for LinuxFabric {
         Ok(())
     }
 
-    async fn detach(&self, blade: BladeId) -> Result<()> {
+    async fn detach(&self, blade: &BladeRef) -> Result<()> {
         let _guard = self.lock.lock().await;
-        let names = self.blade_names(blade)?;
-        let object = names.object();
+        let object = self.blade_object(blade)?;
         let ns = self.config.namespace.as_str();
-        let Some(link) = self.show(&object, ns, &names.port).await? else {
+        let ports = self.blade_ports(&object, blade).await?;
+        let mut changed = false;
+        for (port, link) in &ports {
+            if link.master.is_none() && !link.admin_up {
+                continue;
+            }
+            changed = true;
+            let port_object = self.port_names(blade, *port)?.object();
+            // Down first: traffic stops before the bridge membership changes.
+            if link.admin_up {
+                self.ip(
+                    &port_object,
+                    &["-n", ns, "link", "set", "dev", &link.name, "down"],
+                )
+                .await?;
+            }
+            if link.master.is_some() {
+                self.ip(
+                    &port_object,
+                    &["-n", ns, "link", "set", "dev", &link.name, "nomaster"],
+                )
+                .await?;
+            }
+        }
+        if !changed {
+            // The listing was the read-back: nothing attached or up.
             return Ok(());
-        };
-        if link.master.is_none() && !link.admin_up {
-            return Ok(());
         }
-        // Down first: traffic stops before the bridge membership changes.
-        if link.admin_up {
-            self.ip(
-                &object,
-                &["-n", ns, "link", "set", "dev", &names.port, "down"],
-            )
-            .await?;
-        }
-        if link.master.is_some() {
-            self.ip(
-                &object,
-                &["-n", ns, "link", "set", "dev", &names.port, "nomaster"],
-            )
-            .await?;
-        }
-        match self.show(&object, ns, &names.port).await? {
-            Some(back) if back.master.is_some() || back.admin_up => Err(FabricError::ReadBack {
+        let live: Vec<String> = self
+            .blade_ports(&object, blade)
+            .await?
+            .iter()
+            .filter(|(_, l)| l.master.is_some() || l.admin_up)
+            .map(|(_, l)| format!("{}: {}", l.name, describe(l)))
+            .collect();
+        if !live.is_empty() {
+            return Err(FabricError::ReadBack {
                 object,
-                expected: "master none, down".to_owned(),
-                found: describe(&back),
-            }),
-            _ => Ok(()),
+                expected: "every port master none, down".to_owned(),
+                found: live.join("; "),
+            });
         }
+        Ok(())
     }
 
-    async fn port_state(&self, blade: BladeId) -> Result<PortState> {
+    async fn port_state(&self, blade: &BladeRef, port: u8) -> Result<PortState> {
         let _guard = self.lock.lock().await;
-        let names = self.blade_names(blade)?;
+        let names = self.port_names(blade, port)?;
         let link = self.require_port(&names).await?;
-        Ok(PortState {
-            network: self.network_of(&names, &link)?,
-            up: link.admin_up,
-        })
+        port_state(&names.object(), &link)
     }
 
-    async fn set_blade_mac(&self, blade: BladeId, mac: Mac) -> Result<()> {
+    async fn ports(&self, blade: &BladeRef) -> Result<Vec<(u8, PortState)>> {
         let _guard = self.lock.lock().await;
-        let names = self.blade_names(blade)?;
+        let object = self.blade_object(blade)?;
+        self.blade_ports(&object, blade)
+            .await?
+            .iter()
+            .map(|(port, link)| Ok((*port, port_state(&object, link)?)))
+            .collect()
+    }
+
+    async fn set_blade_mac(&self, blade: &BladeRef, port: u8, mac: Mac) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        let names = self.port_names(blade, port)?;
         let object = names.object();
         let Some(inner) = self
-            .show(&object, &names.namespace, BLADE_INTERFACE)
+            .show(&object, &names.namespace, &names.interface)
             .await?
         else {
             return Err(FabricError::PortNotFound {
-                blade,
+                blade: blade.clone(),
+                port,
                 namespace: names.namespace,
             });
         };
@@ -558,7 +657,7 @@ impl Fabric for LinuxFabric {
                 "link",
                 "set",
                 "dev",
-                BLADE_INTERFACE,
+                &names.interface,
                 "address",
                 &text,
             ],

@@ -1,9 +1,12 @@
 //! The fabric: the internal network that joins blades, carved into partition
 //! networks (isolated L2 segments, one per VXLAN network id).
 //!
-//! [`Fabric`] is the hardware seam. [`LinuxFabric`] programs a Linux fabric
-//! network namespace (one bridge per network, one veth pair per blade whose
-//! blade end lives in the blade's own namespace); [`SimFabric`] keeps the same
+//! [`Fabric`] is the hardware seam. A blade is named by a [`BladeRef`] (its
+//! manager id and its name) and has up to [`MAX_PORTS`] ports: vNIC `i` of
+//! the server it hosts is carried by port `i`. [`LinuxFabric`] programs a
+//! Linux fabric network namespace (one bridge per network, one veth pair per
+//! blade port whose blade end, `eth<i>`, lives in the blade's own namespace
+//! `<fabric namespace>-blade-<blade name>`); [`SimFabric`] keeps the same
 //! facts in memory and answers reachability as a pure function, for tests at
 //! scale. Both pass the same conformance checks (`tests.rs`).
 //!
@@ -30,7 +33,7 @@ mod tests;
 
 pub use error::{FabricError, Object, Result};
 pub use linux::{LinuxFabric, LinuxFabricConfig};
-pub use names::{BLADE_INTERFACE, bridge_name, fabric_port_name};
+pub use names::{MAX_PORTS, blade_interface, bridge_name, fabric_port_name};
 pub use runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunError};
 pub use sim::SimFabric;
 
@@ -82,18 +85,47 @@ impl fmt::Display for Vni {
     }
 }
 
-/// Where a blade's fabric port lives, as created by
-/// [`Fabric::ensure_blade_port`].
+/// A blade as the fabric knows it: the manager's id (which names the kernel
+/// interfaces in the fabric namespace) and the blade's name (which names its
+/// network namespace). Names are 1–63 characters of `[A-Za-z0-9._-]`,
+/// starting with a letter or digit; the fabric checks them again and refuses
+/// others with [`FabricError::InvalidBladeName`]. A blade keeps its name: a
+/// port created under one name is not found under another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BladeRef {
+    pub id: BladeId,
+    pub name: String,
+}
+
+impl BladeRef {
+    pub fn new(id: BladeId, name: impl Into<String>) -> Self {
+        BladeRef {
+            id,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for BladeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.id, self.name)
+    }
+}
+
+/// Where one port of a blade lives, as created by [`Fabric::ensure_port`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortInfo {
     pub blade: BladeId,
+    /// The port number, `0..MAX_PORTS`: vNIC `port` of the hosted server.
+    pub port: u8,
     /// The blade's network namespace (for [`SimFabric`], a label).
     pub blade_namespace: String,
-    /// The blade-side interface (`eth0`): where the agent applies identity MACs.
+    /// The blade-side interface (`eth<port>`): where the agent applies the
+    /// identity's MAC for this vNIC.
     pub interface: String,
     /// The namespace holding the bridges and fabric-side port ends.
     pub fabric_namespace: String,
-    /// The fabric-side end of the blade's link (a veth in [`LinuxFabric`]).
+    /// The fabric-side end of the port's link (a veth in [`LinuxFabric`]).
     pub fabric_port: String,
     /// The blade-side interface's current MAC, read back.
     pub mac: Mac,
@@ -118,7 +150,8 @@ impl PortState {
 }
 
 /// The hardware seam to the fabric. Every operation is idempotent and reads
-/// its effect back before returning `Ok`.
+/// its effect back before returning `Ok`. Ports are numbered `0..MAX_PORTS`;
+/// a larger number is [`FabricError::PortOutOfRange`].
 #[async_trait]
 pub trait Fabric: Send + Sync {
     /// Creates the network's isolated segment if it does not exist.
@@ -128,25 +161,34 @@ pub trait Fabric: Send + Sync {
     /// [`FabricError::NetworkInUse`] while ports are attached to it.
     async fn remove_network(&self, vni: Vni) -> Result<()>;
 
-    /// Creates the blade's fabric port if it does not exist. A new port is
-    /// detached and down.
-    async fn ensure_blade_port(&self, blade: BladeId) -> Result<PortInfo>;
+    /// Creates port `port` of the blade if it does not exist (and the
+    /// blade's namespace if that is missing). A new port is detached and
+    /// down; its blade-side interface is up.
+    async fn ensure_port(&self, blade: &BladeRef, port: u8) -> Result<PortInfo>;
 
-    /// Attaches the blade's port to the network and brings it up. A port
-    /// attached to another network moves (the caller decided it may).
-    async fn attach(&self, blade: BladeId, vni: Vni) -> Result<()>;
+    /// Attaches the blade's port to the network and brings it up, creating
+    /// the network and the port if they do not exist. A port attached to
+    /// another network moves (the caller decided it may).
+    async fn attach(&self, blade: &BladeRef, port: u8, vni: Vni) -> Result<()>;
 
-    /// Detaches the blade's port from any network and sets it down. `Ok`
-    /// when the blade has no port: nothing of it can reach a network.
-    /// Fencing relies on this.
-    async fn detach(&self, blade: BladeId) -> Result<()>;
+    /// Detaches every port of the blade from any network and sets it down,
+    /// read back. `Ok` when the blade has no port: nothing of it can reach a
+    /// network. Fencing relies on this.
+    async fn detach(&self, blade: &BladeRef) -> Result<()>;
 
-    /// The port's state, read from the fabric.
-    async fn port_state(&self, blade: BladeId) -> Result<PortState>;
+    /// The port's state, read from the fabric;
+    /// [`FabricError::PortNotFound`] when it does not exist.
+    async fn port_state(&self, blade: &BladeRef, port: u8) -> Result<PortState>;
 
-    /// Sets the MAC of the blade-side interface (the identity's MAC).
-    async fn set_blade_mac(&self, blade: BladeId, mac: Mac) -> Result<()>;
+    /// Every port of the blade that exists, with its state, in port order
+    /// (empty when it has none).
+    async fn ports(&self, blade: &BladeRef) -> Result<Vec<(u8, PortState)>>;
 
-    /// Deletes everything this fabric created.
+    /// Sets the MAC of the port's blade-side interface (the identity's MAC
+    /// for that vNIC).
+    async fn set_blade_mac(&self, blade: &BladeRef, port: u8, mac: Mac) -> Result<()>;
+
+    /// Deletes everything this fabric created: the fabric namespace and
+    /// every `<fabric namespace>-blade-*` namespace.
     async fn teardown(&self) -> Result<()>;
 }

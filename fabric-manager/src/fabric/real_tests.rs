@@ -1,7 +1,7 @@
 //! Tests of [`LinuxFabric`] against the real kernel (root only).
 //!
-//! Three blades in their own network namespaces on two partition networks;
-//! reachability is probed with TCP inside the namespaces (no `ping` here):
+//! Three blades in their own network namespaces on two partition networks,
+//! and a blade with two ports on two networks; reachability is probed with TCP inside the namespaces (no `ping` here):
 //! the test binary re-runs itself under `ip netns exec` as a listener or a
 //! client ([`probe_helper`]). Every probe is bounded in time, positive
 //! checks poll with a deadline (no sleeps), names carry the pid, and a Drop
@@ -226,11 +226,58 @@ fn new_fabric(tag: &str) -> (Arc<LinuxFabric>, TeardownGuard) {
     (fabric, guard)
 }
 
+/// One address of a blade, as the probes see it.
 struct Blade {
-    id: BladeId,
-    name: &'static str,
+    blade: BladeRef,
+    /// The blade and, for a second port, the interface (for messages).
+    name: String,
     ns: String,
     addr: SocketAddr,
+}
+
+/// Creates port `port` of `blade`, gives its interface `addr`/24 and brings
+/// `lo` up.
+async fn blade_port(fabric: &LinuxFabric, blade: &BladeRef, port: u8, addr: &str) -> Blade {
+    let info = fabric.ensure_port(blade, port).await.unwrap();
+    assert_eq!(info.blade_namespace, fabric.blade_namespace(blade).unwrap());
+    assert_eq!(info.port, port);
+    ip(&[
+        "-n",
+        &info.blade_namespace,
+        "addr",
+        "add",
+        &format!("{addr}/24"),
+        "dev",
+        &info.interface,
+    ])
+    .await;
+    ip(&[
+        "-n",
+        &info.blade_namespace,
+        "link",
+        "set",
+        "dev",
+        "lo",
+        "up",
+    ])
+    .await;
+    Blade {
+        blade: blade.clone(),
+        name: format!("{} {}", blade.name, info.interface),
+        ns: info.blade_namespace,
+        addr: SocketAddr::new(addr.parse().unwrap(), PROBE_PORT),
+    }
+}
+
+/// Asserts nothing of the fabric is left in `ip netns list`.
+async fn assert_nothing_left(fabric: &LinuxFabric) {
+    let left = Command::new("ip")
+        .args(["-j", "netns", "list"])
+        .output()
+        .await
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains(fabric.namespace()), "left behind: {left}");
 }
 
 async fn ip(args: &[&str]) {
@@ -260,37 +307,9 @@ async fn blades_reach_only_their_network_and_follow_a_move() {
     fabric.ensure_network(net_b).await.unwrap();
 
     let mut blades = Vec::new();
-    for (i, name) in [(1u64, "blade1"), (2, "blade2"), (3, "blade3")] {
-        let id = BladeId(i);
-        let info = fabric.ensure_blade_port(id).await.unwrap();
-        assert_eq!(info.blade_namespace, fabric.blade_namespace(id));
-        let ip_addr = format!("10.77.0.{i}");
-        ip(&[
-            "-n",
-            &info.blade_namespace,
-            "addr",
-            "add",
-            &format!("{ip_addr}/24"),
-            "dev",
-            &info.interface,
-        ])
-        .await;
-        ip(&[
-            "-n",
-            &info.blade_namespace,
-            "link",
-            "set",
-            "dev",
-            "lo",
-            "up",
-        ])
-        .await;
-        blades.push(Blade {
-            id,
-            name,
-            ns: info.blade_namespace,
-            addr: SocketAddr::new(ip_addr.parse().unwrap(), PROBE_PORT),
-        });
+    for i in 1u64..=3 {
+        let blade = BladeRef::new(BladeId(i), format!("blade{i}"));
+        blades.push(blade_port(&fabric, &blade, 0, &format!("10.77.0.{i}")).await);
     }
     let [b1, b2, b3] = &blades[..] else {
         unreachable!("three blades")
@@ -298,8 +317,8 @@ async fn blades_reach_only_their_network_and_follow_a_move() {
 
     // The identity MAC is applied on the blade side and read back.
     let mac = Mac::parse("02:50:41:00:00:02").unwrap();
-    fabric.set_blade_mac(b2.id, mac).await.unwrap();
-    assert_eq!(fabric.ensure_blade_port(b2.id).await.unwrap().mac, mac);
+    fabric.set_blade_mac(&b2.blade, 0, mac).await.unwrap();
+    assert_eq!(fabric.ensure_port(&b2.blade, 0).await.unwrap().mac, mac);
 
     // Listeners stay up for the whole test; dropped (killed) before the guard.
     let mut listeners = Vec::new();
@@ -311,17 +330,17 @@ async fn blades_reach_only_their_network_and_follow_a_move() {
     assert_isolated(b1, b2).await;
 
     // Partition A: blade1 + blade2 on 100; partition B: blade3 on 200.
-    fabric.attach(b1.id, net_a).await.unwrap();
-    fabric.attach(b2.id, net_a).await.unwrap();
-    fabric.attach(b3.id, net_b).await.unwrap();
-    fabric.attach(b3.id, net_b).await.unwrap();
+    fabric.attach(&b1.blade, 0, net_a).await.unwrap();
+    fabric.attach(&b2.blade, 0, net_a).await.unwrap();
+    fabric.attach(&b3.blade, 0, net_b).await.unwrap();
+    fabric.attach(&b3.blade, 0, net_b).await.unwrap();
     assert_reaches(b1, b2).await;
     assert_reaches(b2, b1).await;
     for (from, to) in [(b1, b3), (b3, b1), (b2, b3), (b3, b2)] {
         assert_isolated(from, to).await;
     }
     assert_eq!(
-        fabric.port_state(b2.id).await.unwrap(),
+        fabric.port_state(&b2.blade, 0).await.unwrap(),
         PortState {
             network: Some(net_a),
             up: true
@@ -335,11 +354,14 @@ async fn blades_reach_only_their_network_and_follow_a_move() {
     ));
 
     // Move blade2 to network 200: detach (as a fence would), then attach.
-    fabric.detach(b2.id).await.unwrap();
-    fabric.detach(b2.id).await.unwrap();
-    assert_eq!(fabric.port_state(b2.id).await.unwrap(), PortState::DETACHED);
+    fabric.detach(&b2.blade).await.unwrap();
+    fabric.detach(&b2.blade).await.unwrap();
+    assert_eq!(
+        fabric.port_state(&b2.blade, 0).await.unwrap(),
+        PortState::DETACHED
+    );
     assert_isolated(b1, b2).await;
-    fabric.attach(b2.id, net_b).await.unwrap();
+    fabric.attach(&b2.blade, 0, net_b).await.unwrap();
     assert_reaches(b2, b3).await;
     assert_reaches(b3, b2).await;
     for (from, to) in [(b1, b2), (b2, b1), (b1, b3), (b3, b1)] {
@@ -348,13 +370,83 @@ async fn blades_reach_only_their_network_and_follow_a_move() {
 
     drop(listeners);
     fabric.teardown().await.unwrap();
-    let left = Command::new("ip")
-        .args(["-j", "netns", "list"])
-        .output()
-        .await
-        .unwrap();
-    let left = String::from_utf8_lossy(&left.stdout);
-    assert!(!left.contains(fabric.namespace()), "left behind: {left}");
+    assert_nothing_left(&fabric).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blade_on_two_networks_reaches_a_peer_on_each_and_detach_cuts_both() {
+    if let Some(why) = skip_reason() {
+        eprintln!(
+            "SKIPPED fabric::real_tests::a_blade_on_two_networks_reaches_a_peer_on_each_and_detach_cuts_both: {why}"
+        );
+        return;
+    }
+    let (fabric, _guard) = new_fabric("two");
+    let (net_a, net_b) = (Vni::new(100).unwrap(), Vni::new(200).unwrap());
+    let multi = BladeRef::new(BladeId(1), "multi");
+    let (peer_a, peer_b) = (
+        BladeRef::new(BladeId(2), "peer-a"),
+        BladeRef::new(BladeId(3), "peer-b"),
+    );
+    // Port i of the blade is vNIC i: eth0 on network A's subnet, eth1 on B's.
+    let m0 = blade_port(&fabric, &multi, 0, "10.78.1.1").await;
+    let m1 = blade_port(&fabric, &multi, 1, "10.78.2.1").await;
+    let pa = blade_port(&fabric, &peer_a, 0, "10.78.1.2").await;
+    let pb = blade_port(&fabric, &peer_b, 0, "10.78.2.3").await;
+    assert_eq!(m0.ns, m1.ns, "both ports live in the blade's one namespace");
+    // Peer B also answers on network A's subnet, so reaching it from A
+    // would be a real leak, not just a missing route.
+    ip(&["-n", &pb.ns, "addr", "add", "10.78.1.3/24", "dev", "eth0"]).await;
+    let pb_a = Blade {
+        blade: peer_b.clone(),
+        name: "peer-b eth0 (second address)".to_owned(),
+        ns: pb.ns.clone(),
+        addr: SocketAddr::new("10.78.1.3".parse().unwrap(), PROBE_PORT),
+    };
+
+    let mut listeners = Vec::new();
+    for b in [&m0, &m1, &pa, &pb, &pb_a] {
+        listeners.push(start_listener(&b.ns, b.addr).await);
+    }
+
+    fabric.attach(&multi, 0, net_a).await.unwrap();
+    fabric.attach(&multi, 1, net_b).await.unwrap();
+    fabric.attach(&peer_a, 0, net_a).await.unwrap();
+    fabric.attach(&peer_b, 0, net_b).await.unwrap();
+    let on = |n| PortState {
+        network: Some(n),
+        up: true,
+    };
+    assert_eq!(
+        fabric.ports(&multi).await.unwrap(),
+        [(0, on(net_a)), (1, on(net_b))]
+    );
+    assert_reaches(&m0, &pa).await;
+    assert_reaches(&pa, &m0).await;
+    assert_reaches(&m1, &pb).await;
+    assert_reaches(&pb, &m1).await;
+    // The networks stay apart although the blade is on both.
+    assert_isolated(&pa, &pb_a).await;
+    assert_isolated(&m0, &pb_a).await;
+
+    // One detach cuts both ports (what a fence does).
+    fabric.detach(&multi).await.unwrap();
+    assert_eq!(
+        fabric.ports(&multi).await.unwrap(),
+        [(0, PortState::DETACHED), (1, PortState::DETACHED)]
+    );
+    for (from, to) in [(&m0, &pa), (&pa, &m0), (&m1, &pb), (&pb, &m1)] {
+        assert_isolated(from, to).await;
+    }
+
+    // Re-attaching one port brings back only that network.
+    fabric.attach(&multi, 1, net_b).await.unwrap();
+    assert_reaches(&m1, &pb).await;
+    assert_isolated(&m0, &pa).await;
+
+    drop(listeners);
+    fabric.teardown().await.unwrap();
+    assert_nothing_left(&fabric).await;
 }
 
 #[tokio::test]

@@ -2,12 +2,17 @@
 //!
 //! It records which blade port is attached to which network and answers
 //! reachability as a pure function of that record: two ports reach each
-//! other iff both are attached (and therefore up) to the same network. It is
-//! for tests and simulation at scale (thousands of blades, no kernel). Like
-//! every fabric it must never decide who may join a network.
+//! other iff both are attached (and therefore up) to the same network, and
+//! two blades reach each other iff some port of one reaches some port of the
+//! other ([`SimFabric::reachable`]; per port: [`SimFabric::port_reachable`]).
+//! Blade names are checked like the Linux fabric checks them, and ports are
+//! keyed by blade id and port number. It is for tests and simulation at scale
+//! (thousands of blades, no kernel). Like every fabric it must never decide
+//! who may join a network.
 
 use super::error::{FabricError, Result};
-use super::{Fabric, PortInfo, PortState, Vni};
+use super::names;
+use super::{BladeRef, Fabric, PortInfo, PortState, Vni};
 use crate::state::identity::Mac;
 use async_trait::async_trait;
 use pan_api::ids::BladeId;
@@ -26,7 +31,34 @@ struct SimPort {
 #[derive(Debug, Default)]
 struct SimState {
     networks: BTreeSet<Vni>,
-    ports: BTreeMap<BladeId, SimPort>,
+    ports: BTreeMap<(BladeId, u8), SimPort>,
+}
+
+impl SimState {
+    /// The network a port forwards to: attached and up.
+    fn live_network(&self, blade: BladeId, port: u8) -> Option<Vni> {
+        self.ports
+            .get(&(blade, port))
+            .filter(|p| p.state.up)
+            .and_then(|p| p.state.network)
+    }
+
+    fn blade_ports(&self, blade: BladeId) -> impl Iterator<Item = (u8, &SimPort)> + '_ {
+        self.ports
+            .range((blade, 0)..=(blade, u8::MAX))
+            .map(|((_, port), p)| (*port, p))
+    }
+
+    /// Creates the port if missing; its MAC.
+    fn ensure_port(&mut self, blade: BladeId, port: u8) -> Mac {
+        self.ports
+            .entry((blade, port))
+            .or_insert_with(|| SimPort {
+                state: PortState::DETACHED,
+                mac: sim_mac(blade, port),
+            })
+            .mac
+    }
 }
 
 /// An in-memory [`Fabric`].
@@ -47,27 +79,38 @@ impl SimFabric {
         f(&mut state)
     }
 
-    /// Whether blade `a`'s port can exchange frames with blade `b`'s: both
-    /// attached and up on the same network.
+    /// Whether blade `a` can exchange frames with blade `b`: some port of
+    /// `a` and some port of `b` are attached and up on the same network.
     pub fn reachable(&self, a: BladeId, b: BladeId) -> bool {
         self.with(|s| {
-            let network = |blade: BladeId| {
-                s.ports
-                    .get(&blade)
-                    .filter(|p| p.state.up)
-                    .and_then(|p| p.state.network)
-            };
-            matches!((network(a), network(b)), (Some(x), Some(y)) if x == y)
+            s.blade_ports(a).any(|(pa, _)| {
+                let Some(net) = s.live_network(a, pa) else {
+                    return false;
+                };
+                s.blade_ports(b)
+                    .any(|(pb, _)| s.live_network(b, pb) == Some(net))
+            })
         })
     }
 
-    /// The blades attached to a network, in id order.
-    pub fn members(&self, vni: Vni) -> Vec<BladeId> {
+    /// Whether port `pa` of blade `a` can exchange frames with port `pb` of
+    /// blade `b`: both attached and up on the same network.
+    pub fn port_reachable(&self, a: BladeId, pa: u8, b: BladeId, pb: u8) -> bool {
+        self.with(|s| {
+            matches!(
+                (s.live_network(a, pa), s.live_network(b, pb)),
+                (Some(x), Some(y)) if x == y
+            )
+        })
+    }
+
+    /// The blade ports attached to a network, in (blade id, port) order.
+    pub fn members(&self, vni: Vni) -> Vec<(BladeId, u8)> {
         self.with(|s| {
             s.ports
                 .iter()
                 .filter(|(_, p)| p.state.network == Some(vni))
-                .map(|(blade, _)| *blade)
+                .map(|(key, _)| *key)
                 .collect()
         })
     }
@@ -77,32 +120,30 @@ impl SimFabric {
         self.with(|s| s.networks.iter().copied().collect())
     }
 
-    /// The MAC of a blade's interface, if it has a port.
-    pub fn blade_mac(&self, blade: BladeId) -> Option<Mac> {
-        self.with(|s| s.ports.get(&blade).map(|p| p.mac))
+    /// The MAC of a blade port's interface, if the port exists.
+    pub fn blade_mac(&self, blade: BladeId, port: u8) -> Option<Mac> {
+        self.with(|s| s.ports.get(&(blade, port)).map(|p| p.mac))
     }
 }
 
 /// A burned-in-style MAC for a simulated port: locally administered,
-/// `02:fa:` and the low 32 bits of the blade id.
-fn sim_mac(blade: BladeId) -> Mac {
-    Mac(0x02fa_0000_0000 | (blade.0 & 0xffff_ffff))
+/// `02:fa:`, the port number and the low 24 bits of the blade id.
+fn sim_mac(blade: BladeId, port: u8) -> Mac {
+    Mac(0x02fa_0000_0000 | (u64::from(port) << 24) | (blade.0 & 0xff_ffff))
 }
 
-fn port_info(blade: BladeId, mac: Mac) -> PortInfo {
-    PortInfo {
-        blade,
-        blade_namespace: format!("{SIM_NAMESPACE}-blade-{}", blade.0),
-        interface: super::BLADE_INTERFACE.to_owned(),
-        fabric_namespace: SIM_NAMESPACE.to_owned(),
-        fabric_port: format!("pv{:x}", blade.0),
-        mac,
-    }
+/// Checks the blade and port as the Linux fabric does; the port's names.
+fn check(blade: &BladeRef, port: u8) -> Result<(String, String)> {
+    names::check_port(blade, port)?;
+    let namespace = names::blade_namespace(SIM_NAMESPACE, blade)?;
+    let fabric_port = names::fabric_port_name(blade.id, port)?;
+    Ok((namespace, fabric_port))
 }
 
-fn not_found(blade: BladeId) -> FabricError {
+fn not_found(blade: &BladeRef, port: u8) -> FabricError {
     FabricError::PortNotFound {
-        blade,
+        blade: blade.clone(),
+        port,
         namespace: SIM_NAMESPACE.to_owned(),
     }
 }
@@ -120,7 +161,7 @@ impl Fabric for SimFabric {
                 .ports
                 .iter()
                 .filter(|(_, p)| p.state.network == Some(vni))
-                .map(|(blade, _)| format!("pv{:x}", blade.0))
+                .map(|((blade, port), _)| format!("pv{:x}p{port:x}", blade.0))
                 .collect();
             if !ports.is_empty() {
                 return Err(FabricError::NetworkInUse { vni, ports });
@@ -130,55 +171,64 @@ impl Fabric for SimFabric {
         })
     }
 
-    async fn ensure_blade_port(&self, blade: BladeId) -> Result<PortInfo> {
-        super::names::fabric_port_name(blade)?;
-        let mac = self.with(|s| {
-            s.ports
-                .entry(blade)
-                .or_insert_with(|| SimPort {
-                    state: PortState::DETACHED,
-                    mac: sim_mac(blade),
-                })
-                .mac
-        });
-        Ok(port_info(blade, mac))
-    }
-
-    async fn attach(&self, blade: BladeId, vni: Vni) -> Result<()> {
-        self.with(|s| {
-            if !s.networks.contains(&vni) {
-                return Err(FabricError::NetworkNotFound {
-                    vni,
-                    namespace: SIM_NAMESPACE.to_owned(),
-                });
-            }
-            let port = s.ports.get_mut(&blade).ok_or_else(|| not_found(blade))?;
-            port.state = PortState {
-                network: Some(vni),
-                up: true,
-            };
-            Ok(())
+    async fn ensure_port(&self, blade: &BladeRef, port: u8) -> Result<PortInfo> {
+        let (blade_namespace, fabric_port) = check(blade, port)?;
+        let mac = self.with(|s| s.ensure_port(blade.id, port));
+        Ok(PortInfo {
+            blade: blade.id,
+            port,
+            blade_namespace,
+            interface: names::blade_interface(port),
+            fabric_namespace: SIM_NAMESPACE.to_owned(),
+            fabric_port,
+            mac,
         })
     }
 
-    async fn detach(&self, blade: BladeId) -> Result<()> {
+    async fn attach(&self, blade: &BladeRef, port: u8, vni: Vni) -> Result<()> {
+        check(blade, port)?;
         self.with(|s| {
-            if let Some(port) = s.ports.get_mut(&blade) {
-                port.state = PortState::DETACHED;
+            s.networks.insert(vni);
+            s.ensure_port(blade.id, port);
+            if let Some(p) = s.ports.get_mut(&(blade.id, port)) {
+                p.state = PortState {
+                    network: Some(vni),
+                    up: true,
+                };
             }
         });
         Ok(())
     }
 
-    async fn port_state(&self, blade: BladeId) -> Result<PortState> {
-        self.with(|s| s.ports.get(&blade).map(|p| p.state))
-            .ok_or_else(|| not_found(blade))
+    async fn detach(&self, blade: &BladeRef) -> Result<()> {
+        names::blade_namespace(SIM_NAMESPACE, blade)?;
+        self.with(|s| {
+            for (_, p) in s.ports.range_mut((blade.id, 0)..=(blade.id, u8::MAX)) {
+                p.state = PortState::DETACHED;
+            }
+        });
+        Ok(())
     }
 
-    async fn set_blade_mac(&self, blade: BladeId, mac: Mac) -> Result<()> {
+    async fn port_state(&self, blade: &BladeRef, port: u8) -> Result<PortState> {
+        check(blade, port)?;
+        self.with(|s| s.ports.get(&(blade.id, port)).map(|p| p.state))
+            .ok_or_else(|| not_found(blade, port))
+    }
+
+    async fn ports(&self, blade: &BladeRef) -> Result<Vec<(u8, PortState)>> {
+        names::blade_namespace(SIM_NAMESPACE, blade)?;
+        Ok(self.with(|s| s.blade_ports(blade.id).map(|(n, p)| (n, p.state)).collect()))
+    }
+
+    async fn set_blade_mac(&self, blade: &BladeRef, port: u8, mac: Mac) -> Result<()> {
+        check(blade, port)?;
         self.with(|s| {
-            let port = s.ports.get_mut(&blade).ok_or_else(|| not_found(blade))?;
-            port.mac = mac;
+            let p = s
+                .ports
+                .get_mut(&(blade.id, port))
+                .ok_or_else(|| not_found(blade, port))?;
+            p.mac = mac;
             Ok(())
         })
     }

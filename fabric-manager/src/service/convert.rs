@@ -35,7 +35,9 @@ impl From<state::PartitionView> for pb::Partition {
             created_at_ms: v.created_at_ms,
             servers: v.servers,
             volumes: v.volumes,
-            ..Default::default()
+            network_id_first: v.network_ids.map_or(0, |r| r.0),
+            network_id_last: v.network_ids.map_or(0, |r| r.1),
+            networks: v.networks,
         }
     }
 }
@@ -111,7 +113,17 @@ impl From<state::ServerView> for pb::Server {
             generation: v.generation,
             created_at_ms: v.created_at_ms,
             last_error: v.last_error.unwrap_or_default(),
-            ..Default::default()
+            nics: v
+                .nics
+                .into_iter()
+                .map(|n| pb::Nic {
+                    mac: n.mac,
+                    network: n.network.unwrap_or_default(),
+                    network_id: n.network_id.unwrap_or(0),
+                })
+                .collect(),
+            volumes: v.volumes,
+            agent: None,
         }
     }
 }
@@ -124,7 +136,43 @@ impl From<state::VolumeView> for pb::Volume {
             partition: v.partition,
             size_bytes: v.size_bytes,
             attached_to: v.attached_to.unwrap_or_default(),
-            ..Default::default()
+            image: v.image.unwrap_or_default(),
+            state: v.state,
+            nqn: v.nqn,
+            snapshots: v
+                .snapshots
+                .into_iter()
+                .map(|s| pb::VolumeSnapshot {
+                    name: s.name,
+                    created_at_ms: s.created_at_ms,
+                })
+                .collect(),
+            last_error: v.last_error.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<state::ImageView> for pb::Image {
+    fn from(v: state::ImageView) -> Self {
+        pb::Image {
+            id: v.id,
+            name: v.name,
+            size_bytes: v.size_bytes,
+            state: v.state,
+            volumes: v.volumes,
+            last_error: v.last_error.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<state::NetworkView> for pb::Network {
+    fn from(v: state::NetworkView) -> Self {
+        pb::Network {
+            id: v.id,
+            name: v.name,
+            partition: v.partition,
+            network_id: v.network_id,
+            servers: v.servers,
         }
     }
 }

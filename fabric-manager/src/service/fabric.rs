@@ -6,6 +6,7 @@
 //! machine; status codes come from [`crate::error::Error`].
 
 use super::convert::{opt, qualification_from};
+use super::storage;
 use super::hardware::{
     self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
 };
@@ -47,6 +48,37 @@ pub struct FabricService {
 }
 
 impl FabricService {
+    /// Records a volume operation and waits until the storage executor has
+    /// carried it out.
+    async fn volume_work(
+        &self,
+        principal: String,
+        command: Command,
+        partition: &str,
+        name: &str,
+        timeout_s: u32,
+    ) -> Result<Response<pb::Volume>, Status> {
+        let Outcome::Volume(view) = self.write(principal, command).await? else {
+            return Err(Status::internal(
+                "a volume command returned no volume; this is a bug in PAN",
+            ));
+        };
+        match storage::wait_volume(
+            &self.node,
+            partition,
+            name,
+            view.id,
+            storage::wait_for(timeout_s),
+        )
+        .await?
+        {
+            Some(volume) => Ok(Response::new(volume.into())),
+            None => Err(Status::not_found(format!(
+                "volume '{name}' in partition '{partition}' was deleted while the operation ran"
+            ))),
+        }
+    }
+
     pub fn new(node: Node, bmcs: BmcPool) -> Self {
         FabricService { node, bmcs }
     }
@@ -209,6 +241,7 @@ impl Fabric for FabricService {
         let principal = principal(&req)?;
         let r = req.into_inner();
         let command = Command::CreatePartition {
+            network_ids: opt(&r.network_ids).map(str::to_string),
             name: r.name,
             description: r.description,
         };
@@ -389,6 +422,8 @@ impl Fabric for FabricService {
             identity_pool: opt(&r.identity_pool).map(str::to_string),
             boot_volume: opt(&r.boot_volume).map(str::to_string),
             requirements: qualification_from(r.requirements),
+            networks: r.networks,
+            volumes: r.volumes,
         };
         expect_outcome!(self.write(principal, command).await?, Server)
     }
@@ -426,6 +461,64 @@ impl Fabric for FabricService {
         deleted(self.write(principal, command).await?)
     }
 
+    async fn add_image(
+        &self,
+        req: Request<pb::AddImageRequest>,
+    ) -> Result<Response<pb::Image>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::AddImage {
+            name: r.name.clone(),
+            source_path: opt(&r.source_path).map(str::to_string),
+            size_bytes: r.size_bytes,
+        };
+        let Outcome::Image(view) = self.write(principal, command).await? else {
+            return Err(Status::internal("AddImage returned no image; this is a bug in PAN"));
+        };
+        match storage::wait_image(&self.node, &r.name, view.id, storage::wait_for(r.timeout_s))
+            .await?
+        {
+            Some(image) => Ok(Response::new(image.into())),
+            None => Err(Status::not_found(format!(
+                "image '{}' was deleted while it was being added",
+                r.name
+            ))),
+        }
+    }
+
+    async fn list_images(
+        &self,
+        _req: Request<pb::ListImagesRequest>,
+    ) -> Result<Response<pb::ListImagesReply>, Status> {
+        let images = self.read(|s| Ok(s.images())).await?;
+        Ok(Response::new(pb::ListImagesReply {
+            images: images.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn delete_image(
+        &self,
+        req: Request<pb::DeleteImageRequest>,
+    ) -> Result<Response<pb::DeleteReply>, Status> {
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::DeleteImage {
+            name: r.name.clone(),
+        };
+        let Outcome::Image(view) = self.write(principal, command).await? else {
+            return Err(Status::internal("DeleteImage returned no image; this is a bug in PAN"));
+        };
+        match storage::wait_image(&self.node, &r.name, view.id, storage::wait_for(r.timeout_s))
+            .await?
+        {
+            None => Ok(Response::new(pb::DeleteReply {})),
+            Some(_) => Err(Status::internal(format!(
+                "image '{}' is still there after its delete finished; this is a bug in PAN",
+                r.name
+            ))),
+        }
+    }
+
     async fn create_volume(
         &self,
         req: Request<pb::CreateVolumeRequest>,
@@ -433,11 +526,13 @@ impl Fabric for FabricService {
         let principal = principal(&req)?;
         let r = req.into_inner();
         let command = Command::CreateVolume {
-            name: r.name,
-            partition: r.partition,
+            name: r.name.clone(),
+            partition: r.partition.clone(),
             size_bytes: r.size_bytes,
+            image: opt(&r.image).map(str::to_string),
         };
-        expect_outcome!(self.write(principal, command).await?, Volume)
+        self.volume_work(principal, command, &r.partition, &r.name, r.timeout_s)
+            .await
     }
 
     async fn list_volumes(
@@ -451,6 +546,15 @@ impl Fabric for FabricService {
         }))
     }
 
+    async fn get_volume(
+        &self,
+        req: Request<pb::GetVolumeRequest>,
+    ) -> Result<Response<pb::Volume>, Status> {
+        let r = req.into_inner();
+        let volume = self.read(|s| s.volume(&r.partition, &r.name)).await?;
+        Ok(Response::new(volume.into()))
+    }
+
     async fn delete_volume(
         &self,
         req: Request<pb::DeleteVolumeRequest>,
@@ -458,87 +562,125 @@ impl Fabric for FabricService {
         let principal = principal(&req)?;
         let r = req.into_inner();
         let command = Command::DeleteVolume {
-            name: r.name,
-            partition: r.partition,
+            name: r.name.clone(),
+            partition: r.partition.clone(),
         };
-        deleted(self.write(principal, command).await?)
-    }
-
-    async fn add_image(
-        &self,
-        _req: Request<pb::AddImageRequest>,
-    ) -> Result<Response<pb::Image>, Status> {
-        Err(Status::unimplemented("add_image: not yet"))
-    }
-
-    async fn list_images(
-        &self,
-        _req: Request<pb::ListImagesRequest>,
-    ) -> Result<Response<pb::ListImagesReply>, Status> {
-        Err(Status::unimplemented("list_images: not yet"))
-    }
-
-    async fn delete_image(
-        &self,
-        _req: Request<pb::DeleteImageRequest>,
-    ) -> Result<Response<pb::DeleteReply>, Status> {
-        Err(Status::unimplemented("delete_image: not yet"))
-    }
-
-    async fn get_volume(
-        &self,
-        _req: Request<pb::GetVolumeRequest>,
-    ) -> Result<Response<pb::Volume>, Status> {
-        Err(Status::unimplemented("get_volume: not yet"))
+        let Outcome::Volume(view) = self.write(principal, command).await? else {
+            return Err(Status::internal("DeleteVolume returned no volume; this is a bug in PAN"));
+        };
+        match storage::wait_volume(
+            &self.node,
+            &r.partition,
+            &r.name,
+            view.id,
+            storage::wait_for(r.timeout_s),
+        )
+        .await?
+        {
+            None => Ok(Response::new(pb::DeleteReply {})),
+            Some(_) => Err(Status::internal(format!(
+                "volume '{}' is still there after its delete finished; this is a bug in PAN",
+                r.name
+            ))),
+        }
     }
 
     async fn resize_volume(
         &self,
-        _req: Request<pb::ResizeVolumeRequest>,
+        req: Request<pb::ResizeVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        Err(Status::unimplemented("resize_volume: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::ResizeVolume {
+            name: r.name.clone(),
+            partition: r.partition.clone(),
+            size_bytes: r.size_bytes,
+        };
+        self.volume_work(principal, command, &r.partition, &r.name, r.timeout_s)
+            .await
     }
 
     async fn snapshot_volume(
         &self,
-        _req: Request<pb::SnapshotVolumeRequest>,
+        req: Request<pb::SnapshotVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        Err(Status::unimplemented("snapshot_volume: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::SnapshotVolume {
+            name: r.name.clone(),
+            partition: r.partition.clone(),
+            snapshot: r.snapshot,
+        };
+        self.volume_work(principal, command, &r.partition, &r.name, r.timeout_s)
+            .await
     }
 
     async fn restore_volume(
         &self,
-        _req: Request<pb::RestoreVolumeRequest>,
+        req: Request<pb::RestoreVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        Err(Status::unimplemented("restore_volume: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::RestoreVolume {
+            name: r.name.clone(),
+            partition: r.partition.clone(),
+            snapshot: r.snapshot,
+        };
+        self.volume_work(principal, command, &r.partition, &r.name, r.timeout_s)
+            .await
     }
 
     async fn delete_snapshot(
         &self,
-        _req: Request<pb::DeleteSnapshotRequest>,
+        req: Request<pb::DeleteSnapshotRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        Err(Status::unimplemented("delete_snapshot: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::DeleteSnapshot {
+            name: r.name.clone(),
+            partition: r.partition.clone(),
+            snapshot: r.snapshot,
+        };
+        self.volume_work(principal, command, &r.partition, &r.name, r.timeout_s)
+            .await
     }
 
     async fn create_network(
         &self,
-        _req: Request<pb::CreateNetworkRequest>,
+        req: Request<pb::CreateNetworkRequest>,
     ) -> Result<Response<pb::Network>, Status> {
-        Err(Status::unimplemented("create_network: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::CreateNetwork {
+            name: r.name,
+            partition: r.partition,
+            network_id: (r.network_id != 0).then_some(r.network_id),
+        };
+        expect_outcome!(self.write(principal, command).await?, Network)
     }
 
     async fn list_networks(
         &self,
-        _req: Request<pb::ListNetworksRequest>,
+        req: Request<pb::ListNetworksRequest>,
     ) -> Result<Response<pb::ListNetworksReply>, Status> {
-        Err(Status::unimplemented("list_networks: not yet"))
+        let r = req.into_inner();
+        let networks = self.read(|s| s.networks(opt(&r.partition))).await?;
+        Ok(Response::new(pb::ListNetworksReply {
+            networks: networks.into_iter().map(Into::into).collect(),
+        }))
     }
 
     async fn delete_network(
         &self,
-        _req: Request<pb::DeleteNetworkRequest>,
+        req: Request<pb::DeleteNetworkRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        Err(Status::unimplemented("delete_network: not yet"))
+        let principal = principal(&req)?;
+        let r = req.into_inner();
+        let command = Command::DeleteNetwork {
+            name: r.name,
+            partition: r.partition,
+        };
+        deleted(self.write(principal, command).await?)
     }
 
     async fn list_audit(

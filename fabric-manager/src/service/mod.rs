@@ -6,6 +6,7 @@ mod convert;
 pub mod fabric;
 pub mod hardware;
 pub mod raft;
+pub mod storage;
 
 use crate::agent::AgentRegistry;
 use crate::controller::bmcs::BmcPool;

@@ -2,7 +2,10 @@
 
 use super::StateError;
 use super::model::{BladeFacts, BladeObservation, PowerAction, Qualification, Secret};
-use super::view::{BladeView, IdentityPoolView, PartitionView, PoolView, ServerView, VolumeView};
+use super::view::{
+    BladeView, IdentityPoolView, ImageView, NetworkView, PartitionView, PoolView, ServerView,
+    VolumeView,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -21,6 +24,8 @@ pub enum Command {
     CreatePartition {
         name: String,
         description: String,
+        /// "FIRST-LAST"; `None`: the next free block of network ids.
+        network_ids: Option<String>,
     },
     DeletePartition {
         name: String,
@@ -59,17 +64,79 @@ pub enum Command {
         identity_pool: Option<String>,
         boot_volume: Option<String>,
         requirements: Qualification,
+        /// One vNIC per network, in order (vNIC i on `networks[i]`).
+        networks: Vec<String>,
+        /// Data volumes.
+        volumes: Vec<String>,
     },
     DeleteServer {
         name: String,
         partition: String,
     },
+    /// Registers a golden image; the storage executor puts it on the target.
+    AddImage {
+        name: String,
+        /// A file on the manager's host; `None`: an empty image.
+        source_path: Option<String>,
+        size_bytes: u64,
+    },
+    DeleteImage {
+        name: String,
+    },
+    /// The storage executor finished (or failed) an image's pending work.
+    ImageOpDone {
+        name: String,
+        generation: u64,
+        size_bytes: u64,
+        error: Option<String>,
+    },
     CreateVolume {
+        name: String,
+        partition: String,
+        /// 0 with an image: the image's size.
+        size_bytes: u64,
+        image: Option<String>,
+    },
+    DeleteVolume {
+        name: String,
+        partition: String,
+    },
+    ResizeVolume {
         name: String,
         partition: String,
         size_bytes: u64,
     },
-    DeleteVolume {
+    SnapshotVolume {
+        name: String,
+        partition: String,
+        snapshot: String,
+    },
+    RestoreVolume {
+        name: String,
+        partition: String,
+        snapshot: String,
+    },
+    DeleteSnapshot {
+        name: String,
+        partition: String,
+        snapshot: String,
+    },
+    /// The storage executor finished (or failed) a volume's pending work.
+    VolumeOpDone {
+        name: String,
+        partition: String,
+        generation: u64,
+        /// The volume's size on the target after the work.
+        size_bytes: u64,
+        error: Option<String>,
+    },
+    CreateNetwork {
+        name: String,
+        partition: String,
+        /// `None`: the lowest free id of the partition's range.
+        network_id: Option<u32>,
+    },
+    DeleteNetwork {
         name: String,
         partition: String,
     },
@@ -119,7 +186,13 @@ pub enum Command {
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::CreatePartition { name, .. } => write!(f, "partition create {name}"),
+            Command::CreatePartition {
+                name, network_ids, ..
+            } => write!(
+                f,
+                "partition create {name} network_ids={}",
+                network_ids.as_deref().unwrap_or("auto")
+            ),
             Command::DeletePartition { name } => write!(f, "partition delete {name}"),
             Command::CreatePool {
                 name,
@@ -159,21 +232,107 @@ impl fmt::Display for Command {
                 name,
                 partition,
                 nics,
+                boot_volume,
+                networks,
+                volumes,
                 ..
-            } => write!(f, "server create {partition}/{name} nics={nics}"),
+            } => {
+                write!(f, "server create {partition}/{name} nics={nics}")?;
+                if let Some(v) = boot_volume {
+                    write!(f, " boot_volume={v}")?;
+                }
+                if !networks.is_empty() {
+                    write!(f, " networks={}", networks.join(","))?;
+                }
+                if !volumes.is_empty() {
+                    write!(f, " volumes={}", volumes.join(","))?;
+                }
+                Ok(())
+            }
             Command::DeleteServer { name, partition } => {
                 write!(f, "server delete {partition}/{name}")
             }
+            Command::AddImage {
+                name,
+                source_path,
+                size_bytes,
+            } => match source_path {
+                Some(path) => write!(f, "image add {name} file={path:?}"),
+                None => write!(f, "image add {name} size_bytes={size_bytes}"),
+            },
+            Command::DeleteImage { name } => write!(f, "image delete {name}"),
+            Command::ImageOpDone {
+                name,
+                generation,
+                error,
+                ..
+            } => write!(
+                f,
+                "image done {name} generation={generation} {}",
+                outcome_text(error)
+            ),
             Command::CreateVolume {
+                name,
+                partition,
+                size_bytes,
+                image,
+            } => {
+                write!(
+                    f,
+                    "volume create {partition}/{name} size_bytes={size_bytes}"
+                )?;
+                if let Some(image) = image {
+                    write!(f, " image={image}")?;
+                }
+                Ok(())
+            }
+            Command::DeleteVolume { name, partition } => {
+                write!(f, "volume delete {partition}/{name}")
+            }
+            Command::ResizeVolume {
                 name,
                 partition,
                 size_bytes,
             } => write!(
                 f,
-                "volume create {partition}/{name} size_bytes={size_bytes}"
+                "volume resize {partition}/{name} size_bytes={size_bytes}"
             ),
-            Command::DeleteVolume { name, partition } => {
-                write!(f, "volume delete {partition}/{name}")
+            Command::SnapshotVolume {
+                name,
+                partition,
+                snapshot,
+            } => write!(f, "volume snapshot {partition}/{name} {snapshot}"),
+            Command::RestoreVolume {
+                name,
+                partition,
+                snapshot,
+            } => write!(f, "volume restore {partition}/{name} {snapshot}"),
+            Command::DeleteSnapshot {
+                name,
+                partition,
+                snapshot,
+            } => write!(f, "volume delete-snapshot {partition}/{name} {snapshot}"),
+            Command::VolumeOpDone {
+                name,
+                partition,
+                generation,
+                error,
+                ..
+            } => write!(
+                f,
+                "volume done {partition}/{name} generation={generation} {}",
+                outcome_text(error)
+            ),
+            Command::CreateNetwork {
+                name,
+                partition,
+                network_id,
+            } => match network_id {
+                Some(id) => write!(f, "network create {partition}/{name} network_id={id}"),
+                None => write!(f, "network create {partition}/{name}"),
+            },
+            Command::DeleteNetwork { name, partition } => {
+                write!(f, "network delete {partition}/{name}")
             }
             Command::ObserveBlades { observations } => {
                 write!(f, "observe")?;
@@ -230,6 +389,13 @@ impl fmt::Display for Command {
     }
 }
 
+fn outcome_text(error: &Option<String>) -> String {
+    match error {
+        None => "ok".to_string(),
+        Some(e) => format!("failed={e:?}"),
+    }
+}
+
 /// A URL with any `user:password@` part replaced, for audit text: a
 /// password typed into a URL must not reach the audit log.
 pub fn redact_userinfo(url: &str) -> String {
@@ -258,6 +424,8 @@ pub enum Outcome {
     Blade(BladeView),
     Server(ServerView),
     Volume(VolumeView),
+    Image(ImageView),
+    Network(NetworkView),
     Deleted,
     /// Accepted; nothing to return.
     Done,

@@ -60,6 +60,11 @@ pub enum StateError {
         other_last: String,
     },
 
+    /// A pool of ids (network ids, ...) has none left; the detail says which
+    /// and how to grow it.
+    #[error("{detail}")]
+    Exhausted { detail: String },
+
     #[error("{identity} is already held by {holder}; identities are never duplicated")]
     DuplicateIdentity { identity: String, holder: String },
 

@@ -26,6 +26,20 @@ pub struct ServerWork {
     pub blade_macs: Vec<String>,
     pub identity: super::IdentityView,
     pub boot_volume: Option<String>,
+    /// The blade's id (fabric port names derive from it).
+    pub blade_id: BladeId,
+    /// Volumes to attach, boot volume first.
+    pub volumes: Vec<super::VolumeWork>,
+    /// One per vNIC, in order.
+    pub nics: Vec<NicWork>,
+}
+
+/// One vNIC of a server being started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NicWork {
+    pub mac: String,
+    /// The VXLAN network id of its network; `None` for no network.
+    pub vni: Option<u32>,
 }
 
 /// What the poller needs to read one blade's BMC.
@@ -183,6 +197,19 @@ impl State {
                     object,
                     state: server.state.to_string(),
                     remedy: "wait until it has stopped, then start it".to_string(),
+                });
+            }
+        }
+        for vid in server.all_volumes() {
+            let v = &self.volumes[&vid];
+            if let Some(op) = &v.op {
+                return Err(StateError::InvalidTransition {
+                    object: format!("volume '{}' in partition '{partition}'", v.name),
+                    state: op.state().to_string(),
+                    remedy: format!(
+                        "wait until it is ready (`panctl volume show {} --partition {partition}`), then start the server",
+                        v.name
+                    ),
                 });
             }
         }
@@ -388,6 +415,22 @@ impl State {
                 .unwrap_or_default(),
             identity: view.identity,
             boot_volume: view.boot_volume,
+            blade_id: blade.id,
+            volumes: s
+                .all_volumes()
+                .map(|v| super::VolumeWork {
+                    id: v,
+                    name: self.volumes[&v].name.clone(),
+                })
+                .collect(),
+            nics: view
+                .nics
+                .into_iter()
+                .map(|n| NicWork {
+                    mac: n.mac,
+                    vni: n.network_id,
+                })
+                .collect(),
         })
     }
 

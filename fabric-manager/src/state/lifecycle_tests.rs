@@ -7,7 +7,7 @@
 
 use super::tests::{
     OPERATOR, PASSWORD, add_blade, assert_in_use, assert_not_found, at_ms, check_invariants,
-    delete_server, facts, next_index, normalized_index, ok, partition, refused, remove_blade, run,
+    delete_server, facts, make_volume, next_index, normalized_index, ok, partition, refused, remove_blade, run,
     server_view, views, volume, with_partitions, without_audit,
 };
 use super::*;
@@ -54,6 +54,8 @@ fn new_server(
         nics: 2,
         identity_pool: None,
         boot_volume: boot.map(str::to_string),
+        networks: Vec::new(),
+        volumes: Vec::new(),
         requirements,
     }
 }
@@ -1105,7 +1107,7 @@ fn pending_server_work_lists_exactly_the_starting_and_stopping_servers() {
             blade(&format!("b{i}"), Some(facts("X1", 8 * i, 64))),
         );
     }
-    ok(&mut state, volume("globex", "boot-b", 1 << 30));
+    make_volume(&mut state, "globex", "boot-b", 1 << 30);
     ok(&mut state, new_server(ACME, "a-defined", no_needs(), None));
     ok(
         &mut state,
@@ -1145,13 +1147,17 @@ fn pending_server_work_lists_exactly_the_starting_and_stopping_servers() {
                 .and_then(|b| b.facts)
                 .map(|f| f.macs)
                 .unwrap_or_default(),
+            blade_id: BladeId(state.blade(blade).unwrap().id),
+            volumes: volume_work(&state, partition, view.boot_volume.as_deref()),
+            nics: nic_work(&view),
             identity: view.identity,
             boot_volume: view.boot_volume,
         }
     };
     let starting = work("globex", "b-starting", ServerState::Starting, "b2");
     assert_eq!(starting.boot_volume.as_deref(), Some("boot-b"));
-    assert_eq!(starting.generation, 2);
+    // Generation 2 went to the volume's create.
+    assert_eq!(starting.generation, 3);
     assert_eq!(starting.identity.macs.len(), 2);
     let running_work = work(ACME, "c-running", ServerState::Running, "b3");
     let stopping_work = work(ACME, "d-stopping", ServerState::Stopping, "b4");
@@ -1741,6 +1747,9 @@ fn check_placement(
             .unwrap_or_default(),
         identity: s.identity.clone(),
         boot_volume: s.boot_volume.clone(),
+        blade_id: BladeId(state.blade(s.blade.as_deref().unwrap()).unwrap().id),
+        volumes: volume_work(&state, &s.partition, s.boot_volume.as_deref()),
+        nics: nic_work(s),
     };
     let pending: Vec<ServerWork> = state
         .servers
@@ -1940,4 +1949,25 @@ fn random_lifecycles_do_reach_the_interesting_cases() {
     ] {
         assert!(errors.contains(kind), "{kind} never happened: {errors:?}");
     }
+}
+
+/// The volumes of a server's work record, built from views.
+fn volume_work(state: &State, partition: &str, boot: Option<&str>) -> Vec<VolumeWork> {
+    boot.map(|name| VolumeWork {
+        id: pan_api::VolumeId(state.volume(partition, name).unwrap().id),
+        name: name.to_string(),
+    })
+    .into_iter()
+    .collect()
+}
+
+/// The vNICs of a server's work record, built from its view.
+fn nic_work(view: &ServerView) -> Vec<NicWork> {
+    view.nics
+        .iter()
+        .map(|n| NicWork {
+            mac: n.mac.clone(),
+            vni: n.network_id,
+        })
+        .collect()
 }

@@ -11,6 +11,8 @@ mod error;
 pub mod identity;
 mod lifecycle;
 mod model;
+mod network;
+mod storage;
 mod view;
 
 #[cfg(test)]
@@ -20,12 +22,16 @@ mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};
 pub use error::StateError;
-pub use lifecycle::{BmcTarget, ServerWork};
+pub use lifecycle::{BmcTarget, NicWork, ServerWork};
+pub use storage::{MAX_SNAPSHOTS, StorageWork, VolumeWork, volume_nqn};
 pub use model::*;
 pub use view::*;
 
 use identity::{Mac, PoolUuid};
-use pan_api::{BladeId, CredentialId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
+use pan_api::{
+    BladeId, CredentialId, IdentityPoolId, ImageId, NetworkId, PartitionId, PoolId, ServerId,
+    VolumeId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -51,6 +57,13 @@ pub struct State {
     blades: BTreeMap<BladeId, Blade>,
     servers: BTreeMap<ServerId, Server>,
     volumes: BTreeMap<VolumeId, Volume>,
+    #[serde(default)]
+    images: BTreeMap<ImageId, Image>,
+    #[serde(default)]
+    networks: BTreeMap<NetworkId, Network>,
+    /// Why recent image or volume creates failed (their records are gone).
+    #[serde(default)]
+    create_failures: BTreeMap<u64, String>,
     credentials: BTreeMap<CredentialId, Secret>,
     audit: VecDeque<AuditRecord>,
     /// Derived lookups, rebuilt after deserialization.
@@ -75,9 +88,31 @@ struct Index {
     pool_blades: BTreeMap<PoolId, BTreeSet<BladeId>>,
     identity_pool_servers: BTreeMap<IdentityPoolId, BTreeSet<ServerId>>,
     identity_pool_macs: BTreeMap<IdentityPoolId, u64>,
-    volume_boots: BTreeMap<VolumeId, ServerId>,
+    /// The server each volume is attached to (boot or data).
+    volume_users: BTreeMap<VolumeId, ServerId>,
     /// Servers starting or stopping: the controller's work list.
     transitioning: BTreeSet<ServerId>,
+    image_by_name: BTreeMap<String, ImageId>,
+    image_volumes: BTreeMap<ImageId, BTreeSet<VolumeId>>,
+    network_by_name: BTreeMap<(PartitionId, String), NetworkId>,
+    partition_networks: BTreeMap<PartitionId, BTreeSet<NetworkId>>,
+    network_servers: BTreeMap<NetworkId, BTreeSet<ServerId>>,
+    /// Network ids in use.
+    vnis: BTreeMap<u32, NetworkId>,
+    /// Images and volumes with storage work pending: the storage executor's
+    /// work list.
+    storage_images: BTreeSet<ImageId>,
+    storage_volumes: BTreeSet<VolumeId>,
+}
+
+/// What a new server asks for, beyond its name and partition.
+struct ServerSpec<'a> {
+    nics: u32,
+    identity_pool: Option<&'a str>,
+    boot_volume: Option<&'a str>,
+    requirements: &'a Qualification,
+    networks: &'a [String],
+    volumes: &'a [String],
 }
 
 /// The result of applying one command.
@@ -107,6 +142,9 @@ impl Default for State {
             blades: BTreeMap::new(),
             servers: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            images: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            create_failures: BTreeMap::new(),
             credentials: BTreeMap::new(),
             audit: VecDeque::new(),
             index: Index::default(),
@@ -127,6 +165,9 @@ impl PartialEq for State {
             && self.blades == other.blades
             && self.servers == other.servers
             && self.volumes == other.volumes
+            && self.images == other.images
+            && self.networks == other.networks
+            && self.create_failures == other.create_failures
             && self.credentials == other.credentials
             && self.audit == other.audit
     }
@@ -228,8 +269,11 @@ impl State {
                 .insert(s.id);
             *ix.identity_pool_macs.entry(s.identity_pool).or_default() +=
                 s.identity.macs.len() as u64;
-            if let Some(v) = s.boot_volume {
-                ix.volume_boots.insert(v, s.id);
+            for v in s.all_volumes() {
+                ix.volume_users.insert(v, s.id);
+            }
+            for n in s.nic_networks.iter().flatten() {
+                ix.network_servers.entry(*n).or_default().insert(s.id);
             }
             if matches!(s.state, ServerState::Starting | ServerState::Stopping) {
                 ix.transitioning.insert(s.id);
@@ -242,6 +286,26 @@ impl State {
                 .entry(v.partition)
                 .or_default()
                 .insert(v.id);
+            if let Some(image) = v.image {
+                ix.image_volumes.entry(image).or_default().insert(v.id);
+            }
+            if v.op.is_some() {
+                ix.storage_volumes.insert(v.id);
+            }
+        }
+        for i in self.images.values() {
+            ix.image_by_name.insert(i.name.clone(), i.id);
+            if i.op.is_some() {
+                ix.storage_images.insert(i.id);
+            }
+        }
+        for n in self.networks.values() {
+            ix.network_by_name.insert((n.partition, n.name.clone()), n.id);
+            ix.partition_networks
+                .entry(n.partition)
+                .or_default()
+                .insert(n.id);
+            ix.vnis.insert(n.vni, n.id);
         }
         self.index = ix;
     }
@@ -279,7 +343,11 @@ impl State {
             push_event(events, kind, object, partition);
         };
         match command {
-            Command::CreatePartition { name, description } => {
+            Command::CreatePartition {
+                name,
+                description,
+                network_ids,
+            } => {
                 check_name("partition", name)?;
                 check_text(
                     &format!("partition '{name}'"),
@@ -292,6 +360,7 @@ impl State {
                         object: format!("partition '{name}'"),
                     });
                 }
+                let range = self.network_range_for(name, network_ids.as_deref())?;
                 let id = PartitionId(self.alloc_id());
                 self.partitions.insert(
                     id,
@@ -300,6 +369,7 @@ impl State {
                         name: name.clone(),
                         description: description.clone(),
                         created_at_ms: at_ms,
+                        network_ids: Some(range),
                     },
                 );
                 self.index.partition_by_name.insert(name.clone(), id);
@@ -318,10 +388,17 @@ impl State {
                     .partition_volumes
                     .get(&id)
                     .map_or(0, BTreeSet::len);
-                if servers + volumes > 0 {
+                let networks = self
+                    .index
+                    .partition_networks
+                    .get(&id)
+                    .map_or(0, BTreeSet::len);
+                if servers + volumes + networks > 0 {
                     return Err(StateError::InUse {
                         object: format!("partition '{name}'"),
-                        users: format!("{servers} server(s) and {volumes} volume(s)"),
+                        users: format!(
+                            "{servers} server(s), {volumes} volume(s) and {networks} network(s)"
+                        ),
                         remedy: "delete them first".to_string(),
                     });
                 }
@@ -329,6 +406,7 @@ impl State {
                 self.index.partition_by_name.remove(name);
                 self.index.partition_servers.remove(&id);
                 self.index.partition_volumes.remove(&id);
+                self.index.partition_networks.remove(&id);
                 event("partition.deleted", format!("partition/{name}"), Some(name));
                 Ok(Outcome::Deleted)
             }
@@ -626,216 +704,88 @@ impl State {
                 identity_pool,
                 boot_volume,
                 requirements,
-            } => {
-                let partition_id = self.partition_id(partition)?;
-                check_name("server", name)?;
-                let object = format!("server '{name}' in partition '{partition}'");
-                check_text(
-                    &object,
-                    "required model",
-                    requirements.model.as_deref().unwrap_or(""),
-                    128,
-                )?;
-                if requirements.model.as_deref() == Some("") {
-                    return Err(invalid(
-                        object,
-                        "required model",
-                        "it is empty; leave it out to accept any model".to_string(),
-                    ));
-                }
-                if self
-                    .index
-                    .server_by_name
-                    .contains_key(&(partition_id, name.clone()))
-                {
-                    return Err(StateError::AlreadyExists { object });
-                }
-                if *nics == 0 || *nics > MAX_NICS {
-                    return Err(invalid(
-                        object,
-                        "number of NICs",
-                        format!("{nics} is out of range; use 1 to {MAX_NICS}"),
-                    ));
-                }
-                let pool_name = identity_pool.as_deref().unwrap_or(DEFAULT_IDENTITY_POOL);
-                let pool_id = self.identity_pool_id(pool_name)?;
-                let boot = match boot_volume {
-                    Some(volume) => {
-                        let vid = self.volume_id(partition_id, partition, volume)?;
-                        if let Some(holder) = self.index.volume_boots.get(&vid) {
-                            return Err(StateError::InUse {
-                                object: format!("volume '{volume}' in partition '{partition}'"),
-                                users: format!("server {}", self.server_path(*holder)),
-                                remedy: "give each server its own boot volume".to_string(),
-                            });
-                        }
-                        Some(vid)
-                    }
-                    None => None,
-                };
-                let id = ServerId(self.next_id);
-                let identity = self.allocate_identity(pool_id, *nics)?;
-                self.alloc_id();
-                for mac in &identity.macs {
-                    self.index.macs.insert(*mac, id);
-                }
-                self.index.uuids.insert(identity.uuid, id);
-                *self.index.identity_pool_macs.entry(pool_id).or_default() += u64::from(*nics);
-                self.index
-                    .identity_pool_servers
-                    .entry(pool_id)
-                    .or_default()
-                    .insert(id);
-                self.index
-                    .partition_servers
-                    .entry(partition_id)
-                    .or_default()
-                    .insert(id);
-                self.index
-                    .server_by_name
-                    .insert((partition_id, name.clone()), id);
-                if let Some(vid) = boot {
-                    self.index.volume_boots.insert(vid, id);
-                }
-                self.servers.insert(
-                    id,
-                    Server {
-                        id,
-                        name: name.clone(),
-                        partition: partition_id,
-                        identity_pool: pool_id,
-                        identity,
-                        boot_volume: boot,
-                        requirements: requirements.clone(),
-                        state: ServerState::Defined,
-                        blade: None,
-                        generation: 1,
-                        created_at_ms: at_ms,
-                        last_error: None,
-                    },
-                );
-                event(
-                    "server.created",
-                    format!("server/{partition}/{name}"),
-                    Some(partition),
-                );
-                Ok(Outcome::Server(self.server_view(id)))
-            }
+                networks,
+                volumes,
+            } => self.create_server(
+                partition,
+                name,
+                ServerSpec {
+                    nics: *nics,
+                    identity_pool: identity_pool.as_deref(),
+                    boot_volume: boot_volume.as_deref(),
+                    requirements,
+                    networks,
+                    volumes,
+                },
+                at_ms,
+                events,
+            ),
             Command::DeleteServer { name, partition } => {
-                let partition_id = self.partition_id(partition)?;
-                let id = self.server_id(partition_id, partition, name)?;
-                let server = &self.servers[&id];
-                if let Some(blade) = server.blade {
-                    return Err(StateError::InUse {
-                        object: format!("server '{name}' in partition '{partition}'"),
-                        users: format!(
-                            "blade '{}' (it is {})",
-                            self.blades[&blade].name, server.state
-                        ),
-                        remedy: "stop the server first".to_string(),
-                    });
-                }
-                let server = self.servers.remove(&id).expect("looked up above");
-                for mac in &server.identity.macs {
-                    self.index.macs.remove(mac);
-                }
-                self.index.uuids.remove(&server.identity.uuid);
-                if let Some(n) = self.index.identity_pool_macs.get_mut(&server.identity_pool) {
-                    *n -= server.identity.macs.len() as u64;
-                }
-                if let Some(set) = self
-                    .index
-                    .identity_pool_servers
-                    .get_mut(&server.identity_pool)
-                {
-                    set.remove(&id);
-                }
-                if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
-                    set.remove(&id);
-                }
-                self.index
-                    .server_by_name
-                    .remove(&(partition_id, name.clone()));
-                if let Some(vid) = server.boot_volume {
-                    self.index.volume_boots.remove(&vid);
-                }
-                event(
-                    "server.deleted",
-                    format!("server/{partition}/{name}"),
-                    Some(partition),
-                );
-                Ok(Outcome::Deleted)
+                self.delete_server(partition, name, events)
             }
+            Command::AddImage {
+                name,
+                source_path,
+                size_bytes,
+            } => self.add_image(name, source_path.as_deref(), *size_bytes, at_ms, events),
+            Command::DeleteImage { name } => self.delete_image(name, events),
+            Command::ImageOpDone {
+                name,
+                generation,
+                size_bytes,
+                error,
+            } => self.image_op_done(name, *generation, *size_bytes, error.as_deref(), events),
             Command::CreateVolume {
                 name,
                 partition,
                 size_bytes,
-            } => {
-                let partition_id = self.partition_id(partition)?;
-                check_name("volume", name)?;
-                let object = format!("volume '{name}' in partition '{partition}'");
-                if self
-                    .index
-                    .volume_by_name
-                    .contains_key(&(partition_id, name.clone()))
-                {
-                    return Err(StateError::AlreadyExists { object });
-                }
-                if *size_bytes == 0 || *size_bytes > MAX_VOLUME_BYTES {
-                    return Err(invalid(
-                        object,
-                        "size",
-                        format!("{size_bytes} bytes is out of range; use 1 byte to 1 PiB"),
-                    ));
-                }
-                let id = VolumeId(self.alloc_id());
-                self.volumes.insert(
-                    id,
-                    Volume {
-                        id,
-                        name: name.clone(),
-                        partition: partition_id,
-                        size_bytes: *size_bytes,
-                    },
-                );
-                self.index
-                    .volume_by_name
-                    .insert((partition_id, name.clone()), id);
-                self.index
-                    .partition_volumes
-                    .entry(partition_id)
-                    .or_default()
-                    .insert(id);
-                event(
-                    "volume.created",
-                    format!("volume/{partition}/{name}"),
-                    Some(partition),
-                );
-                Ok(Outcome::Volume(self.volume_view(id)))
-            }
+                image,
+            } => self.create_volume(partition, name, *size_bytes, image.as_deref(), events),
             Command::DeleteVolume { name, partition } => {
-                let partition_id = self.partition_id(partition)?;
-                let id = self.volume_id(partition_id, partition, name)?;
-                if let Some(server) = self.index.volume_boots.get(&id) {
-                    return Err(StateError::InUse {
-                        object: format!("volume '{name}' in partition '{partition}'"),
-                        users: format!("server {} (boot volume)", self.server_path(*server)),
-                        remedy: "delete the server first".to_string(),
-                    });
-                }
-                self.volumes.remove(&id);
-                self.index
-                    .volume_by_name
-                    .remove(&(partition_id, name.clone()));
-                if let Some(set) = self.index.partition_volumes.get_mut(&partition_id) {
-                    set.remove(&id);
-                }
-                event(
-                    "volume.deleted",
-                    format!("volume/{partition}/{name}"),
-                    Some(partition),
-                );
-                Ok(Outcome::Deleted)
+                self.delete_volume(partition, name, events)
+            }
+            Command::ResizeVolume {
+                name,
+                partition,
+                size_bytes,
+            } => self.resize_volume(partition, name, *size_bytes, events),
+            Command::SnapshotVolume {
+                name,
+                partition,
+                snapshot,
+            } => self.snapshot_volume(partition, name, snapshot, events),
+            Command::RestoreVolume {
+                name,
+                partition,
+                snapshot,
+            } => self.restore_volume(partition, name, snapshot, events),
+            Command::DeleteSnapshot {
+                name,
+                partition,
+                snapshot,
+            } => self.delete_snapshot(partition, name, snapshot, events),
+            Command::VolumeOpDone {
+                name,
+                partition,
+                generation,
+                size_bytes,
+                error,
+            } => self.volume_op_done(
+                partition,
+                name,
+                *generation,
+                *size_bytes,
+                error.as_deref(),
+                at_ms,
+                events,
+            ),
+            Command::CreateNetwork {
+                name,
+                partition,
+                network_id,
+            } => self.create_network(partition, name, *network_id, at_ms, events),
+            Command::DeleteNetwork { name, partition } => {
+                self.delete_network(partition, name, events)
             }
             Command::ObserveBlades { observations } => self.observe_blades(observations, events),
             Command::BladePower {
@@ -866,6 +816,214 @@ impl State {
                 generation,
             } => self.server_stopped(partition, name, *generation, events),
         }
+    }
+
+    fn create_server(
+        &mut self,
+        partition: &str,
+        name: &str,
+        spec: ServerSpec<'_>,
+        at_ms: u64,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let partition_id = self.partition_id(partition)?;
+        check_name("server", name)?;
+        let object = format!("server '{name}' in partition '{partition}'");
+        let requirements = spec.requirements;
+        check_text(
+            &object,
+            "required model",
+            requirements.model.as_deref().unwrap_or(""),
+            128,
+        )?;
+        if requirements.model.as_deref() == Some("") {
+            return Err(invalid(
+                object,
+                "required model",
+                "it is empty; leave it out to accept any model".to_string(),
+            ));
+        }
+        if self
+            .index
+            .server_by_name
+            .contains_key(&(partition_id, name.to_string()))
+        {
+            return Err(StateError::AlreadyExists { object });
+        }
+        let networks = self.resolve_networks(partition_id, partition, spec.networks)?;
+        let nics = match spec.nics {
+            0 => u32::try_from(networks.len()).unwrap_or(u32::MAX).max(1),
+            n => n,
+        };
+        if nics > MAX_NICS {
+            return Err(invalid(
+                object,
+                "number of NICs",
+                format!("{nics} is out of range; use 1 to {MAX_NICS}"),
+            ));
+        }
+        if networks.len() > nics as usize {
+            return Err(invalid(
+                object,
+                "number of NICs",
+                format!(
+                    "{nics} vNIC(s) cannot carry {} networks; each network takes one vNIC \
+                     (leave --nics out to get one per network)",
+                    networks.len()
+                ),
+            ));
+        }
+        let pool_name = spec.identity_pool.unwrap_or(DEFAULT_IDENTITY_POOL);
+        let pool_id = self.identity_pool_id(pool_name)?;
+        let boot = spec
+            .boot_volume
+            .map(|v| self.volume_id(partition_id, partition, v))
+            .transpose()?;
+        let mut data = Vec::with_capacity(spec.volumes.len());
+        for v in spec.volumes {
+            data.push(self.volume_id(partition_id, partition, v)?);
+        }
+        let mut seen = BTreeSet::new();
+        for vid in boot.iter().chain(&data) {
+            let volume = &self.volumes[vid];
+            if !seen.insert(*vid) {
+                return Err(invalid(
+                    object,
+                    "volumes",
+                    format!(
+                        "volume '{}' is given twice; a volume is attached once",
+                        volume.name
+                    ),
+                ));
+            }
+            if let Some(holder) = self.index.volume_users.get(vid) {
+                return Err(StateError::InUse {
+                    object: format!("volume '{}' in partition '{partition}'", volume.name),
+                    users: format!("server {}", self.server_path(*holder)),
+                    remedy: "give each server its own volumes; a volume is attached to one server"
+                        .to_string(),
+                });
+            }
+            if matches!(volume.op, Some(VolumeOp::Delete)) {
+                return Err(StateError::InvalidTransition {
+                    object: format!("volume '{}' in partition '{partition}'", volume.name),
+                    state: "deleting".to_string(),
+                    remedy: "pick another volume".to_string(),
+                });
+            }
+        }
+        let id = ServerId(self.next_id);
+        let identity = self.allocate_identity(pool_id, nics)?;
+        self.alloc_id();
+        for mac in &identity.macs {
+            self.index.macs.insert(*mac, id);
+        }
+        self.index.uuids.insert(identity.uuid, id);
+        *self.index.identity_pool_macs.entry(pool_id).or_default() += u64::from(nics);
+        self.index
+            .identity_pool_servers
+            .entry(pool_id)
+            .or_default()
+            .insert(id);
+        self.index
+            .partition_servers
+            .entry(partition_id)
+            .or_default()
+            .insert(id);
+        self.index
+            .server_by_name
+            .insert((partition_id, name.to_string()), id);
+        for vid in boot.iter().chain(&data) {
+            self.index.volume_users.insert(*vid, id);
+        }
+        for n in &networks {
+            self.index.network_servers.entry(*n).or_default().insert(id);
+        }
+        let mut nic_networks: Vec<Option<NetworkId>> = networks.into_iter().map(Some).collect();
+        nic_networks.resize(nics as usize, None);
+        self.servers.insert(
+            id,
+            Server {
+                id,
+                name: name.to_string(),
+                partition: partition_id,
+                identity_pool: pool_id,
+                identity,
+                boot_volume: boot,
+                requirements: requirements.clone(),
+                state: ServerState::Defined,
+                blade: None,
+                generation: 1,
+                created_at_ms: at_ms,
+                last_error: None,
+                nic_networks,
+                volumes: data,
+            },
+        );
+        push_event(
+            events,
+            "server.created",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Server(self.server_view(id)))
+    }
+
+    fn delete_server(
+        &mut self,
+        partition: &str,
+        name: &str,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
+        let partition_id = self.partition_id(partition)?;
+        let id = self.server_id(partition_id, partition, name)?;
+        let server = &self.servers[&id];
+        if let Some(blade) = server.blade {
+            return Err(StateError::InUse {
+                object: format!("server '{name}' in partition '{partition}'"),
+                users: format!(
+                    "blade '{}' (it is {})",
+                    self.blades[&blade].name, server.state
+                ),
+                remedy: "stop the server first".to_string(),
+            });
+        }
+        let server = self.servers.remove(&id).expect("looked up above");
+        for mac in &server.identity.macs {
+            self.index.macs.remove(mac);
+        }
+        self.index.uuids.remove(&server.identity.uuid);
+        if let Some(n) = self.index.identity_pool_macs.get_mut(&server.identity_pool) {
+            *n -= server.identity.macs.len() as u64;
+        }
+        if let Some(set) = self
+            .index
+            .identity_pool_servers
+            .get_mut(&server.identity_pool)
+        {
+            set.remove(&id);
+        }
+        if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
+            set.remove(&id);
+        }
+        self.index
+            .server_by_name
+            .remove(&(partition_id, name.to_string()));
+        for vid in server.all_volumes() {
+            self.index.volume_users.remove(&vid);
+        }
+        for n in server.nic_networks.iter().flatten() {
+            if let Some(set) = self.index.network_servers.get_mut(n) {
+                set.remove(&id);
+            }
+        }
+        push_event(
+            events,
+            "server.deleted",
+            format!("server/{partition}/{name}"),
+            Some(partition),
+        );
+        Ok(Outcome::Deleted)
     }
 
     /// Takes `nics` free MACs and the next UUID from the pool. Validates
@@ -1031,6 +1189,8 @@ impl State {
             created_at_ms: p.created_at_ms,
             servers: count(self.index.partition_servers.get(&id).map(BTreeSet::len)),
             volumes: count(self.index.partition_volumes.get(&id).map(BTreeSet::len)),
+            network_ids: p.network_ids.map(|r| (r.first(), r.last())),
+            networks: count(self.index.partition_networks.get(&id).map(BTreeSet::len)),
         }
     }
 
@@ -1109,6 +1269,30 @@ impl State {
             generation: s.generation,
             created_at_ms: s.created_at_ms,
             last_error: s.last_error.clone(),
+            nics: s
+                .identity
+                .macs
+                .iter()
+                .enumerate()
+                .map(|(i, mac)| {
+                    let network = s
+                        .nic_networks
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .and_then(|n| self.networks.get(&n));
+                    NicView {
+                        mac: mac.to_string(),
+                        network: network.map(|n| n.name.clone()),
+                        network_id: network.map(|n| n.vni),
+                    }
+                })
+                .collect(),
+            volumes: s
+                .volumes
+                .iter()
+                .map(|v| self.volumes[v].name.clone())
+                .collect(),
         }
     }
 
@@ -1121,9 +1305,14 @@ impl State {
             size_bytes: v.size_bytes,
             attached_to: self
                 .index
-                .volume_boots
+                .volume_users
                 .get(&id)
                 .map(|s| self.server_path(*s)),
+            image: v.image.and_then(|i| self.images.get(&i)).map(|i| i.name.clone()),
+            state: v.op.as_ref().map_or("ready", VolumeOp::state).to_string(),
+            nqn: volume_nqn(id),
+            snapshots: v.snapshots.clone(),
+            last_error: v.last_error.clone(),
         }
     }
 

@@ -1,7 +1,11 @@
 //! The records the replicated state holds.
 
 use super::identity::{Mac, PoolUuid};
-use pan_api::{BladeId, CredentialId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
+use pan_api::{
+    BladeId, CredentialId, IdentityPoolId, ImageId, NetworkId, PartitionId, PoolId, ServerId,
+    VolumeId,
+};
+use partitions::NetworkIdRange;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -12,6 +16,9 @@ pub struct Partition {
     pub name: String,
     pub description: String,
     pub created_at_ms: u64,
+    /// The network ids (VXLAN VNIs) its networks take.
+    #[serde(default)]
+    pub network_ids: Option<NetworkIdRange>,
 }
 
 /// What a blade must offer to belong to a pool or to run a server.
@@ -276,6 +283,63 @@ pub struct Server {
     /// Why the last start or stop failed, if it did.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The network of each vNIC (same order as `identity.macs`).
+    #[serde(default)]
+    pub nic_networks: Vec<Option<NetworkId>>,
+    /// Data volumes, attached after the boot volume.
+    #[serde(default)]
+    pub volumes: Vec<VolumeId>,
+}
+
+impl Server {
+    /// Boot volume first, then the data volumes.
+    pub fn all_volumes(&self) -> impl Iterator<Item = VolumeId> + '_ {
+        self.boot_volume.into_iter().chain(self.volumes.iter().copied())
+    }
+}
+
+/// A partition network: an isolated L2 segment with one VXLAN network id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: NetworkId,
+    pub name: String,
+    pub partition: PartitionId,
+    pub vni: u32,
+    pub created_at_ms: u64,
+}
+
+/// Storage work a volume waits for; the leader's storage executor does it
+/// and reports back with `VolumeOpDone`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeOp {
+    Create,
+    Resize { size_bytes: u64 },
+    Snapshot { name: String },
+    Restore { name: String },
+    DeleteSnapshot { name: String },
+    Delete,
+}
+
+impl VolumeOp {
+    /// The state a volume shows while this runs.
+    pub fn state(&self) -> &'static str {
+        match self {
+            VolumeOp::Create => "creating",
+            VolumeOp::Resize { .. } => "resizing",
+            VolumeOp::Snapshot { .. } => "snapshotting",
+            VolumeOp::Restore { .. } => "restoring",
+            VolumeOp::DeleteSnapshot { .. } => "deleting_snapshot",
+            VolumeOp::Delete => "deleting",
+        }
+    }
+}
+
+/// A named restore point of a volume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSnapshot {
+    pub name: String,
+    pub created_at_ms: u64,
 }
 
 /// A SAN volume record (the bytes live on the storage target).
@@ -285,6 +349,51 @@ pub struct Volume {
     pub name: String,
     pub partition: PartitionId,
     pub size_bytes: u64,
+    /// The golden image it is a thin clone of.
+    #[serde(default)]
+    pub image: Option<ImageId>,
+    #[serde(default)]
+    pub snapshots: Vec<VolumeSnapshot>,
+    /// Work in progress on the target; `None` when the volume is ready.
+    #[serde(default)]
+    pub op: Option<VolumeOp>,
+    /// Generation of `op`; the executor's report must carry it.
+    #[serde(default)]
+    pub op_generation: u64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// Where a golden image's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSource {
+    /// A file on the manager's host, copied onto the target.
+    File { path: String },
+    /// An empty image of the record's size.
+    Empty,
+}
+
+/// Storage work an image waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageOp {
+    Create,
+    Delete,
+}
+
+/// A golden image: the read-only base of thin-cloned volumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: ImageId,
+    pub name: String,
+    /// Virtual size; known once the image is on the target (for a file).
+    pub size_bytes: u64,
+    pub source: ImageSource,
+    pub op: Option<ImageOp>,
+    pub op_generation: u64,
+    pub last_error: Option<String>,
+    pub created_at_ms: u64,
 }
 
 /// A secret value such as a BMC password. Its `Debug` never shows the value,

@@ -6,7 +6,9 @@
 
 use super::identity::{Mac, PoolUuid};
 use super::*;
-use pan_api::{BladeId, IdentityPoolId, PartitionId, PoolId, ServerId, VolumeId};
+use pan_api::{
+    BladeId, IdentityPoolId, ImageId, NetworkId, PartitionId, PoolId, ServerId, VolumeId,
+};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -42,6 +44,50 @@ pub(super) fn run(state: &mut State, command: Command) -> Applied {
 
 /// Applies a command that must be accepted; checks its event and audit record.
 #[track_caller]
+/// Creates a volume and reports its storage work done, as the storage
+/// executor would: the volume is ready.
+pub(super) fn make_volume(state: &mut State, partition: &str, name: &str, size_bytes: u64) {
+    ok(state, volume(partition, name, size_bytes));
+    finish_storage_work(state);
+}
+
+/// Reports every pending image and volume operation as done.
+pub(super) fn finish_storage_work(state: &mut State) {
+    for work in state.pending_storage_work() {
+        let command = match work {
+            StorageWork::Image {
+                name,
+                generation,
+                size_bytes,
+                ..
+            } => Command::ImageOpDone {
+                name,
+                generation,
+                size_bytes: size_bytes.max(1 << 20),
+                error: None,
+            },
+            StorageWork::Volume {
+                partition,
+                name,
+                generation,
+                op,
+                size_bytes,
+                ..
+            } => Command::VolumeOpDone {
+                name,
+                partition,
+                generation,
+                size_bytes: match op {
+                    VolumeOp::Resize { size_bytes } => size_bytes,
+                    _ => size_bytes,
+                },
+                error: None,
+            },
+        };
+        ok(state, command);
+    }
+}
+
 pub(super) fn ok(state: &mut State, command: Command) -> Outcome {
     let text = command.to_string();
     let index = next_index(state);
@@ -151,8 +197,16 @@ pub(super) struct NormIndex {
     pool_blades: BTreeMap<PoolId, BTreeSet<BladeId>>,
     identity_pool_servers: BTreeMap<IdentityPoolId, BTreeSet<ServerId>>,
     identity_pool_macs: BTreeMap<IdentityPoolId, u64>,
-    volume_boots: BTreeMap<VolumeId, ServerId>,
+    volume_users: BTreeMap<VolumeId, ServerId>,
     transitioning: BTreeSet<ServerId>,
+    image_by_name: BTreeMap<String, ImageId>,
+    image_volumes: BTreeMap<ImageId, BTreeSet<VolumeId>>,
+    network_by_name: BTreeMap<(PartitionId, String), NetworkId>,
+    partition_networks: BTreeMap<PartitionId, BTreeSet<NetworkId>>,
+    network_servers: BTreeMap<NetworkId, BTreeSet<ServerId>>,
+    vnis: BTreeMap<u32, NetworkId>,
+    storage_images: BTreeSet<ImageId>,
+    storage_volumes: BTreeSet<VolumeId>,
 }
 
 fn sorted<K: Ord + Clone, V: Clone>(map: &BTreeMap<K, V>) -> BTreeMap<K, V> {
@@ -189,8 +243,16 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
             .filter(|(_, n)| **n != 0)
             .map(|(k, n)| (*k, *n))
             .collect(),
-        volume_boots: sorted(&ix.volume_boots),
+        volume_users: sorted(&ix.volume_users),
         transitioning: ix.transitioning.clone(),
+        image_by_name: sorted(&ix.image_by_name),
+        image_volumes: non_empty(&ix.image_volumes),
+        network_by_name: sorted(&ix.network_by_name),
+        partition_networks: non_empty(&ix.partition_networks),
+        network_servers: non_empty(&ix.network_servers),
+        vnis: sorted(&ix.vnis),
+        storage_images: ix.storage_images.clone(),
+        storage_volumes: ix.storage_volumes.clone(),
     }
 }
 
@@ -215,6 +277,7 @@ pub(super) fn partition(name: &str) -> Command {
     Command::CreatePartition {
         name: name.to_string(),
         description: format!("{name} tenant"),
+        network_ids: None,
     }
 }
 
@@ -306,6 +369,8 @@ fn server_with(
         identity_pool: identity_pool.map(str::to_string),
         boot_volume: boot_volume.map(str::to_string),
         requirements: Qualification::default(),
+        networks: Vec::new(),
+        volumes: Vec::new(),
     }
 }
 
@@ -325,6 +390,7 @@ pub(super) fn volume(partition: &str, name: &str, size_bytes: u64) -> Command {
         name: name.to_string(),
         partition: partition.to_string(),
         size_bytes,
+        image: None,
     }
 }
 
@@ -769,7 +835,7 @@ fn partition_with_servers_cannot_be_deleted() {
     assert_in_use(
         &err,
         "partition 'acme'",
-        "2 server(s) and 0 volume(s)",
+        "2 server(s), 0 volume(s) and 0 network(s)",
         "delete them first",
     );
     ok(&mut state, delete_server("acme", "web-1"));
@@ -781,15 +847,18 @@ fn partition_with_servers_cannot_be_deleted() {
 #[test]
 fn partition_with_volumes_cannot_be_deleted() {
     let mut state = with_partitions(&["acme"]);
-    ok(&mut state, volume("acme", "data", 1 << 30));
+    make_volume(&mut state, "acme", "data", 1 << 30);
     let err = refused(&mut state, delete_partition("acme"));
     assert_in_use(
         &err,
         "partition 'acme'",
-        "0 server(s) and 1 volume(s)",
+        "0 server(s), 1 volume(s) and 0 network(s)",
         "delete them first",
     );
     ok(&mut state, delete_volume("acme", "data"));
+    // Still there until the storage executor reports the file gone.
+    refused(&mut state, delete_partition("acme"));
+    finish_storage_work(&mut state);
     ok(&mut state, delete_partition("acme"));
 }
 
@@ -873,7 +942,7 @@ fn identity_pool_with_servers_cannot_be_deleted() {
 #[test]
 fn boot_volume_of_a_server_cannot_be_deleted() {
     let mut state = with_partitions(&["acme"]);
-    ok(&mut state, volume("acme", "boot", 1 << 30));
+    make_volume(&mut state, "acme", "boot", 1 << 30);
     ok(
         &mut state,
         server_with("acme", "web-1", 1, None, Some("boot")),
@@ -882,8 +951,8 @@ fn boot_volume_of_a_server_cannot_be_deleted() {
     assert_in_use(
         &err,
         "volume 'boot' in partition 'acme'",
-        "server acme/web-1 (boot volume)",
-        "delete the server first",
+        "server acme/web-1 (boot volume; the server is defined)",
+        "delete the server first; a volume is deleted only when nothing is attached to it",
     );
     ok(&mut state, delete_server("acme", "web-1"));
     assert_eq!(state.volumes(None).unwrap()[0].attached_to, None);
@@ -906,7 +975,7 @@ fn boot_volume_already_used_by_another_server_is_refused_on_create() {
         &err,
         "volume 'boot' in partition 'acme'",
         "server acme/web-1",
-        "give each server its own boot volume",
+        "give each server its own volumes; a volume is attached to one server",
     );
     // Once the first server is gone the volume is free again.
     ok(&mut state, delete_server("acme", "web-1"));
@@ -926,15 +995,10 @@ fn boot_volume_already_used_by_another_server_is_refused_on_create() {
 // ------------------------------------------------------------ ranges
 
 #[test]
-fn server_with_zero_nics_is_refused() {
+fn server_without_a_nic_count_gets_one_vnic_per_network_or_one() {
     let mut state = with_partitions(&["acme"]);
-    let err = refused(&mut state, server("acme", "web-1", 0));
-    assert_invalid_argument(
-        &err,
-        "server 'web-1' in partition 'acme'",
-        "number of NICs",
-        "0 is out of range; use 1 to 16",
-    );
+    let view = server_view(ok(&mut state, server("acme", "web-1", 0)));
+    assert_eq!(view.identity.macs.len(), 1);
 }
 
 #[test]
@@ -961,7 +1025,7 @@ fn volume_of_size_zero_is_refused() {
         &err,
         "volume 'boot' in partition 'acme'",
         "size",
-        "0 bytes is out of range; use 1 byte to 1 PiB",
+        "0 bytes is out of range; use 512 bytes to 1 PiB",
     );
 }
 
@@ -974,18 +1038,18 @@ fn volume_larger_than_max_is_refused() {
             &err,
             "volume 'boot' in partition 'acme'",
             "size",
-            &format!("{size} bytes is out of range; use 1 byte to 1 PiB"),
+            &format!("{size} bytes is out of range; use 512 bytes to 1 PiB"),
         );
     }
     ok(&mut state, volume("acme", "big", MAX_VOLUME_BYTES));
-    ok(&mut state, volume("acme", "small", 1));
+    ok(&mut state, volume("acme", "small", 512));
     let sizes: Vec<u64> = state
         .volumes(Some("acme"))
         .unwrap()
         .iter()
         .map(|v| v.size_bytes)
         .collect();
-    assert_eq!(sizes, vec![MAX_VOLUME_BYTES, 1]);
+    assert_eq!(sizes, vec![MAX_VOLUME_BYTES, 512]);
 }
 
 #[test]
@@ -1695,6 +1759,8 @@ fn create_partition_returns_view_event_and_audit_record() {
         created_at_ms: 1_700_000_000_000,
         servers: 0,
         volumes: 0,
+        network_ids: Some((1024, 2047)),
+        networks: 0,
     };
     assert_eq!(applied.result, Ok(Outcome::Partition(view.clone())));
     assert_eq!(
@@ -1714,7 +1780,7 @@ fn create_partition_returns_view_event_and_audit_record() {
             index: 41,
             at_ms: 1_700_000_000_000,
             principal: "operator:bob".to_string(),
-            command: "partition create acme".to_string(),
+            command: "partition create acme network_ids=auto".to_string(),
             error: None,
         }]
     );
@@ -1723,7 +1789,7 @@ fn create_partition_returns_view_event_and_audit_record() {
 #[test]
 fn create_server_allocates_an_identity_and_updates_every_view() {
     let mut state = with_partitions(&["acme"]);
-    ok(&mut state, volume("acme", "boot", 1 << 34));
+    make_volume(&mut state, "acme", "boot", 1 << 34);
     let index = next_index(&state);
     let applied = run(
         &mut state,
@@ -1738,6 +1804,8 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
                 min_cores: 8,
                 min_memory_gib: 32,
             },
+            networks: Vec::new(),
+            volumes: Vec::new(),
         },
     );
     let expected = ServerView {
@@ -1765,6 +1833,15 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
         generation: 1,
         created_at_ms: at_ms(index),
         last_error: None,
+        nics: ["02:50:41:00:00:00", "02:50:41:00:00:01"]
+            .into_iter()
+            .map(|mac| NicView {
+                mac: mac.to_string(),
+                network: None,
+                network_id: None,
+            })
+            .collect(),
+        volumes: Vec::new(),
     };
     assert_eq!(applied.result, Ok(Outcome::Server(expected.clone())));
     assert_eq!(
@@ -1789,13 +1866,21 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
             partition: "acme".to_string(),
             size_bytes: 1 << 34,
             attached_to: Some("acme/web-1".to_string()),
+            image: None,
+            state: "ready".to_string(),
+            nqn: "nqn.2026-11.io.pan:volume:3".to_string(),
+            snapshots: Vec::new(),
+            last_error: None,
         }]
     );
     let p = &state.partitions()[0];
     assert_eq!((p.servers, p.volumes), (1, 1));
     let d = &state.identity_pools()[0];
     assert_eq!((d.macs_used, d.uuids_used), (2, 1));
-    assert_eq!(state.audit(1)[0].command, "server create acme/web-1 nics=2");
+    assert_eq!(
+        state.audit(1)[0].command,
+        "server create acme/web-1 nics=2 boot_volume=boot"
+    );
 
     // The next server continues after the first one's MACs.
     let web2 = server_view(ok(&mut state, server("acme", "web-2", 1)));
@@ -1809,20 +1894,21 @@ fn deletes_emit_events_and_free_names_but_never_ids() {
     ok(&mut state, tiny_pool());
     ok(&mut state, pool("gold", None, 0, 0));
     ok(&mut state, add_blade("b1", "https://10.0.0.21", None, None));
-    ok(&mut state, volume("acme", "boot", 1));
+    ok(&mut state, volume("acme", "boot", 512));
     let first = server_view(ok(&mut state, server("acme", "web-1", 1)));
+    // A volume goes in two steps: the intent, then the executor's report.
+    finish_storage_work(&mut state);
+    ok(&mut state, delete_volume("acme", "boot"));
+    assert_eq!(state.pending_storage_work().len(), 1);
+    finish_storage_work(&mut state);
+    assert_eq!(state.audit(1)[0].command.split(' ').next(), Some("volume"));
+    assert!(state.volumes(None).unwrap().is_empty());
 
     let deletes = [
         (
             delete_server("acme", "web-1"),
             "server.deleted",
             "server/acme/web-1",
-            Some("acme"),
-        ),
-        (
-            delete_volume("acme", "boot"),
-            "volume.deleted",
-            "volume/acme/boot",
             Some("acme"),
         ),
         (
@@ -1869,7 +1955,7 @@ fn deletes_emit_events_and_free_names_but_never_ids() {
     ok(&mut state, tiny_pool());
     ok(&mut state, pool("gold", None, 0, 0));
     ok(&mut state, add_blade("b1", "https://10.0.0.21", None, None));
-    ok(&mut state, volume("acme", "boot", 1));
+    ok(&mut state, volume("acme", "boot", 512));
     let second = server_view(ok(&mut state, server("acme", "web-1", 1)));
     assert!(second.id > first.id);
     assert_ne!(second.identity.uuid, first.identity.uuid);
@@ -1889,7 +1975,7 @@ fn refused_commands_are_audited_newest_first() {
         records[0].error.as_deref(),
         Some("pool 'gold' not found; list them with `panctl pool list`")
     );
-    assert_eq!(records[1].command, "partition create acme");
+    assert_eq!(records[1].command, "partition create acme network_ids=auto");
     assert_eq!(records[1].error, Some(err.to_string()));
     assert_eq!(state.audit(10).len(), 3);
     assert_eq!(state.audit(0), vec![]);
@@ -1989,7 +2075,7 @@ fn snapshot_round_trip_restores_an_equal_state_with_rebuilt_indexes() {
         delete_identity_pool("tiny"),    // identity_pool_servers
         add_blade("b1", "https://10.0.0.99", None, None), // blade_by_name
         add_blade("b9", "https://10.0.0.21", None, None), // BMC URL
-        volume("globex", "boot-1", 1),   // volume_by_name
+        volume("globex", "boot-1", 512), // volume_by_name
         partition("acme"),               // partition_by_name
         pool("iron", None, 0, 0),        // pool_by_name
         identity_pool(
@@ -2057,6 +2143,9 @@ fn index_is_not_serialized() {
             "blades",
             "servers",
             "volumes",
+            "images",
+            "networks",
+            "create_failures",
             "credentials",
             "audit",
         ])

@@ -13,6 +13,9 @@ pub struct PartitionView {
     pub created_at_ms: u64,
     pub servers: u32,
     pub volumes: u32,
+    /// Inclusive network id range, if it has one.
+    pub network_ids: Option<(u32, u32)>,
+    pub networks: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +84,9 @@ pub struct ServerView {
     pub generation: u64,
     pub created_at_ms: u64,
     pub last_error: Option<String>,
+    pub nics: Vec<NicView>,
+    /// Data volumes.
+    pub volumes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +95,41 @@ pub struct VolumeView {
     pub name: String,
     pub partition: String,
     pub size_bytes: u64,
-    /// `partition/server` booting from it.
+    /// `partition/server` using it (boot or data volume).
     pub attached_to: Option<String>,
+    pub image: Option<String>,
+    /// ready, creating, resizing, snapshotting, restoring, deleting, ...
+    pub state: String,
+    /// The NVMe subsystem NQN it is exported as.
+    pub nqn: String,
+    pub snapshots: Vec<super::VolumeSnapshot>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicView {
+    pub mac: String,
+    pub network: Option<String>,
+    pub network_id: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub id: u64,
+    pub name: String,
+    pub partition: String,
+    pub network_id: u32,
+    /// `partition/server` of every server with a vNIC on it.
+    pub servers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageView {
+    pub id: u64,
+    pub name: String,
+    pub size_bytes: u64,
+    /// creating, ready, deleting.
+    pub state: String,
+    pub volumes: u32,
+    pub last_error: Option<String>,
 }

@@ -49,6 +49,7 @@ fn create_partition(name: &str, at_ms: u64) -> Envelope {
         command: Command::CreatePartition {
             name: name.to_string(),
             description: format!("partition {name}"),
+            network_ids: None,
         },
     }
 }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod server;
 
 use crate::model::{BootSettings, FaultsView, Health, MacAddr, PowerState};
+use crate::os::AgentApplied;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -52,6 +53,18 @@ pub struct BladeStatus {
     #[serde(default)]
     pub requests: u64,
     pub faults: FaultsView,
+    /// Why the last boot failed (On without an OS, Critical), until the
+    /// next successful boot; e.g. "NVMe-oF boot failed: host … is not
+    /// allowed on subsystem … at 127.0.0.1:4420".
+    #[serde(default)]
+    pub boot_failure: Option<String>,
+    /// The NVMe/TCP boot target (`nvme+tcp://…`) the running OS booted from.
+    #[serde(default)]
+    pub booted_target: Option<String>,
+    /// What the blade's agent last reported applied: token, interfaces
+    /// (name, MAC) and attached volumes (name, subsystem NQN, device).
+    #[serde(default)]
+    pub applied: Option<AgentApplied>,
 }
 
 /// The rack as a whole.

@@ -1,8 +1,10 @@
 //! The ground-truth log: what really happened on the simulated hardware,
 //! independent of what the manager believes.
 //!
-//! Every power change (with cause), every boot, every identity an OS applied
-//! or cleared, health changes and fault changes are appended as a
+//! Every power change (with cause), every boot, every boot that failed (an
+//! NVMe/TCP boot the storage target refused, with the reason), every
+//! identity an OS applied or cleared, health changes and fault changes are
+//! appended as a
 //! [`GroundTruthRecord`] — kept in memory (read it with
 //! [`GroundTruth::records`] or the control API's `GET /ground-truth`) and,
 //! with `--ground-truth FILE`, written as JSON lines:
@@ -65,6 +67,14 @@ pub enum GroundTruthEvent {
         epoch: u64,
         boot: BootSettings,
     },
+    /// The blade's firmware could not boot what the override named; the
+    /// blade stays On without an OS.
+    BootFailed {
+        blade: String,
+        epoch: u64,
+        boot: BootSettings,
+        reason: String,
+    },
     /// The blade's OS applied an identity (it now presents these values).
     Identity {
         blade: String,
@@ -92,6 +102,7 @@ impl GroundTruthEvent {
         match self {
             GroundTruthEvent::Power { blade, .. }
             | GroundTruthEvent::Boot { blade, .. }
+            | GroundTruthEvent::BootFailed { blade, .. }
             | GroundTruthEvent::Identity { blade, .. }
             | GroundTruthEvent::IdentityCleared { blade }
             | GroundTruthEvent::Health { blade, .. }

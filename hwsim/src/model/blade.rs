@@ -21,6 +21,12 @@
 //!   epoch are ignored.
 //! - The boot override is captured when power comes on; a `Once` override is
 //!   then reset to `Disabled`, like a real BMC.
+//! - An NVMe/TCP boot (`UefiTarget`) is judged when the boot completes: the
+//!   model asks the shell ([`Effect::CheckBoot`]) and takes its verdict
+//!   ([`BladeModel::boot_checked`], see `nvme_boot`). Refused, the blade
+//!   stays On without an OS, its health turns Critical and the reason goes
+//!   to its system log; the next successful boot makes it OK again. Log
+//!   entries persist.
 //! - A killed blade stays `Off`: power-on requests are accepted and ignored
 //!   until the fault is cleared.
 //! - Open-loop power (fault): `reset` only schedules the request; it is
@@ -31,9 +37,10 @@
 //! behaves the same whether the shell wakes exactly on time or only when the
 //! next request arrives.
 
+use crate::model::nvme_boot::BootCheck;
 use crate::model::{
-    BootOverrideEnabled, BootSettings, ErrorFault, FaultAction, Faults, PowerCause, PowerState,
-    ResetType, SessionTable,
+    BootOverrideEnabled, BootSettings, BootTarget, ErrorFault, FaultAction, Faults, PowerCause,
+    PowerState, ResetType, SessionTable,
 };
 use crate::redfish::RedfishError;
 use serde_json::Value;
@@ -85,6 +92,10 @@ pub enum Effect {
     StartOs { epoch: u64, boot: BootSettings },
     /// Stop the OS instance of `epoch` (if it is still the running one).
     StopOs { epoch: u64 },
+    /// The firmware of `epoch` boots over NVMe/TCP: judge whether it may
+    /// (`nvme_boot::check_boot` on the storage target's tree) and hand the
+    /// verdict to [`BladeModel::boot_checked`].
+    CheckBoot { epoch: u64, boot: BootSettings },
     /// Call [`BladeModel::advance`] at this instant.
     Wake(Instant),
 }
@@ -139,6 +150,23 @@ struct Pending {
     kind: PendingKind,
 }
 
+/// How many entries the system log keeps (the oldest go first).
+pub const MAX_LOG_ENTRIES: usize = 256;
+
+/// One entry of the system's log (`LogServices/Log/Entries/{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SystemLogEntry {
+    pub id: u64,
+    /// Wall clock, RFC 3339 (given by the shell; the model reads no clock).
+    pub created: String,
+    pub severity: Health,
+    pub message: String,
+    pub message_id: String,
+}
+
+/// The `MessageId` of a refused NVMe/TCP boot.
+pub const BOOT_FAILED_MESSAGE_ID: &str = "PAN.1.0.NvmeBootFailed";
+
 /// A blade's mutable state: power, health, boot override, faults and the
 /// events scheduled for later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +181,17 @@ pub struct BladeModel {
     pending: Vec<Pending>,
     next_seq: u64,
     timing: Timing,
+    /// The epoch whose NVMe/TCP boot waits for its verdict.
+    awaiting_check: Option<u64>,
+    /// Why the last boot failed; cleared by the next successful boot.
+    boot_failure: Option<String>,
+    /// The NVMe/TCP boot target the running OS booted from.
+    booted_target: Option<String>,
+    /// Health was set Critical by a failed boot (a successful boot undoes
+    /// only that, not a health fault).
+    health_from_boot: bool,
+    log: Vec<SystemLogEntry>,
+    next_log_id: u64,
 }
 
 /// Top-level ComputerSystem properties a client may not PATCH.
@@ -171,6 +210,7 @@ const READ_ONLY_SYSTEM_PROPERTIES: &[&str] = &[
     "ProcessorSummary",
     "MemorySummary",
     "EthernetInterfaces",
+    "LogServices",
     "Links",
     "Actions",
 ];
@@ -189,7 +229,94 @@ impl BladeModel {
             pending: Vec::new(),
             next_seq: 0,
             timing,
+            awaiting_check: None,
+            boot_failure: None,
+            booted_target: None,
+            health_from_boot: false,
+            log: Vec::new(),
+            next_log_id: 1,
         }
+    }
+
+    /// Why the last boot failed (the blade is On without an OS), until the
+    /// next successful boot.
+    pub fn boot_failure(&self) -> Option<&str> {
+        self.boot_failure.as_deref()
+    }
+
+    /// The NVMe/TCP boot target the running OS booted from.
+    pub fn booted_target(&self) -> Option<&str> {
+        self.booted_target.as_deref()
+    }
+
+    /// The system log, oldest first.
+    pub fn log(&self) -> &[SystemLogEntry] {
+        &self.log
+    }
+
+    /// Appends an entry to the system log.
+    fn log_entry(&mut self, severity: Health, message: String, created: String) {
+        let id = self.next_log_id;
+        self.next_log_id += 1;
+        self.log.push(SystemLogEntry {
+            id,
+            created,
+            severity,
+            message,
+            message_id: BOOT_FAILED_MESSAGE_ID.to_string(),
+        });
+        if self.log.len() > MAX_LOG_ENTRIES {
+            let excess = self.log.len() - MAX_LOG_ENTRIES;
+            self.log.drain(..excess);
+        }
+    }
+
+    /// The verdict on epoch `epoch`'s NVMe/TCP boot ([`Effect::CheckBoot`]):
+    /// `None` or allowed starts the OS; refused leaves the blade On without
+    /// an OS, Critical, with `reason` logged (stamped `created`). Ignored
+    /// when that boot is no longer waiting (power went off meanwhile).
+    pub fn boot_checked(
+        &mut self,
+        epoch: u64,
+        boot: BootSettings,
+        check: Option<BootCheck>,
+        created: String,
+    ) -> Transition {
+        let mut t = Transition::default();
+        if self.awaiting_check != Some(epoch) || self.epoch != epoch || self.power == PowerState::Off
+        {
+            return t;
+        }
+        self.awaiting_check = None;
+        match check {
+            None => self.start_os(&mut t, epoch, boot, None),
+            Some(BootCheck::Allowed { target }) => self.start_os(&mut t, epoch, boot, Some(target)),
+            Some(BootCheck::Refused { reason }) => {
+                self.log_entry(Health::Critical, reason.clone(), created);
+                self.boot_failure = Some(reason);
+                t.extend(self.set_health(Health::Critical));
+                self.health_from_boot = true;
+                t.settings_changed = true;
+            }
+        }
+        t
+    }
+
+    /// The OS of `epoch` starts: a successful boot.
+    fn start_os(
+        &mut self,
+        t: &mut Transition,
+        epoch: u64,
+        boot: BootSettings,
+        target: Option<String>,
+    ) {
+        self.os_running = true;
+        self.booted_target = target;
+        self.boot_failure = None;
+        if std::mem::take(&mut self.health_from_boot) {
+            t.extend(self.set_health(Health::Ok));
+        }
+        t.effects.push(Effect::StartOs { epoch, boot });
     }
 
     pub fn power(&self) -> PowerState {
@@ -242,7 +369,10 @@ impl BladeModel {
         match self.power {
             PowerState::Off => "None",
             PowerState::PoweringOn => "SystemHardwareInitializationComplete",
-            PowerState::On | PowerState::PoweringOff => "OSRunning",
+            PowerState::On | PowerState::PoweringOff if self.os_running => "OSRunning",
+            // Booting from a target it could not reach, or waiting for the
+            // verdict on it.
+            PowerState::On | PowerState::PoweringOff => "OSBootStarted",
         }
     }
 
@@ -292,9 +422,13 @@ impl BladeModel {
                 PendingKind::BootComplete { epoch } => {
                     if self.power == PowerState::PoweringOn && epoch == self.epoch {
                         self.change(&mut t, PowerState::On, PowerCause::Boot, at);
-                        self.os_running = true;
                         let boot = self.booting_with.clone().unwrap_or_default();
-                        t.effects.push(Effect::StartOs { epoch, boot });
+                        if boot.effective_target() == BootTarget::UefiTarget {
+                            self.awaiting_check = Some(epoch);
+                            t.effects.push(Effect::CheckBoot { epoch, boot });
+                        } else {
+                            self.start_os(&mut t, epoch, boot, None);
+                        }
                     }
                 }
                 PendingKind::ShutdownComplete { epoch } => {
@@ -448,6 +582,8 @@ impl BladeModel {
                 t.effects.push(Effect::StopOs { epoch: self.epoch });
             }
             self.booting_with = None;
+            self.awaiting_check = None;
+            self.booted_target = None;
             self.pending
                 .retain(|p| matches!(p.kind, PendingKind::DeferredReset(_)));
         }

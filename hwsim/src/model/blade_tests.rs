@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::BootTarget;
+use crate::model::nvme_boot::BootCheck;
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_millis(300);
@@ -359,4 +360,133 @@ fn huge_fault_values_do_not_overflow_the_clock() {
     m.apply_fault(&FaultAction::OpenLoop { delay_ms: u64::MAX }, t0);
     assert!(m.reset(ResetType::On, t0).changes.is_empty());
     assert_eq!(m.advance(t0 + Duration::from_secs(86_400)).changes, []);
+}
+
+fn uefi_boot() -> BootSettings {
+    BootSettings {
+        target: BootTarget::UefiTarget,
+        enabled: BootOverrideEnabled::Continuous,
+        uefi_target: Some("nvme+tcp://127.0.0.1:4420/nqn.2026-11.io.pan:volume:1?hostnqn=nqn.2014-08.org.nvmexpress:uuid:50414e00-0000-0000-0000-000000000001".into()),
+        ..BootSettings::default()
+    }
+}
+
+/// Powers on with `boot` configured and completes the firmware's part;
+/// returns the boot-complete transition.
+fn firmware_done(m: &mut BladeModel, boot: BootSettings, t0: Instant) -> Transition {
+    m.patch_system(&json!({ "Boot": {
+        "BootSourceOverrideTarget": boot.target.as_str(),
+        "BootSourceOverrideEnabled": boot.enabled.as_str(),
+        "UefiTargetBootSourceOverride": boot.uefi_target,
+    }}))
+    .unwrap();
+    m.reset(ResetType::On, t0);
+    m.advance(t0 + BOOT)
+}
+
+fn check_of(t: &Transition) -> (u64, BootSettings) {
+    match t.effects.as_slice() {
+        [Effect::CheckBoot { epoch, boot }] => (*epoch, boot.clone()),
+        other => panic!("expected one CheckBoot, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_nvme_boot_waits_for_its_verdict_and_an_allowed_one_starts_the_os() {
+    let t0 = Instant::now();
+    let mut m = model();
+    let t = firmware_done(&mut m, uefi_boot(), t0);
+    assert_eq!(m.power(), PowerState::On);
+    assert!(!m.os_running(), "no OS before the verdict");
+    assert!(started(&t).is_empty());
+    let (epoch, boot) = check_of(&t);
+    let target = boot.uefi_target.clone().unwrap();
+    let t = m.boot_checked(
+        epoch,
+        boot,
+        Some(BootCheck::Allowed {
+            target: target.clone(),
+        }),
+        "2026-01-01T00:00:00.000Z".into(),
+    );
+    assert_eq!(started(&t), [epoch]);
+    assert!(m.os_running());
+    assert_eq!(m.booted_target(), Some(target.as_str()));
+    assert_eq!(m.health(), Health::Ok);
+    assert!(m.log().is_empty());
+}
+
+#[test]
+fn a_refused_nvme_boot_stays_on_without_os_critical_and_logged_until_a_good_boot() {
+    let t0 = Instant::now();
+    let mut m = model();
+    let t = firmware_done(&mut m, uefi_boot(), t0);
+    let (epoch, boot) = check_of(&t);
+    let reason = "NVMe-oF boot failed: no subsystem nqn.2026-11.io.pan:volume:1 at 127.0.0.1:4420";
+    let t = m.boot_checked(
+        epoch,
+        boot.clone(),
+        Some(BootCheck::Refused {
+            reason: reason.into(),
+        }),
+        "2026-01-01T00:00:00.000Z".into(),
+    );
+    assert!(started(&t).is_empty());
+    assert_eq!(t.health, Some((Health::Ok, Health::Critical)));
+    assert_eq!(m.power(), PowerState::On);
+    assert!(!m.os_running());
+    assert_eq!(m.boot_progress(), "OSBootStarted");
+    assert_eq!(m.boot_failure(), Some(reason));
+    assert_eq!(m.log().len(), 1);
+    assert_eq!(m.log()[0].severity, Health::Critical);
+    assert_eq!(m.log()[0].message, reason);
+    assert_eq!(m.log()[0].message_id, BOOT_FAILED_MESSAGE_ID);
+    // A late verdict for the same boot changes nothing.
+    assert!(m.boot_checked(epoch, boot, None, String::new()).is_empty());
+
+    // Restart: allowed this time. Health is OK again, the entry stays.
+    let t1 = t0 + BOOT * 2;
+    m.reset(ResetType::ForceRestart, t1);
+    let t = m.advance(t1 + BOOT);
+    let (epoch2, boot) = check_of(&t);
+    assert_eq!(epoch2, epoch + 1);
+    let t = m.boot_checked(
+        epoch2,
+        boot,
+        Some(BootCheck::Allowed { target: "x".into() }),
+        String::new(),
+    );
+    assert_eq!(t.health, Some((Health::Critical, Health::Ok)));
+    assert!(m.os_running());
+    assert_eq!(m.boot_failure(), None);
+    assert_eq!(m.log().len(), 1, "log entries persist");
+}
+
+#[test]
+fn a_verdict_after_power_off_is_ignored_and_pxe_boots_without_one() {
+    let t0 = Instant::now();
+    let mut m = model();
+    let t = firmware_done(&mut m, uefi_boot(), t0);
+    let (epoch, boot) = check_of(&t);
+    m.reset(ResetType::ForceOff, t0 + BOOT);
+    let t = m.boot_checked(
+        epoch,
+        boot,
+        Some(BootCheck::Refused {
+            reason: "late".into(),
+        }),
+        String::new(),
+    );
+    assert!(t.is_empty());
+    assert!(m.log().is_empty());
+
+    let pxe = BootSettings {
+        target: BootTarget::Pxe,
+        enabled: BootOverrideEnabled::Continuous,
+        ..BootSettings::default()
+    };
+    let t1 = t0 + BOOT * 2;
+    let t = firmware_done(&mut m, pxe, t1);
+    assert_eq!(started(&t).len(), 1, "Pxe boots as it always did");
+    assert!(m.os_running());
 }

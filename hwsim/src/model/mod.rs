@@ -13,6 +13,8 @@
 //! - `blade`: `BladeModel`, the power/boot state machine.
 //! - `sessions`: the BMC's bounded Redfish session table.
 //! - `hardware`: a blade's fixed facts (name, serial, UUID, burned-in MACs).
+//! - `nvme_boot`: whether an NVMe/TCP boot may reach its volume, judged on
+//!   the storage target's export tree (a value the shell reads).
 
 /// A Redfish enumeration: a fieldless enum with its wire strings, `ALL`,
 /// `as_str`, `Display`, `FromStr` (exact match) and serde as the string.
@@ -61,10 +63,15 @@ pub mod blade;
 pub mod boot;
 pub mod faults;
 pub mod hardware;
+pub mod nvme_boot;
 pub mod power;
 pub mod sessions;
 
-pub use blade::{BladeModel, BmcState, Effect, Health, PowerChange, Timing, Transition};
+pub use blade::{
+    BOOT_FAILED_MESSAGE_ID, BladeModel, BmcState, Effect, Health, MAX_LOG_ENTRIES, PowerChange,
+    SystemLogEntry, Timing, Transition,
+};
+pub use nvme_boot::{BootCheck, check_boot};
 pub use boot::{BootMode, BootOverrideEnabled, BootSettings, BootTarget};
 pub use faults::{ErrorFault, FaultAction, Faults, FaultsView, Gate};
 pub use hardware::{BladeInfo, HardwareProfile, MacAddr};

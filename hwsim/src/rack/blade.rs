@@ -10,11 +10,16 @@
 use crate::control::BladeStatus;
 use crate::error::Error;
 use crate::ground_truth::{GroundTruth, GroundTruthEvent};
+use crate::ground_truth::rfc3339_millis;
+use crate::model::nvme_boot::{BOOT_FAILED, BootCheck, check_boot};
 use crate::model::{
-    BladeInfo, BmcState, Credentials, Effect, FaultAction, Health, PowerState, ResetType,
-    Transition,
+    BladeInfo, BmcState, BootSettings, Credentials, Effect, FaultAction, Health, PowerState,
+    ResetType, Transition,
 };
-use crate::os::{AppliedIdentity, BladeOs, BootContext, HostHandle, LinkState, RunningOs};
+use crate::os::{
+    AgentApplied, AppliedIdentity, BladeOs, BootContext, HostHandle, LinkState, RunningOs,
+};
+use std::path::PathBuf;
 use crate::redfish::{self, RedfishRequest, RedfishResponse};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +36,9 @@ pub(crate) struct RackShared {
     pub(crate) shutdown: watch::Sender<bool>,
     /// The rack's runtime, for timers armed from any thread.
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The storage target's nvmet configfs root NVMe/TCP boots are checked
+    /// against (`None`: such boots fail).
+    pub(crate) nvmet_root: Option<PathBuf>,
 }
 
 struct OsSlot {
@@ -43,6 +51,8 @@ pub(crate) struct BladeCell {
     pub(crate) info: BladeInfo,
     state: Mutex<BmcState>,
     os: Mutex<Option<OsSlot>>,
+    /// What the running OS's agent last reported applied.
+    applied: Mutex<Option<AgentApplied>>,
     link: LinkState,
     /// Bumped on every change of power, health, boot settings or faults.
     changed: watch::Sender<u64>,
@@ -71,6 +81,7 @@ impl BladeCell {
             info,
             state: Mutex::new(state),
             os: Mutex::new(None),
+            applied: Mutex::new(None),
             link: LinkState::new(),
             changed: watch::Sender::new(0),
             shared,
@@ -172,7 +183,11 @@ impl BladeCell {
                     if let Some(old) = old {
                         old.os.stop();
                     }
+                    if !self.is_current_os(epoch) {
+                        *lock(&self.applied) = None;
+                    }
                 }
+                Effect::CheckBoot { epoch, boot } => self.check_boot(epoch, boot),
                 Effect::StartOs { epoch, boot } => {
                     let ctx = BootContext {
                         blade: self.info.clone(),
@@ -201,6 +216,55 @@ impl BladeCell {
                 }
             }
         }
+    }
+
+    /// Judges epoch `epoch`'s NVMe/TCP boot against the storage target's
+    /// tree (read now, outside the lock) and hands the verdict to the model;
+    /// a refusal is recorded in the ground truth.
+    fn check_boot(self: &Arc<Self>, epoch: u64, boot: BootSettings) {
+        let check = match &self.shared.nvmet_root {
+            None => check_boot(&boot, None),
+            Some(root) => match san::nvmet::read_tree(root) {
+                Ok(tree) => check_boot(&boot, Some(&tree)),
+                Err(e) => Some(BootCheck::Refused {
+                    reason: format!(
+                        "{BOOT_FAILED}: cannot read the storage target's tree at {}: {e}",
+                        root.display()
+                    ),
+                }),
+            },
+        };
+        let created = rfc3339_millis(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        );
+        let refused = match &check {
+            Some(BootCheck::Refused { reason }) => Some(reason.clone()),
+            _ => None,
+        };
+        let gt = Arc::clone(&self.shared.ground_truth);
+        let blade = self.info.name.clone();
+        self.step(move |st, now| {
+            let t = st
+                .model
+                .boot_checked(epoch, boot.clone(), check, created);
+            if let Some(reason) = refused
+                && t.settings_changed
+            {
+                tracing::warn!(%blade, epoch, %reason, "boot failed");
+                gt.record(
+                    GroundTruthEvent::BootFailed {
+                        blade,
+                        epoch,
+                        boot,
+                        reason,
+                    },
+                    now,
+                );
+            }
+            ((), t)
+        });
     }
 
     /// Serves one BMC request, applying the fault gate first.
@@ -311,6 +375,20 @@ impl BladeCell {
         })
     }
 
+    pub(crate) fn os_report_applied(
+        self: &Arc<Self>,
+        epoch: u64,
+        applied: Option<AgentApplied>,
+    ) -> Result<(), Error> {
+        self.os_call(epoch, |_, _| {
+            *lock(&self.applied) = applied;
+            Transition {
+                settings_changed: true,
+                ..Transition::default()
+            }
+        })
+    }
+
     pub(crate) fn os_set_health(self: &Arc<Self>, epoch: u64, health: Health) -> Result<(), Error> {
         self.os_call(epoch, |st, _| st.model.set_health(health))
     }
@@ -335,6 +413,9 @@ impl BladeCell {
             sessions: st.sessions.len(),
             requests: self.requests.load(std::sync::atomic::Ordering::Relaxed),
             faults: m.faults().view(now),
+            boot_failure: m.boot_failure().map(str::to_owned),
+            booted_target: m.booted_target().map(str::to_owned),
+            applied: lock(&self.applied).clone(),
         }
     }
 

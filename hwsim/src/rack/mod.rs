@@ -61,6 +61,10 @@ pub struct RackConfig {
     pub ground_truth_file: Option<PathBuf>,
     /// What runs on a blade once it has booted.
     pub os: Arc<dyn BladeOs>,
+    /// The storage target's nvmet configfs root (`san::nvmet` layout) that
+    /// NVMe/TCP boots (`UefiTarget`) are checked against; `None`: every
+    /// such boot fails.
+    pub nvmet_root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RackConfig {
@@ -76,6 +80,7 @@ impl std::fmt::Debug for RackConfig {
             .field("session_limit", &self.session_limit)
             .field("session_timeout", &self.session_timeout)
             .field("ground_truth_file", &self.ground_truth_file)
+            .field("nvmet_root", &self.nvmet_root)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +106,7 @@ impl RackConfig {
             hardware_overrides: BTreeMap::new(),
             ground_truth_file: None,
             os: Arc::new(IdleOs),
+            nvmet_root: None,
         }
     }
 
@@ -191,6 +197,7 @@ impl Rack {
             os: Arc::clone(&config.os),
             shutdown: watch::Sender::new(false),
             runtime: tokio::runtime::Handle::current(),
+            nvmet_root: config.nvmet_root.clone(),
         });
         let hardware = Arc::new(config.hardware.clone());
         let base = config.bmc_listen;

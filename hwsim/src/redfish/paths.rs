@@ -14,6 +14,11 @@ pub const RESET: &str = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset";
 /// The `Actions` key of the reset action.
 pub const RESET_ACTION: &str = "#ComputerSystem.Reset";
 pub const ETHERNET_INTERFACES: &str = "/redfish/v1/Systems/1/EthernetInterfaces";
+/// The system's log services: one, `Log`.
+pub const LOG_SERVICES: &str = "/redfish/v1/Systems/1/LogServices";
+pub const LOG_SERVICE_ID: &str = "Log";
+pub const LOG_SERVICE: &str = "/redfish/v1/Systems/1/LogServices/Log";
+pub const LOG_ENTRIES: &str = "/redfish/v1/Systems/1/LogServices/Log/Entries";
 pub const CHASSIS_COLLECTION: &str = "/redfish/v1/Chassis";
 pub const CHASSIS_ID: &str = "1";
 pub const CHASSIS: &str = "/redfish/v1/Chassis/1";
@@ -27,6 +32,11 @@ pub const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 /// The URI of NIC `n` (1-based).
 pub fn ethernet_interface(n: usize) -> String {
     format!("{ETHERNET_INTERFACES}/{n}")
+}
+
+/// The URI of log entry `id`.
+pub fn log_entry(id: u64) -> String {
+    format!("{LOG_ENTRIES}/{id}")
 }
 
 /// The URI of session `id`.

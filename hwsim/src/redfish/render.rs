@@ -6,7 +6,7 @@
 
 use crate::model::{
     BladeInfo, BladeModel, BootMode, BootOverrideEnabled, BootTarget, Health, PowerState,
-    ResetType, Session, SessionTable,
+    ResetType, Session, SessionTable, SystemLogEntry,
 };
 use crate::redfish::paths;
 use serde_json::{Value, json};
@@ -114,6 +114,7 @@ pub fn render_system(info: &BladeInfo, model: &BladeModel) -> Value {
             "Status": status("Enabled", Health::Ok),
         },
         "EthernetInterfaces": link(paths::ETHERNET_INTERFACES),
+        "LogServices": link(paths::LOG_SERVICES),
         "Links": {
             "Chassis": [link(paths::CHASSIS)],
             "ManagedBy": [link(paths::MANAGER)],
@@ -125,6 +126,62 @@ pub fn render_system(info: &BladeInfo, model: &BladeModel) -> Value {
                     ResetType::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             }
         },
+    })
+}
+
+/// `GET /redfish/v1/Systems/1/LogServices`.
+pub fn render_log_services() -> Value {
+    collection(
+        "#LogServiceCollection.LogServiceCollection",
+        "System Log Services",
+        paths::LOG_SERVICES,
+        &[paths::LOG_SERVICE.to_owned()],
+    )
+}
+
+/// `GET /redfish/v1/Systems/1/LogServices/Log`.
+pub fn render_log_service(model: &BladeModel) -> Value {
+    json!({
+        "@odata.type": "#LogService.v1_4_0.LogService",
+        "@odata.id": paths::LOG_SERVICE,
+        "Id": paths::LOG_SERVICE_ID,
+        "Name": "System Log",
+        "MaxNumberOfRecords": crate::model::MAX_LOG_ENTRIES,
+        "OverWritePolicy": "WrapsWhenFull",
+        "LogEntryType": "Event",
+        "ServiceEnabled": true,
+        "Status": status("Enabled", Health::Ok),
+        "Entries": link(paths::LOG_ENTRIES),
+        "Oem": { "PAN": { "Entries": model.log().len() } },
+    })
+}
+
+/// One `LogEntry`.
+pub fn render_log_entry(entry: &SystemLogEntry) -> Value {
+    json!({
+        "@odata.type": "#LogEntry.v1_15_0.LogEntry",
+        "@odata.id": paths::log_entry(entry.id),
+        "Id": entry.id.to_string(),
+        "Name": format!("Log Entry {}", entry.id),
+        "EntryType": "Event",
+        "Severity": entry.severity.as_str(),
+        "Created": entry.created,
+        "Message": entry.message,
+        "MessageId": entry.message_id,
+        "Links": { "OriginOfCondition": link(paths::SYSTEM) },
+    })
+}
+
+/// `GET /redfish/v1/Systems/1/LogServices/Log/Entries`: the entries in
+/// full (as DMTF mockups and real BMCs expand them), oldest first.
+pub fn render_log_entries(model: &BladeModel) -> Value {
+    let members: Vec<Value> = model.log().iter().map(render_log_entry).collect();
+    json!({
+        "@odata.type": "#LogEntryCollection.LogEntryCollection",
+        "@odata.id": paths::LOG_ENTRIES,
+        "Name": "System Log Entries",
+        "Members@odata.count": members.len(),
+        "Members": members,
     })
 }
 

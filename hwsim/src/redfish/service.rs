@@ -125,6 +125,10 @@ enum Route {
     Reset,
     Nics,
     Nic(usize),
+    LogServices,
+    LogService,
+    LogEntries,
+    LogEntry(u64),
     ChassisCollection,
     Chassis,
     Managers,
@@ -144,6 +148,9 @@ impl Route {
             paths::SYSTEM => Route::System,
             paths::RESET => Route::Reset,
             paths::ETHERNET_INTERFACES => Route::Nics,
+            paths::LOG_SERVICES => Route::LogServices,
+            paths::LOG_SERVICE => Route::LogService,
+            paths::LOG_ENTRIES => Route::LogEntries,
             paths::CHASSIS_COLLECTION => Route::ChassisCollection,
             paths::CHASSIS => Route::Chassis,
             paths::MANAGERS => Route::Managers,
@@ -158,6 +165,12 @@ impl Route {
                         .ok()
                         .filter(|n| n.to_string() == member)?;
                     Route::Nic(n)
+                } else if let Some(member) = strip_member(other, paths::LOG_ENTRIES) {
+                    let id = member
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| n.to_string() == member)?;
+                    Route::LogEntry(id)
                 } else if let Some(id) = strip_member(other, paths::SESSIONS) {
                     Route::Session(id.to_owned())
                 } else {
@@ -256,6 +269,16 @@ fn dispatch(
             render::render_ethernet_interface(info, model, n)
                 .ok_or_else(|| RedfishError::resource_missing(&req.path))?,
         ),
+        (Route::LogServices, _) => RedfishResponse::ok(render::render_log_services()),
+        (Route::LogService, _) => RedfishResponse::ok(render::render_log_service(model)),
+        (Route::LogEntries, _) => RedfishResponse::ok(render::render_log_entries(model)),
+        (Route::LogEntry(id), _) => RedfishResponse::ok(render::render_log_entry(
+            model
+                .log()
+                .iter()
+                .find(|e| e.id == id)
+                .ok_or_else(|| RedfishError::resource_missing(&req.path))?,
+        )),
         (Route::ChassisCollection, _) => RedfishResponse::ok(render::render_chassis_collection()),
         (Route::Chassis, _) => RedfishResponse::ok(render::render_chassis(info, model)),
         (Route::Managers, _) => RedfishResponse::ok(render::render_managers()),

@@ -329,3 +329,57 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn the_system_log_is_served_from_the_system_link() {
+    use crate::model::nvme_boot::BootCheck;
+    let mut bmc = Bmc::new(4);
+    let system = bmc.get(paths::SYSTEM).body.unwrap();
+    assert_eq!(system["LogServices"]["@odata.id"], paths::LOG_SERVICES);
+    let services = bmc.get(paths::LOG_SERVICES).body.unwrap();
+    assert_eq!(services["Members"][0]["@odata.id"], paths::LOG_SERVICE);
+    let service = bmc.get(paths::LOG_SERVICE).body.unwrap();
+    assert_eq!(service["Entries"]["@odata.id"], paths::LOG_ENTRIES);
+    let entries = bmc.get(paths::LOG_ENTRIES).body.unwrap();
+    assert_eq!(entries["Members@odata.count"], 0);
+
+    // A refused NVMe/TCP boot writes an entry.
+    let model = &mut bmc.state.model;
+    model
+        .patch_system(&json!({"Boot": {"BootSourceOverrideTarget": "UefiTarget",
+            "BootSourceOverrideEnabled": "Continuous",
+            "UefiTargetBootSourceOverride": "garbage"}}))
+        .unwrap();
+    let now = bmc.now;
+    model.reset(ResetType::On, now);
+    let t = model.advance(now + Duration::from_secs(5));
+    let Some(crate::model::Effect::CheckBoot { epoch, boot }) = t.effects.first().cloned() else {
+        panic!("no CheckBoot in {t:?}");
+    };
+    let reason = "NVMe-oF boot failed: garbage";
+    model.boot_checked(
+        epoch,
+        boot,
+        Some(BootCheck::Refused {
+            reason: reason.into(),
+        }),
+        "2026-01-01T00:00:00.000Z".into(),
+    );
+    let entries = bmc.get(paths::LOG_ENTRIES).body.unwrap();
+    assert_eq!(entries["Members@odata.count"], 1);
+    let entry = &entries["Members"][0];
+    assert_eq!(entry["Id"], "1");
+    assert_eq!(entry["Severity"], "Critical");
+    assert_eq!(entry["Message"], reason);
+    assert_eq!(entry["Created"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(entry["MessageId"], crate::model::BOOT_FAILED_MESSAGE_ID);
+    assert_eq!(bmc.get(&paths::log_entry(1)).body.unwrap(), *entry);
+    assert_eq!(bmc.get(&paths::log_entry(2)).status, 404);
+    assert_eq!(bmc.get(&format!("{}/01", paths::LOG_ENTRIES)).status, 404);
+    let system = bmc.get(paths::SYSTEM).body.unwrap();
+    assert_eq!(system["Status"]["Health"], "Critical");
+    assert_eq!(system["Status"]["HealthRollup"], "Critical");
+    // Read-only, like every log resource.
+    let req = RedfishRequest::new(Method::POST, paths::LOG_ENTRIES).basic(&Credentials::default());
+    assert_eq!(bmc.call(req).0.status, 405);
+}

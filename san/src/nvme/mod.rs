@@ -6,10 +6,13 @@
 //! refused connect (host not allowed, subsystem not exported on that port,
 //! nothing listening) is [`Error::ConnectRefused`], a duplicate one
 //! [`Error::AlreadyConnected`], a missing `nvme` [`Error::NotInstalled`].
+//! [`fake`] is the logic of the `fake-nvme` test program that obeys an
+//! nvmet configfs tree.
 //!
 //! This module must never decide which volumes a host attaches (the
 //! manager's desired identity does) and never retry a connect on its own.
 
+pub mod fake;
 pub mod parse;
 
 pub use parse::{DiscoveryLog, DiscoveryRecord, ListedNamespace};

@@ -170,6 +170,30 @@ impl VolumeStore {
         .await
     }
 
+    /// What qemu-img says about a golden image (its virtual size).
+    pub async fn image_info(&self, image: &ImageName) -> Result<ImageInfo> {
+        let path = self.image_path(image);
+        if !path.is_file() {
+            return Err(Error::ImageNotFound {
+                image: image.to_string(),
+                path,
+            });
+        }
+        self.info_of(&path).await
+    }
+
+    /// Removes a golden image's file; `Ok` when it is already gone. The
+    /// caller makes sure no volume is a clone of it (their reads would fail).
+    pub fn delete_image(&self, image: &ImageName) -> Result<()> {
+        remove_if_present(&self.image_path(image))
+    }
+
+    /// Removes a volume's file; `Ok` when it is already gone (safe to
+    /// repeat, as an executor may).
+    pub fn remove(&self, volume: &VolumeName) -> Result<()> {
+        remove_if_present(&self.volume_path(volume))
+    }
+
     /// The registered golden images, by name.
     pub fn images(&self) -> Result<Vec<ImageName>> {
         list_names(&self.images_dir(), |n| ImageName::new(n).ok())

@@ -7,6 +7,8 @@ pub mod cluster;
 pub mod discover;
 pub mod events;
 pub mod identity_pool;
+pub mod image;
+pub mod network;
 pub mod partition;
 pub mod pool;
 pub mod server;
@@ -51,11 +53,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd, &mut ctx).await,
         Command::Partition(cmd) => partition::run(cmd, &mut ctx).await,
+        Command::Network(cmd) => network::run(cmd, &mut ctx).await,
         Command::Pool(cmd) => pool::run(cmd, &mut ctx).await,
         Command::IdentityPool(cmd) => identity_pool::run(cmd, &mut ctx).await,
         Command::Blade(cmd) => blade::run(cmd, &mut ctx).await,
         Command::Server(cmd) => server::run(cmd, &mut ctx).await,
         Command::Volume(cmd) => volume::run(cmd, &mut ctx).await,
+        Command::Image(cmd) => image::run(cmd, &mut ctx).await,
         Command::Audit(args) => audit::run(args, &mut ctx).await,
         Command::Events(args) => events::run(args, &mut ctx).await,
     }

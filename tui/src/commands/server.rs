@@ -4,17 +4,23 @@
 //! "blade": "..."|null, "generation", "identity": {"uuid", "macs": [...],
 //! "host_nqn"} | null, "identity_pool": "..."|null, "boot_volume":
 //! "..."|null, "requirements": {"model": "..."|null, "min_cores",
-//! "min_memory_gib"}, "created_at_ms"}` (create, show, start and stop print
-//! one, list an array); delete prints `{"deleted": "server/PARTITION/NAME"}`.
+//! "min_memory_gib"}, "created_at_ms", "nics": [{"mac", "network":
+//! "..."|null, "network_id"}], "volumes": ["VOLUME", ...], "agent":
+//! {"interfaces": [{"name", "mac"}], "volumes": [{"name", "subsystem_nqn",
+//! "device"}], "token": {"term", "generation"}|null} | null}` (create, show,
+//! start and stop print one, list an array); delete prints
+//! `{"deleted": "server/PARTITION/NAME"}`.
 
 use super::Ctx;
 use super::pool::{QualificationView, qualification};
 use crate::cli::{ServerCommand, ServerCreateArgs, ServerStartArgs, ServerStopArgs};
-use crate::output::{self, Detail, Row, details, opt, or_dash};
+use crate::error::CliError;
+use crate::output::{self, Detail, Row, Table, details, opt, or_dash};
 use crate::units::format_time_ms;
 use pan_api::v1::{
-    CreateServerRequest, DeleteServerRequest, GetServerRequest, Identity, ListServersRequest,
-    Server, StartServerRequest, StopServerRequest,
+    AgentReport, AttachedVolume, CreateServerRequest, DeleteServerRequest, FencingToken,
+    GetServerRequest, HostInterface, Identity, ListServersRequest, Nic, Server, StartServerRequest,
+    StopServerRequest,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -43,6 +49,101 @@ pub struct ServerView {
     pub boot_volume: Option<String>,
     pub requirements: QualificationView,
     pub created_at_ms: u64,
+    /// One per vNIC, in vNIC order (the order of `identity.macs`).
+    pub nics: Vec<NicView>,
+    /// Data volumes attached besides the boot volume.
+    pub volumes: Vec<String>,
+    /// What the blade's agent last reported applying; `null` before it
+    /// reported (or when a member other than the leader answered).
+    pub agent: Option<AgentView>,
+}
+
+/// One vNIC of a server.
+#[derive(Debug, Serialize)]
+pub struct NicView {
+    pub mac: String,
+    /// `null` for a vNIC on no network.
+    pub network: Option<String>,
+    pub network_id: u32,
+}
+
+impl From<&Nic> for NicView {
+    fn from(n: &Nic) -> Self {
+        NicView {
+            mac: n.mac.clone(),
+            network: opt(&n.network),
+            network_id: n.network_id,
+        }
+    }
+}
+
+/// What a server's blade agent reported applying.
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    pub interfaces: Vec<InterfaceView>,
+    pub volumes: Vec<AttachedVolumeView>,
+    pub token: Option<TokenView>,
+}
+
+/// A blade interface as the agent sees it.
+#[derive(Debug, Serialize)]
+pub struct InterfaceView {
+    pub name: String,
+    pub mac: String,
+}
+
+/// A volume the agent attached over NVMe/TCP.
+#[derive(Debug, Serialize)]
+pub struct AttachedVolumeView {
+    pub name: String,
+    pub subsystem_nqn: Option<String>,
+    /// Host device, e.g. `/dev/nvme0n1`.
+    pub device: Option<String>,
+}
+
+/// The fencing token (raft term, generation) the agent applied.
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub term: u64,
+    pub generation: u64,
+}
+
+impl From<&HostInterface> for InterfaceView {
+    fn from(i: &HostInterface) -> Self {
+        InterfaceView {
+            name: i.name.clone(),
+            mac: i.mac.clone(),
+        }
+    }
+}
+
+impl From<&AttachedVolume> for AttachedVolumeView {
+    fn from(v: &AttachedVolume) -> Self {
+        AttachedVolumeView {
+            name: v.name.clone(),
+            subsystem_nqn: opt(&v.subsystem_nqn),
+            device: opt(&v.device),
+        }
+    }
+}
+
+impl From<&FencingToken> for TokenView {
+    fn from(t: &FencingToken) -> Self {
+        TokenView {
+            term: t.term,
+            generation: t.generation,
+        }
+    }
+}
+
+impl From<&AgentReport> for AgentView {
+    fn from(a: &AgentReport) -> Self {
+        AgentView {
+            interfaces: a.interfaces.iter().map(InterfaceView::from).collect(),
+            volumes: a.volumes.iter().map(AttachedVolumeView::from).collect(),
+            token: a.token.as_ref().map(TokenView::from),
+        }
+    }
 }
 
 /// What moves with a server.
@@ -78,6 +179,9 @@ impl From<&Server> for ServerView {
             boot_volume: opt(&s.boot_volume),
             requirements: QualificationView::from(s.requirements.as_ref()),
             created_at_ms: s.created_at_ms,
+            nics: s.nics.iter().map(NicView::from).collect(),
+            volumes: s.volumes.clone(),
+            agent: s.agent.as_ref().map(AgentView::from),
         }
     }
 }
@@ -96,6 +200,76 @@ impl ServerView {
 
     fn nqn_cell(&self) -> String {
         or_dash(&self.identity.as_ref().and_then(|i| i.host_nqn.clone()))
+    }
+
+    fn volumes_cell(&self) -> String {
+        if self.volumes.is_empty() {
+            "-".to_string()
+        } else {
+            self.volumes.join(", ")
+        }
+    }
+
+    /// The agent line: its token, or why there is no report.
+    fn agent_cell(&self) -> String {
+        match &self.agent {
+            None => "no report".to_string(),
+            Some(AgentView { token: None, .. }) => "reported".to_string(),
+            Some(AgentView {
+                token: Some(token), ..
+            }) => format!(
+                "reported (term {}, generation {})",
+                token.term, token.generation
+            ),
+        }
+    }
+
+    /// The vNIC, agent interface and attached volume tables, each after a
+    /// blank line, for those that have rows.
+    fn sections(&self) -> String {
+        let mut text = String::new();
+        let mut section = |table: Table| {
+            text.push('\n');
+            text.push_str(&table.render());
+        };
+        if !self.nics.is_empty() {
+            let mut table = Table::new(&["VNIC", "MAC", "NETWORK", "NETWORK-ID"]);
+            for (index, nic) in self.nics.iter().enumerate() {
+                let network_id = if nic.network_id == 0 {
+                    "-".to_string()
+                } else {
+                    nic.network_id.to_string()
+                };
+                table.push(vec![
+                    index.to_string(),
+                    nic.mac.clone(),
+                    or_dash(&nic.network),
+                    network_id,
+                ]);
+            }
+            section(table);
+        }
+        if let Some(agent) = &self.agent {
+            if !agent.interfaces.is_empty() {
+                let mut table = Table::new(&["AGENT INTERFACE", "MAC"]);
+                for interface in &agent.interfaces {
+                    table.push(vec![interface.name.clone(), interface.mac.clone()]);
+                }
+                section(table);
+            }
+            if !agent.volumes.is_empty() {
+                let mut table = Table::new(&["ATTACHED VOLUME", "DEVICE", "SUBSYSTEM-NQN"]);
+                for volume in &agent.volumes {
+                    table.push(vec![
+                        volume.name.clone(),
+                        or_dash(&volume.device),
+                        or_dash(&volume.subsystem_nqn),
+                    ]);
+                }
+                section(table);
+            }
+        }
+        text
     }
 }
 
@@ -138,18 +312,31 @@ impl Detail for ServerView {
             ("host nqn", self.nqn_cell()),
             ("identity pool", or_dash(&self.identity_pool)),
             ("boot volume", or_dash(&self.boot_volume)),
+            ("data volumes", self.volumes_cell()),
             ("requirements", self.requirements.summary()),
             ("created", format_time_ms(self.created_at_ms)),
-        ])
+            ("agent", self.agent_cell()),
+        ]) + &self.sections()
     }
 }
 
-/// The `server create` request.
-fn create_request(args: ServerCreateArgs) -> CreateServerRequest {
-    CreateServerRequest {
+/// The `server create` request. Without `--nics`, one vNIC per
+/// `--network` (at least one); with it, at least as many as networks.
+fn create_request(args: ServerCreateArgs) -> Result<CreateServerRequest, CliError> {
+    let networks = u32::try_from(args.networks.len()).unwrap_or(u32::MAX);
+    let nics = match args.nics {
+        None => networks.max(1),
+        Some(nics) if nics < networks => {
+            return Err(CliError::Usage(format!(
+                "--nics {nics} is fewer than the {networks} networks given with --network: each network takes one vNIC; raise --nics to at least {networks} or leave it out"
+            )));
+        }
+        Some(nics) => nics,
+    };
+    Ok(CreateServerRequest {
         name: args.name,
         partition: args.partition,
-        nics: args.nics,
+        nics,
         identity_pool: args.identity_pool.unwrap_or_default(),
         boot_volume: args.boot_volume.unwrap_or_default(),
         requirements: Some(qualification(
@@ -157,8 +344,9 @@ fn create_request(args: ServerCreateArgs) -> CreateServerRequest {
             args.min_cores,
             args.min_memory_gib,
         )),
-        ..Default::default()
-    }
+        networks: args.networks,
+        volumes: args.volumes,
+    })
 }
 
 /// The `server start` request.
@@ -193,11 +381,10 @@ pub fn wait_timeout(timeout: Option<u32>) -> Duration {
 pub async fn run(cmd: ServerCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
     let text = match cmd {
         ServerCommand::Create(args) => {
+            let request = create_request(args)?;
             let created = ctx
                 .manager
-                .call(create_request(args), |mut c, r| async move {
-                    c.create_server(r).await
-                })
+                .call(request, |mut c, r| async move { c.create_server(r).await })
                 .await?;
             output::one(ctx.format, &ServerView::from(&created))?
         }
@@ -293,6 +480,40 @@ pub(crate) mod tests {
                 generation: 2,
                 created_at_ms: 1_748_779_200_000,
                 last_error: String::new(),
+                nics: vec![Nic {
+                    mac: "02:50:41:00:00:01".into(),
+                    network: "front".into(),
+                    network_id: 10_000,
+                }],
+                volumes: vec!["web-1-data".into()],
+                agent: Some(AgentReport {
+                    interfaces: vec![
+                        HostInterface {
+                            name: "lo".into(),
+                            mac: "00:00:00:00:00:00".into(),
+                        },
+                        HostInterface {
+                            name: "eth0".into(),
+                            mac: "02:50:41:00:00:01".into(),
+                        },
+                    ],
+                    volumes: vec![
+                        AttachedVolume {
+                            name: "web-1-boot".into(),
+                            subsystem_nqn: "nqn.2024-01.net.pan:volume:acme:web-1-boot".into(),
+                            device: "/dev/nvme0n1".into(),
+                        },
+                        AttachedVolume {
+                            name: "web-1-data".into(),
+                            subsystem_nqn: "nqn.2024-01.net.pan:volume:acme:web-1-data".into(),
+                            device: "/dev/nvme1n1".into(),
+                        },
+                    ],
+                    token: Some(FencingToken {
+                        term: 3,
+                        generation: 2,
+                    }),
+                }),
             },
             Server {
                 id: 2,
@@ -307,6 +528,20 @@ pub(crate) mod tests {
                 generation: 5,
                 created_at_ms: 1_748_779_260_000,
                 last_error: "blade b4 did not report the identity applied within 180 s".into(),
+                nics: vec![
+                    Nic {
+                        mac: "02:50:41:00:00:02".into(),
+                        network: "back".into(),
+                        network_id: 10_001,
+                    },
+                    Nic {
+                        mac: "02:50:41:00:00:03".into(),
+                        network: String::new(),
+                        network_id: 0,
+                    },
+                ],
+                volumes: vec![],
+                agent: None,
             },
             Server {
                 id: 3,
@@ -321,6 +556,9 @@ pub(crate) mod tests {
                 generation: 0,
                 created_at_ms: 0,
                 last_error: String::new(),
+                nics: vec![],
+                volumes: vec![],
+                agent: None,
             },
         ]
     }
@@ -349,9 +587,38 @@ pub(crate) mod tests {
                 "identity_pool": "default",
                 "boot_volume": "web-1-boot",
                 "requirements": {"model": null, "min_cores": 16, "min_memory_gib": 64},
-                "created_at_ms": 1_748_779_200_000u64
+                "created_at_ms": 1_748_779_200_000u64,
+                "nics": [
+                    {"mac": "02:50:41:00:00:01", "network": "front", "network_id": 10_000}
+                ],
+                "volumes": ["web-1-data"],
+                "agent": {
+                    "interfaces": [
+                        {"name": "lo", "mac": "00:00:00:00:00:00"},
+                        {"name": "eth0", "mac": "02:50:41:00:00:01"}
+                    ],
+                    "volumes": [
+                        {
+                            "name": "web-1-boot",
+                            "subsystem_nqn": "nqn.2024-01.net.pan:volume:acme:web-1-boot",
+                            "device": "/dev/nvme0n1"
+                        },
+                        {
+                            "name": "web-1-data",
+                            "subsystem_nqn": "nqn.2024-01.net.pan:volume:acme:web-1-data",
+                            "device": "/dev/nvme1n1"
+                        }
+                    ],
+                    "token": {"term": 3, "generation": 2}
+                }
             })
         );
+        assert_eq!(
+            value[1]["nics"][1],
+            json!({"mac": "02:50:41:00:00:03", "network": null, "network_id": 0})
+        );
+        assert_eq!(value[1]["volumes"], json!([]));
+        assert_eq!(value[1]["agent"], json!(null));
         assert_eq!(value[1]["blade"], json!(null));
         assert_eq!(
             value[1]["last_error"],
@@ -381,20 +648,32 @@ pub(crate) mod tests {
         );
     }
 
+    fn create_args() -> ServerCreateArgs {
+        ServerCreateArgs {
+            name: "web-1".into(),
+            partition: "acme".into(),
+            nics: None,
+            networks: vec![],
+            identity_pool: None,
+            boot_volume: None,
+            volumes: vec![],
+            min_cores: None,
+            min_memory_gib: None,
+            model: None,
+        }
+    }
+
     #[test]
     fn create_sends_defaults_for_absent_flags() {
         let request = create_request(ServerCreateArgs {
-            name: "web-1".into(),
-            partition: "acme".into(),
-            nics: 1,
-            identity_pool: None,
-            boot_volume: None,
             min_cores: Some(8),
-            min_memory_gib: None,
-            model: None,
-        });
+            ..create_args()
+        })
+        .unwrap();
         assert_eq!(request.nics, 1);
         assert_eq!(request.identity_pool, "");
+        assert_eq!(request.boot_volume, "");
+        assert!(request.networks.is_empty() && request.volumes.is_empty());
         assert_eq!(
             request.requirements,
             Some(Qualification {
@@ -403,6 +682,64 @@ pub(crate) mod tests {
                 min_memory_gib: 0
             })
         );
+    }
+
+    #[test]
+    fn create_sends_networks_and_volumes_in_order_with_one_nic_each() {
+        let request = create_request(ServerCreateArgs {
+            networks: vec!["front".into(), "back".into()],
+            volumes: vec!["data-1".into(), "data-2".into()],
+            boot_volume: Some("web-1-boot".into()),
+            ..create_args()
+        })
+        .unwrap();
+        assert_eq!(request.nics, 2);
+        assert_eq!(request.networks, ["front", "back"]);
+        assert_eq!(request.volumes, ["data-1", "data-2"]);
+        assert_eq!(request.boot_volume, "web-1-boot");
+
+        // More vNICs than networks: the rest are on no network.
+        let request = create_request(ServerCreateArgs {
+            nics: Some(3),
+            networks: vec!["front".into()],
+            ..create_args()
+        })
+        .unwrap();
+        assert_eq!(request.nics, 3);
+    }
+
+    #[test]
+    fn create_refuses_fewer_nics_than_networks() {
+        let err = create_request(ServerCreateArgs {
+            nics: Some(1),
+            networks: vec!["front".into(), "back".into()],
+            ..create_args()
+        })
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            err.to_string(),
+            "--nics 1 is fewer than the 2 networks given with --network: each network takes one vNIC; raise --nics to at least 2 or leave it out"
+        );
+    }
+
+    #[test]
+    fn show_prints_nics_volumes_and_the_agent_report() {
+        let view = ServerView::from(&sample()[1]);
+        let text = view.detail();
+        assert!(text.contains("\ndata volumes   -\n"), "{text}");
+        assert!(text.contains("\nagent          no report\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "\nVNIC  MAC                NETWORK  NETWORK-ID\n\
+                 0     02:50:41:00:00:02  back     10001\n\
+                 1     02:50:41:00:00:03  -        -\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("AGENT"), "{text}");
+        let text = ServerView::from(&sample()[2]).detail();
+        assert!(text.ends_with("\nagent          no report\n"), "{text}");
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! With `unavailable` set it answers every call `Unavailable`, like a member
 //! without a leader.
 //!
+//! Servers, volumes, images and networks: creates and changes echo the
+//! request back as the manager would answer it, and are recorded; `server
+//! show web-1` answers a running server with its agent report, `volume show`
+//! answers any volume but [`MISSING`], which is not found.
+//!
 //! Discovery streams three records (enrolled, already enrolled, failed) for
 //! any range but two: [`BACKWARDS_RANGE`] is refused, and [`CUT_RANGE`]
 //! announces four BMCs but ends the stream after three.
@@ -21,6 +26,8 @@ use tonic::{Request, Response, Status};
 pub const BACKWARDS_RANGE: &str = "127.0.0.1:8416-8401";
 /// A range whose stream ends before every BMC was reported.
 pub const CUT_RANGE: &str = "127.0.0.1:8401-8404";
+/// A volume, image or network name the fake says does not exist.
+pub const MISSING: &str = "missing";
 
 /// What the fake saw.
 #[derive(Debug, Default)]
@@ -33,6 +40,16 @@ pub struct Seen {
     pub power: Vec<BladePowerRequest>,
     pub starts: Vec<StartServerRequest>,
     pub stops: Vec<StopServerRequest>,
+    pub partition_creates: Vec<CreatePartitionRequest>,
+    pub server_creates: Vec<CreateServerRequest>,
+    pub volume_creates: Vec<CreateVolumeRequest>,
+    /// Volume changes in order, e.g. `resize acme/v1 21474836480 0`.
+    pub volume_changes: Vec<String>,
+    pub image_adds: Vec<AddImageRequest>,
+    pub image_deletes: Vec<DeleteImageRequest>,
+    pub network_creates: Vec<CreateNetworkRequest>,
+    pub network_lists: Vec<ListNetworksRequest>,
+    pub network_deletes: Vec<DeleteNetworkRequest>,
 }
 
 /// A running fake manager.
@@ -124,7 +141,67 @@ pub fn server() -> Server {
         generation: 0,
         created_at_ms: 1_748_779_200_000,
         last_error: String::new(),
+        ..Default::default()
     }
+}
+
+/// `web-1` running on b1 with a vNIC on `front`, a data volume and the
+/// agent's report.
+pub fn running_server() -> Server {
+    Server {
+        state: "running".into(),
+        blade: "b1".into(),
+        generation: 2,
+        boot_volume: "web-1-boot".into(),
+        nics: vec![Nic {
+            mac: "02:50:41:00:00:01".into(),
+            network: "front".into(),
+            network_id: 10_000,
+        }],
+        volumes: vec!["web-1-data".into()],
+        agent: Some(AgentReport {
+            interfaces: vec![HostInterface {
+                name: "eth0".into(),
+                mac: "02:50:41:00:00:01".into(),
+            }],
+            volumes: vec![AttachedVolume {
+                name: "web-1-boot".into(),
+                subsystem_nqn: "nqn.2024-01.net.pan:volume:acme:web-1-boot".into(),
+                device: "/dev/nvme0n1".into(),
+            }],
+            token: Some(FencingToken {
+                term: 3,
+                generation: 2,
+            }),
+        }),
+        ..server()
+    }
+}
+
+/// A ready volume as the fake reports it.
+pub fn volume(name: &str, partition: &str, size_bytes: u64, image: &str) -> Volume {
+    Volume {
+        id: 1,
+        name: name.into(),
+        partition: partition.into(),
+        size_bytes,
+        attached_to: String::new(),
+        image: image.into(),
+        state: "ready".into(),
+        nqn: format!("nqn.2024-01.net.pan:volume:{partition}:{name}"),
+        snapshots: vec![VolumeSnapshot {
+            name: "before-upgrade".into(),
+            created_at_ms: 1_748_779_200_000,
+        }],
+        last_error: String::new(),
+    }
+}
+
+fn missing(what: &str, name: &str) -> Status {
+    Status::not_found(format!(
+        "{what} \"{name}\" does not exist; list them with `panctl {} list`.",
+        what.to_lowercase()
+    ))
 }
 
 pub fn blade(name: &str) -> Blade {
@@ -201,6 +278,11 @@ impl Fabric for Service {
         request: Request<CreatePartitionRequest>,
     ) -> Result<Response<Partition>, Status> {
         self.check(&request)?;
+        self.seen
+            .lock()
+            .unwrap()
+            .partition_creates
+            .push(request.get_ref().clone());
         Err(Status::already_exists(format!(
             "Partition \"{}\" already exists; pick another name.",
             request.get_ref().name
@@ -367,7 +449,34 @@ impl Fabric for Service {
         request: Request<CreateServerRequest>,
     ) -> Result<Response<Server>, Status> {
         self.check(&request)?;
-        nope("create_server")
+        let request = request.into_inner();
+        self.seen
+            .lock()
+            .unwrap()
+            .server_creates
+            .push(request.clone());
+        let macs: Vec<String> = (1..=request.nics)
+            .map(|n| format!("02:50:41:00:00:{n:02x}"))
+            .collect();
+        let nics = macs
+            .iter()
+            .enumerate()
+            .map(|(i, mac)| Nic {
+                mac: mac.clone(),
+                network: request.networks.get(i).cloned().unwrap_or_default(),
+                network_id: request.networks.get(i).map_or(0, |_| 10_000 + i as u32),
+            })
+            .collect();
+        let base = server();
+        Ok(Response::new(Server {
+            name: request.name,
+            partition: request.partition,
+            identity: base.identity.map(|i| Identity { macs, ..i }),
+            boot_volume: request.boot_volume,
+            nics,
+            volumes: request.volumes,
+            ..server()
+        }))
     }
 
     async fn list_servers(
@@ -386,6 +495,9 @@ impl Fabric for Service {
     ) -> Result<Response<Server>, Status> {
         self.check(&request)?;
         let r = request.get_ref();
+        if r.name == "web-1" {
+            return Ok(Response::new(running_server()));
+        }
         Err(Status::not_found(format!(
             "Server \"{}\" does not exist in partition \"{}\"; list servers with `panctl server list --partition {}`.",
             r.name, r.partition, r.partition
@@ -446,18 +558,202 @@ impl Fabric for Service {
     ) -> Result<Response<Volume>, Status> {
         self.check(&request)?;
         let request = request.into_inner();
-        self.seen
-            .lock()
-            .unwrap()
-            .volume_sizes
-            .push(request.size_bytes);
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.volume_sizes.push(request.size_bytes);
+            seen.volume_creates.push(request.clone());
+        }
+        // With an image and no size, the clone is as large as the image.
+        let size = if request.size_bytes == 0 {
+            2 << 30
+        } else {
+            request.size_bytes
+        };
         Ok(Response::new(Volume {
-            id: 1,
-            name: request.name,
-            partition: request.partition,
-            size_bytes: request.size_bytes,
-            attached_to: String::new(),
+            snapshots: vec![],
+            ..volume(&request.name, &request.partition, size, &request.image)
         }))
+    }
+
+    async fn get_volume(
+        &self,
+        request: Request<GetVolumeRequest>,
+    ) -> Result<Response<Volume>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.name == MISSING {
+            return Err(missing("Volume", &r.name));
+        }
+        Ok(Response::new(volume(
+            &r.name,
+            &r.partition,
+            20 << 30,
+            "debian-12",
+        )))
+    }
+
+    async fn resize_volume(
+        &self,
+        request: Request<ResizeVolumeRequest>,
+    ) -> Result<Response<Volume>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().volume_changes.push(format!(
+            "resize {}/{} {} {}",
+            r.partition, r.name, r.size_bytes, r.timeout_s
+        ));
+        Ok(Response::new(volume(
+            &r.name,
+            &r.partition,
+            r.size_bytes,
+            "",
+        )))
+    }
+
+    async fn snapshot_volume(
+        &self,
+        request: Request<SnapshotVolumeRequest>,
+    ) -> Result<Response<Volume>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().volume_changes.push(format!(
+            "snapshot {}/{} {} {}",
+            r.partition, r.name, r.snapshot, r.timeout_s
+        ));
+        let mut v = volume(&r.name, &r.partition, 20 << 30, "");
+        v.snapshots.push(VolumeSnapshot {
+            name: r.snapshot,
+            created_at_ms: 1_748_782_800_000,
+        });
+        Ok(Response::new(v))
+    }
+
+    async fn restore_volume(
+        &self,
+        request: Request<RestoreVolumeRequest>,
+    ) -> Result<Response<Volume>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().volume_changes.push(format!(
+            "restore {}/{} {} {}",
+            r.partition, r.name, r.snapshot, r.timeout_s
+        ));
+        Ok(Response::new(volume(&r.name, &r.partition, 20 << 30, "")))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        request: Request<DeleteSnapshotRequest>,
+    ) -> Result<Response<Volume>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().volume_changes.push(format!(
+            "delete-snapshot {}/{} {} {}",
+            r.partition, r.name, r.snapshot, r.timeout_s
+        ));
+        Ok(Response::new(Volume {
+            snapshots: vec![],
+            ..volume(&r.name, &r.partition, 20 << 30, "")
+        }))
+    }
+
+    async fn add_image(
+        &self,
+        request: Request<AddImageRequest>,
+    ) -> Result<Response<Image>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().image_adds.push(r.clone());
+        Ok(Response::new(Image {
+            id: 1,
+            name: r.name,
+            size_bytes: if r.size_bytes == 0 {
+                2 << 30
+            } else {
+                r.size_bytes
+            },
+            state: "ready".into(),
+            volumes: 0,
+            last_error: String::new(),
+        }))
+    }
+
+    async fn list_images(
+        &self,
+        request: Request<ListImagesRequest>,
+    ) -> Result<Response<ListImagesReply>, Status> {
+        self.check(&request)?;
+        Ok(Response::new(ListImagesReply {
+            images: vec![Image {
+                id: 1,
+                name: "debian-12".into(),
+                size_bytes: 2 << 30,
+                state: "ready".into(),
+                volumes: 3,
+                last_error: String::new(),
+            }],
+        }))
+    }
+
+    async fn delete_image(
+        &self,
+        request: Request<DeleteImageRequest>,
+    ) -> Result<Response<DeleteReply>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.name == MISSING {
+            return Err(missing("Image", &r.name));
+        }
+        self.seen.lock().unwrap().image_deletes.push(r);
+        Ok(Response::new(DeleteReply {}))
+    }
+
+    async fn create_network(
+        &self,
+        request: Request<CreateNetworkRequest>,
+    ) -> Result<Response<Network>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().network_creates.push(r.clone());
+        Ok(Response::new(Network {
+            id: 1,
+            name: r.name,
+            partition: r.partition,
+            network_id: if r.network_id == 0 {
+                10_000
+            } else {
+                r.network_id
+            },
+            servers: vec![],
+        }))
+    }
+
+    async fn list_networks(
+        &self,
+        request: Request<ListNetworksRequest>,
+    ) -> Result<Response<ListNetworksReply>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().network_lists.push(r);
+        Ok(Response::new(ListNetworksReply {
+            networks: vec![Network {
+                id: 1,
+                name: "front".into(),
+                partition: "acme".into(),
+                network_id: 10_000,
+                servers: vec!["acme/web-1".into()],
+            }],
+        }))
+    }
+
+    async fn delete_network(
+        &self,
+        request: Request<DeleteNetworkRequest>,
+    ) -> Result<Response<DeleteReply>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().network_deletes.push(r);
+        Ok(Response::new(DeleteReply {}))
     }
 
     async fn list_volumes(
@@ -465,7 +761,15 @@ impl Fabric for Service {
         request: Request<ListVolumesRequest>,
     ) -> Result<Response<ListVolumesReply>, Status> {
         self.check(&request)?;
-        nope("list_volumes")
+        let partition = request.into_inner().partition;
+        let volumes = [
+            volume("web-1-boot", "acme", 20 << 30, "debian-12"),
+            volume("scratch", "globex", 512 << 20, ""),
+        ]
+        .into_iter()
+        .filter(|v| partition.is_empty() || v.partition == partition)
+        .collect();
+        Ok(Response::new(ListVolumesReply { volumes }))
     }
 
     async fn delete_volume(
@@ -473,7 +777,16 @@ impl Fabric for Service {
         request: Request<DeleteVolumeRequest>,
     ) -> Result<Response<DeleteReply>, Status> {
         self.check(&request)?;
-        nope("delete_volume")
+        let r = request.into_inner();
+        if r.name == MISSING {
+            return Err(missing("Volume", &r.name));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .volume_changes
+            .push(format!("delete {}/{} {}", r.partition, r.name, r.timeout_s));
+        Ok(Response::new(DeleteReply {}))
     }
 
     async fn list_audit(

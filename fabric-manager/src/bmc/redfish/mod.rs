@@ -19,6 +19,9 @@
 //!   204 are [`ResetOutcome::Completed`]; 202 is
 //!   [`ResetOutcome::Accepted`] with the task's URI — the task is not
 //!   polled: callers read the power state back, as fencing must anyway;
+//! - log: the system's `LogServices`, the first service with `Entries`,
+//!   and that collection's first page (entries inline, or read one by one
+//!   when the BMC lists only links, at most `max_members` of them);
 //! - boot override: `PATCH {"Boot": {…}}` to the system with `If-Match`
 //!   carrying the last ETag the BMC sent (header or `@odata.etag`); on 412
 //!   (or 428, "If-Match required") it re-reads the system and tries once
@@ -48,7 +51,8 @@ use self::transport::{Auth as SendAuth, Call, Reply, Transport};
 use super::Bmc;
 use super::error::{BmcError, ErrorKind, Operation, ParseError, clean_text};
 use super::types::{
-    BootEnabled, BootOverride, BootTarget, ResetOutcome, ResetType, SystemInventory, SystemStatus,
+    BootEnabled, BootOverride, BootTarget, LogEntry, ResetOutcome, ResetType, SystemInventory,
+    SystemStatus,
 };
 use crate::state::identity::Mac;
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderValue, LOCATION};
@@ -496,6 +500,51 @@ impl RedfishBmc {
             }))
     }
 
+    /// The entries of the system's first log that has `Entries`, newest
+    /// first (see [`Bmc::log_entries`]).
+    async fn read_log(&self, max: usize) -> Result<Vec<LogEntry>, BmcError> {
+        let op = Operation::ReadLog;
+        let (system, _) = self.read_system(&op).await?;
+        let Some(services) = &system.log_services else {
+            return Ok(Vec::new());
+        };
+        let services = self
+            .read_members(&op, &services.odata_id, parse::parse_log_service)
+            .await?;
+        let Some(entries) = services.iter().find_map(|s| s.entries.clone()) else {
+            return Ok(Vec::new());
+        };
+        let url = self.resolve(&op, &entries.odata_id)?;
+        let reply = match self.get(&op, &url).await {
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            other => other?,
+        };
+        let collection = self.decode(&op, &reply, parse::parse_log_entries)?;
+        let mut models = Vec::new();
+        let mut fetched = 0;
+        for member in collection.members {
+            if !member.is_link_only() {
+                models.push(member);
+                continue;
+            }
+            if fetched >= self.transport.limits().max_members {
+                continue;
+            }
+            fetched += 1;
+            let link = member.odata_id.as_deref().unwrap_or_default();
+            let member_url = self.resolve(&op, link)?;
+            match self.get(&op, &member_url).await {
+                Ok(reply) => models.push(self.decode(&op, &reply, parse::parse_log_entry)?),
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(newest_first(
+            models.iter().filter_map(|m| m.to_entry()).collect(),
+            max,
+        ))
+    }
+
     /// The reset action, reading the system if it is not known yet.
     async fn reset_info(&self, op: &Operation) -> Result<ResetInfo, BmcError> {
         if let Some(info) = self.cache().reset.clone() {
@@ -541,6 +590,21 @@ struct RequestSpec<'a> {
     body: Option<&'a [u8]>,
     if_match: Option<&'a HeaderValue>,
     idempotent: bool,
+}
+
+/// Log entries newest first, at most `max`: collections list the oldest
+/// first, so the order is reversed, then sorted by `Created` (ISO 8601 text
+/// sorts by time; entries without it go last, in reversed order).
+fn newest_first(mut entries: Vec<LogEntry>, max: usize) -> Vec<LogEntry> {
+    entries.reverse();
+    entries.sort_by(|a, b| match (&a.created, &b.created) {
+        (Some(a), Some(b)) => b.cmp(a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    entries.truncate(max);
+    entries
 }
 
 fn boot_of(system: &ComputerSystem) -> Option<BootOverride> {
@@ -653,6 +717,10 @@ impl Bmc for RedfishBmc {
                 .map(|s| s.to_health())
                 .unwrap_or_default(),
         })
+    }
+
+    async fn log_entries(&self, max: usize) -> Result<Vec<LogEntry>, BmcError> {
+        self.read_log(max).await
     }
 
     async fn reset(&self, reset: ResetType) -> Result<ResetOutcome, BmcError> {

@@ -2,7 +2,7 @@
 //!
 //! The models follow the DMTF schemas' property names (`ServiceRoot`,
 //! `ComputerSystem`, `EthernetInterface`, `Processor`, `Session`, `Task`,
-//! the error body) but hold only what PAN reads. They are tolerant by
+//! `LogService`, `LogEntry`, the error body) but hold only what PAN reads. They are tolerant by
 //! design, because real BMCs are not schema-perfect:
 //! - a body must be a JSON object, nothing else is required;
 //! - a missing, `null` or wrongly typed property becomes `None` (or is
@@ -153,7 +153,74 @@ pub struct ComputerSystem {
     #[serde(default, deserialize_with = "lenient")]
     pub processors: Option<Link>,
     #[serde(default, deserialize_with = "lenient")]
+    pub log_services: Option<Link>,
+    #[serde(default, deserialize_with = "lenient")]
     pub actions: Option<SystemActions>,
+}
+
+/// `LogService`: one log of a resource; its entries are behind `Entries`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogService {
+    #[serde(default, deserialize_with = "lenient")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub entries: Option<Link>,
+}
+
+/// `LogEntry`: one record of a log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogEntryModel {
+    #[serde(rename = "@odata.id", default, deserialize_with = "lenient")]
+    pub odata_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub created: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub severity: Option<Health>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub message_id: Option<String>,
+}
+
+impl LogEntryModel {
+    /// Only a link (`{"@odata.id": …}`): the entry must be read on its own.
+    pub fn is_link_only(&self) -> bool {
+        self.id.is_none() && self.message.is_none() && self.odata_id.is_some()
+    }
+
+    /// The domain form; `None` without an `Id`. Texts are cleaned for
+    /// display.
+    pub fn to_entry(&self) -> Option<super::super::types::LogEntry> {
+        Some(super::super::types::LogEntry {
+            id: self.id.as_deref().and_then(clean_text)?,
+            created: self.created.as_deref().and_then(clean_text),
+            severity: self.severity.clone(),
+            message: self
+                .message
+                .as_deref()
+                .and_then(clean_text)
+                .unwrap_or_default(),
+            message_id: self.message_id.as_deref().and_then(clean_text),
+        })
+    }
+}
+
+/// `LogEntryCollection`: BMCs put whole entries in `Members` (some only
+/// links).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct LogEntryCollection {
+    #[serde(rename = "Members", default, deserialize_with = "lenient_vec")]
+    pub members: Vec<LogEntryModel>,
+    #[serde(
+        rename = "Members@odata.nextLink",
+        default,
+        deserialize_with = "lenient"
+    )]
+    pub next_link: Option<String>,
 }
 
 /// `ComputerSystem.ProcessorSummary`.
@@ -340,6 +407,21 @@ pub fn parse_processor(body: &[u8]) -> Result<Processor, ParseError> {
 /// Parses the `Session` a session POST returns.
 pub fn parse_session(body: &[u8]) -> Result<Session, ParseError> {
     parse_object("session", body)
+}
+
+/// Parses `LogService`.
+pub fn parse_log_service(body: &[u8]) -> Result<LogService, ParseError> {
+    parse_object("log service", body)
+}
+
+/// Parses a `LogEntryCollection` (the `Entries` of a log service).
+pub fn parse_log_entries(body: &[u8]) -> Result<LogEntryCollection, ParseError> {
+    parse_object("log entry collection", body)
+}
+
+/// Parses one `LogEntry`.
+pub fn parse_log_entry(body: &[u8]) -> Result<LogEntryModel, ParseError> {
+    parse_object("log entry", body)
 }
 
 /// Parses `Task`.

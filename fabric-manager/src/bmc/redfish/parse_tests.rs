@@ -44,6 +44,9 @@ const ALL: &[&[u8]] = &[
     fixture!("error_single_ext_info.json"),
     fixture!("credentials_required_error.json"),
     fixture!("sushy_tools_unauthorized.json"),
+    fixture!("log_services_collection.json"),
+    fixture!("log_service.json"),
+    fixture!("log_entries.json"),
 ];
 
 #[test]
@@ -302,6 +305,44 @@ fn html_detection_and_titles() {
 }
 
 /// Every parser on the same input; none may panic.
+#[test]
+fn system_logs_follow_the_dmtf_shape() {
+    let services = parse_collection(fixture!("log_services_collection.json")).unwrap();
+    assert_eq!(
+        services.members[0].odata_id,
+        "/redfish/v1/Systems/437XR1138R2/LogServices/Log1"
+    );
+    let service = parse_log_service(fixture!("log_service.json")).unwrap();
+    assert_eq!(service.id.as_deref(), Some("Log1"));
+    assert_eq!(
+        service.entries.unwrap().odata_id,
+        "/redfish/v1/Systems/437XR1138R2/LogServices/Log1/Entries"
+    );
+    let entries = parse_log_entries(fixture!("log_entries.json")).unwrap();
+    let entries: Vec<_> = entries
+        .members
+        .iter()
+        .map(|m| m.to_entry().expect("every sample entry has an Id"))
+        .collect();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0].id, "1");
+    assert_eq!(entries[0].severity, Some(Health::Critical));
+    assert_eq!(entries[0].created.as_deref(), Some("2012-03-07T14:44:00Z"));
+    assert_eq!(entries[0].message, "Temperature threshold exceeded");
+    assert_eq!(entries[0].message_id.as_deref(), Some("Event.1.0.TempAssert"));
+    assert_eq!(entries[2].created, None, "null Created");
+    assert_eq!(entries[2].message_id, None);
+    // A system names its log services.
+    let system = parse_system(SYSTEM).unwrap();
+    assert_eq!(
+        system.log_services.unwrap().odata_id,
+        "/redfish/v1/Systems/437XR1138R2/LogServices"
+    );
+    // An entry without an Id is not an entry; a bare link must be read.
+    let link = parse_log_entry(br#"{"@odata.id": "/x/Entries/9"}"#).unwrap();
+    assert!(link.is_link_only() && link.to_entry().is_none());
+}
+
 fn parse_everything(body: &[u8]) {
     let _ = parse_service_root(body);
     let _ = parse_session_service(body);
@@ -311,6 +352,13 @@ fn parse_everything(body: &[u8]) {
     let _ = parse_processor(body);
     let _ = parse_session(body);
     let _ = parse_task(body);
+    let _ = parse_log_service(body);
+    let _ = parse_log_entries(body).map(|c| {
+        c.members.iter().for_each(|m| {
+            let _ = m.to_entry();
+        })
+    });
+    let _ = parse_log_entry(body).map(|m| m.to_entry());
     let _ = parse_error_body(body);
     let _ = html_title(body);
     let _ = looks_like_html(body);

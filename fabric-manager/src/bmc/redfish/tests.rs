@@ -628,3 +628,66 @@ async fn status_answers_null_and_odd_values_without_failing() {
         ErrorKind::Missing { .. }
     ));
 }
+
+#[tokio::test]
+async fn log_entries_follow_the_system_links_newest_first() {
+    let mock = MockBmc::start().await;
+    let bmc = client(&mock);
+    // Without LogServices the log is empty.
+    assert!(bmc.log_entries(10).await.unwrap().is_empty());
+
+    mock.state().system_body = Some(Answer::json(
+        200,
+        serde_json::json!({
+            "@odata.id": SYSTEM, "Id": "1", "PowerState": "On",
+            "LogServices": {"@odata.id": "/redfish/v1/Systems/1/LogServices"},
+        }),
+    ));
+    let entries = "/redfish/v1/Systems/1/LogServices/Log/Entries";
+    mock.fault(
+        "GET",
+        &format!("{entries}/2"),
+        Answer::json(
+            200,
+            serde_json::json!({"Id": "2", "Created": "2026-01-01T00:00:02Z",
+                "Severity": "Critical", "Message": "NVMe-oF boot failed: no\nsubsystem",
+                "MessageId": "PAN.1.0.BootFailed"}),
+        ),
+    );
+    mock.fault(
+        "GET",
+        entries,
+        Answer::json(
+            200,
+            serde_json::json!({"Members": [
+                {"Id": "1", "Created": "2026-01-01T00:00:01Z", "Severity": "OK", "Message": "booted"},
+                {"@odata.id": format!("{entries}/2")},
+                {"Message": "no id: skipped"},
+            ]}),
+        ),
+    );
+    mock.fault(
+        "GET",
+        "/redfish/v1/Systems/1/LogServices/Log",
+        Answer::json(
+            200,
+            serde_json::json!({"Id": "Log", "Entries": {"@odata.id": entries}}),
+        ),
+    );
+    mock.fault(
+        "GET",
+        "/redfish/v1/Systems/1/LogServices",
+        Answer::json(
+            200,
+            serde_json::json!({"Members": [{"@odata.id": "/redfish/v1/Systems/1/LogServices/Log"}]}),
+        ),
+    );
+    let log = bmc.log_entries(10).await.unwrap();
+    let ids: Vec<&str> = log.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["2", "1"]);
+    assert_eq!(log[0].severity, Some(Health::Critical));
+    assert_eq!(log[0].message, "NVMe-oF boot failed: no subsystem");
+    assert_eq!(log[0].message_id.as_deref(), Some("PAN.1.0.BootFailed"));
+    assert_eq!(mock.count("GET", &format!("{entries}/2")), 1);
+}
+
