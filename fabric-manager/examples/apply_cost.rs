@@ -16,6 +16,7 @@ fn main() {
         &env(Command::CreatePartition {
             name: "p".into(),
             description: String::new(),
+            network_ids: None,
         }),
     );
     assert!(created.result.is_ok(), "{:?}", created.result);
@@ -31,6 +32,8 @@ fn main() {
                 identity_pool: None,
                 boot_volume: None,
                 requirements: Qualification::default(),
+                networks: Vec::new(),
+                volumes: Vec::new(),
             }),
         );
         assert!(applied.result.is_ok(), "{:?}", applied.result);

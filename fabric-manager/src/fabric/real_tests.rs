@@ -113,7 +113,9 @@ fn connect(addr: SocketAddr) -> i32 {
 
 /// `ip netns exec <ns> <this test binary> probe_helper` with `spec`.
 fn probe_command(ns: &str, spec: &str) -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
+    // This process's own image, not its path: in a shared tree another
+    // build may replace the test binary on disk while this test runs.
+    let exe = format!("/proc/{}/exe", std::process::id());
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns])
         .arg(exe)
@@ -157,13 +159,32 @@ async fn start_listener(ns: &str, addr: SocketAddr) -> Child {
     }
 }
 
-/// One bounded TCP probe from namespace `from` to `to`.
-async fn probe_once(from: &str, to: SocketAddr) -> bool {
-    let child = probe_command(from, &format!("connect {to}")).output();
+/// One bounded TCP probe from namespace `from` to `to`: `Ok` when it got
+/// the greeting, otherwise what the probe said.
+async fn probe_once(from: &str, to: SocketAddr) -> Result<(), String> {
+    let child = probe_command(from, &format!("connect {to}"))
+        .stderr(Stdio::piped())
+        .output();
     match tokio::time::timeout(CONNECT_TIMEOUT * 4 + Duration::from_secs(2), child).await {
-        Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).contains("PROBE-OK"),
+        Ok(Ok(out)) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if stdout.contains("PROBE-OK") {
+                return Ok(());
+            }
+            let said = stdout
+                .lines()
+                .find(|l| l.contains("PROBE-FAIL"))
+                .map(str::to_owned);
+            Err(said.unwrap_or_else(|| {
+                format!(
+                    "probe exited with {} and no verdict; stderr: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            }))
+        }
         Ok(Err(e)) => panic!("spawn probe in {from}: {e}"),
-        Err(_) => false,
+        Err(_) => Err("probe process did not finish in time".to_owned()),
     }
 }
 
@@ -171,12 +192,12 @@ async fn probe_once(from: &str, to: SocketAddr) -> bool {
 async fn assert_reaches(from: &Blade, to: &Blade) {
     let deadline = Instant::now() + REACH_DEADLINE;
     loop {
-        if probe_once(&from.ns, to.addr).await {
+        let Err(why) = probe_once(&from.ns, to.addr).await else {
             return;
-        }
+        };
         assert!(
             Instant::now() < deadline,
-            "{} cannot reach {} ({}) within {REACH_DEADLINE:?}",
+            "{} cannot reach {} ({}) within {REACH_DEADLINE:?}; last probe: {why}",
             from.name,
             to.name,
             to.addr
@@ -187,7 +208,7 @@ async fn assert_reaches(from: &Blade, to: &Blade) {
 /// Asserts `from` does not reach `to` (one probe, bounded by the connect timeout).
 async fn assert_isolated(from: &Blade, to: &Blade) {
     assert!(
-        !probe_once(&from.ns, to.addr).await,
+        probe_once(&from.ns, to.addr).await.is_err(),
         "{} reaches {} ({}) but they are on different networks",
         from.name,
         to.name,

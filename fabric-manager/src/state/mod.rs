@@ -18,6 +18,8 @@ mod view;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
+mod storage_tests;
+#[cfg(test)]
 mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};

@@ -355,7 +355,7 @@ pub(super) fn remove_blade(name: &str) -> Command {
     }
 }
 
-fn server_with(
+pub(super) fn server_with(
     partition: &str,
     name: &str,
     nics: u32,
@@ -478,7 +478,7 @@ pub(super) fn assert_in_use(err: &StateError, object: &str, users: &str, remedy:
 }
 
 #[track_caller]
-fn assert_invalid_argument(err: &StateError, object: &str, field: &str, reason_has: &str) {
+pub(super) fn assert_invalid_argument(err: &StateError, object: &str, field: &str, reason_has: &str) {
     let StateError::InvalidArgument {
         object: o,
         field: f,
