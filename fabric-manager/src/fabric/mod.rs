@@ -11,7 +11,8 @@
 //! scale. Both pass the same conformance checks (`tests.rs`).
 //!
 //! Code map: `error.rs` (the module's one error enum), `runner.rs` (running
-//! `ip` behind a trait, with timeouts), `names.rs` (kernel names from ids, pure),
+//! `ip` behind a trait, with timeouts), `names.rs` (kernel and namespace names
+//! from blade ids, port numbers and blade names, pure),
 //! `parse.rs` (reading `ip -j` JSON, pure), `linux.rs`, `sim.rs`.
 //!
 //! This module must never decide who may join a network: the replicated
@@ -33,7 +34,7 @@ mod tests;
 
 pub use error::{FabricError, Object, Result};
 pub use linux::{LinuxFabric, LinuxFabricConfig};
-pub use names::{MAX_PORTS, blade_interface, bridge_name, fabric_port_name};
+pub use names::{BLADE_NS_INFIX, MAX_PORTS, blade_interface, bridge_name, fabric_port_name};
 pub use runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunError};
 pub use sim::SimFabric;
 

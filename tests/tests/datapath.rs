@@ -1,0 +1,267 @@
+//! The data path end to end: golden images and volumes made with the real
+//! `qemu-img` on the manager's storage target and exported in the nvmet
+//! configfs layout, networks with VXLAN ids, and servers that boot from
+//! their volume on the simulated rack only where their identity may reach.
+
+use anyhow::{Context as _, Result};
+use pan_tests::{Cluster, panctl, panctl_json};
+use std::path::{Path, PathBuf};
+
+fn ok(out: &std::process::Output) -> Result<String> {
+    anyhow::ensure!(
+        out.status.success(),
+        "panctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The one-line error of a panctl call that must fail.
+fn refused(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a refusal, got: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Files (relative paths) under `dir`, sorted; hidden files included.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(
+                    p.strip_prefix(dir)
+                        .unwrap_or(&p)
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<()> {
+    let cluster = Cluster::start(1, &[]).await?;
+    let addr = cluster.addr(1);
+    let san = cluster.dir().join("m1").join("san");
+    let nvmet = san.join("nvmet");
+
+    // A golden image from a file on the manager's host.
+    let source = cluster.dir().join("golden.raw");
+    std::fs::write(&source, vec![0u8; 4 << 20])?;
+    let image = panctl_json(
+        &addr,
+        &["image", "add", "debian", "--file", source.to_str().context("utf-8")?],
+    )?;
+    assert_eq!(image["state"], "ready", "{image}");
+    assert_eq!(image["size_bytes"], 4 << 20, "{image}");
+    let image_id = image["id"].as_u64().context("image id")?;
+    assert!(
+        san.join("images").join(format!("img-{image_id}.qcow2")).is_file(),
+        "{:?}",
+        files(&san)
+    );
+
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+
+    // A thin clone of it, exported with no host allowed.
+    let vol = panctl_json(
+        &addr,
+        &["volume", "create", "web-1-boot", "--partition", "acme", "--image", "debian", "--size", "8M"],
+    )?;
+    assert_eq!(vol["state"], "ready", "{vol}");
+    assert_eq!(vol["image"], "debian");
+    assert_eq!(vol["size_bytes"], 8 << 20);
+    let vol_id = vol["id"].as_u64().context("volume id")?;
+    let nqn = vol["nqn"].as_str().context("nqn")?.to_string();
+    assert_eq!(nqn, format!("nqn.2026-11.io.pan:volume:{vol_id}"));
+    let file = san.join("volumes").join(format!("vol-{vol_id}.qcow2"));
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(&file)
+        .output()?;
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout)?;
+    assert!(
+        info["backing-filename"]
+            .as_str()
+            .is_some_and(|b| b.ends_with(&format!("img-{image_id}.qcow2"))),
+        "a thin clone names its image as backing file: {info}"
+    );
+    let subsystem = nvmet.join("subsystems").join(&nqn);
+    assert_eq!(read(subsystem.join("attr_allow_any_host")), "0");
+    assert_eq!(read(subsystem.join("namespaces/1/enable")), "1");
+    assert_eq!(
+        read(subsystem.join("namespaces/1/device_path")),
+        file.display().to_string()
+    );
+    assert!(files(&subsystem.join("allowed_hosts")).is_empty());
+    assert!(
+        nvmet.join("ports/1/subsystems").join(&nqn).exists(),
+        "the port links the subsystem"
+    );
+
+    // Restore points: snapshot, change, restore, delete.
+    let v = panctl_json(
+        &addr,
+        &["volume", "snapshot", "web-1-boot", "before-upgrade", "--partition", "acme"],
+    )?;
+    assert_eq!(v["snapshots"][0]["name"], "before-upgrade", "{v}");
+    let v = panctl_json(
+        &addr,
+        &["volume", "resize", "web-1-boot", "--partition", "acme", "--size", "16M"],
+    )?;
+    assert_eq!(v["size_bytes"], 16 << 20);
+    let v = panctl_json(
+        &addr,
+        &["volume", "restore", "web-1-boot", "before-upgrade", "--partition", "acme"],
+    )?;
+    assert_eq!(v["state"], "ready");
+    assert_eq!(v["last_error"], serde_json::Value::Null, "{v}");
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "restore", "web-1-boot", "nope", "--partition", "acme"],
+    )?);
+    assert!(err.contains("snapshot 'nope' of volume 'web-1-boot'"), "{err}");
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "resize", "web-1-boot", "--partition", "acme", "--size", "1M"],
+    )?);
+    assert!(err.contains("volumes only grow"), "{err}");
+
+    // Attached: no delete, and the image stays pinned.
+    ok(&panctl(
+        &addr,
+        &["server", "create", "web-1", "--partition", "acme", "--boot-volume", "web-1-boot"],
+    )?)?;
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "delete", "web-1-boot", "--partition", "acme"],
+    )?);
+    assert!(
+        err.contains("in use by server acme/web-1 (boot volume"),
+        "{err}"
+    );
+    let err = refused(&panctl(&addr, &["image", "delete", "debian"])?);
+    assert!(err.contains("cloned from it (acme/web-1-boot)"), "{err}");
+    assert!(file.is_file(), "a refused delete removes nothing");
+
+    // Once free, the delete takes the file and the export with it.
+    ok(&panctl(&addr, &["server", "delete", "web-1", "--partition", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["volume", "delete", "web-1-boot", "--partition", "acme"],
+    )?)?;
+    assert!(!file.exists());
+    assert!(!subsystem.exists(), "{:?}", files(&nvmet));
+    ok(&panctl(&addr, &["image", "delete", "debian"])?)?;
+    assert!(files(&san.join("images")).is_empty());
+
+    // Bad input: one clear line each, and nothing half-created.
+    let before = files(&san);
+    let missing = cluster.dir().join("no-such.qcow2");
+    let err = refused(&panctl(
+        &addr,
+        &["image", "add", "ghost", "--file", missing.to_str().context("utf-8")?],
+    )?);
+    assert!(err.contains("could not add image 'ghost'"), "{err}");
+    assert!(err.contains("nothing was left behind"), "{err}");
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "create", "v", "--partition", "acme", "--image", "nope"],
+    )?);
+    assert!(err.contains("image 'nope' not found"), "{err}");
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "create", "bad/name", "--partition", "acme", "--size", "1M"],
+    )?);
+    assert!(err.contains("invalid volume name"), "{err}");
+    let err = refused(&panctl(
+        &addr,
+        &["volume", "create", "v", "--partition", "acme", "--size", "10Q"],
+    )?);
+    assert!(err.contains("10Q"), "{err}");
+    assert_eq!(files(&san), before, "refusals left files behind");
+    let images = panctl_json(&addr, &["image", "list"])?;
+    assert_eq!(images, serde_json::json!([]));
+    let volumes = panctl_json(&addr, &["volume", "list"])?;
+    assert_eq!(volumes, serde_json::json!([]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn networks_take_ids_from_their_partition_range() -> Result<()> {
+    let cluster = Cluster::start(1, &[]).await?;
+    let addr = cluster.addr(1);
+    ok(&panctl(
+        &addr,
+        &["partition", "create", "acme", "--network-ids", "5000-5001"],
+    )?)?;
+    ok(&panctl(&addr, &["partition", "create", "globex"])?)?;
+    let err = refused(&panctl(
+        &addr,
+        &["partition", "create", "initech", "--network-ids", "4000-5000"],
+    )?);
+    assert!(err.contains("overlaps range 5000-5001 of partition 'acme'"), "{err}");
+
+    let front = panctl_json(&addr, &["network", "create", "front", "--partition", "acme"])?;
+    assert_eq!(front["network_id"], 5000);
+    let err = refused(&panctl(
+        &addr,
+        &["network", "create", "x", "--partition", "acme", "--network-id", "7"],
+    )?);
+    assert!(err.contains("outside partition 'acme''s range 5000-5001"), "{err}");
+    ok(&panctl(&addr, &["network", "create", "back", "--partition", "acme"])?)?;
+    let err = refused(&panctl(
+        &addr,
+        &["network", "create", "more", "--partition", "acme"],
+    )?);
+    assert!(err.contains("used all 2 network ids"), "{err}");
+
+    // Servers get one vNIC per network, in order, with identity MACs.
+    let server = panctl_json(
+        &addr,
+        &["server", "create", "web", "--partition", "acme", "--network", "front", "--network", "back"],
+    )?;
+    let nics = server["nics"].as_array().context("nics")?;
+    assert_eq!(nics.len(), 2, "{server}");
+    assert_eq!(nics[0]["network"], "front");
+    assert_eq!(nics[1]["network_id"], 5001);
+    assert_eq!(nics[0]["mac"], server["identity"]["macs"][0]);
+
+    // Another partition's network does not exist for acme's servers.
+    ok(&panctl(&addr, &["network", "create", "secret", "--partition", "globex"])?)?;
+    let err = refused(&panctl(
+        &addr,
+        &["server", "create", "spy", "--partition", "acme", "--network", "secret"],
+    )?);
+    assert!(err.contains("network 'secret' in partition 'acme' not found"), "{err}");
+    let err = refused(&panctl(
+        &addr,
+        &["network", "delete", "front", "--partition", "acme"],
+    )?);
+    assert!(err.contains("in use by 1 server(s) (acme/web)"), "{err}");
+    let listed = panctl_json(&addr, &["network", "list", "--partition", "acme"])?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    Ok(())
+}
