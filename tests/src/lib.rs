@@ -413,6 +413,43 @@ pub fn free_port_block(n: u16) -> u16 {
     panic!("no block of {n} free loopback ports found below 32000");
 }
 
+/// The simulated BMCs' password (`password`) in a file under `dir`.
+pub fn bmc_password_file(dir: &Path) -> Result<String> {
+    let path = dir.join("bmc.pw");
+    std::fs::write(&path, "password\n")?;
+    Ok(path.to_str().context("utf-8 temp path")?.to_string())
+}
+
+/// `panctl blade discover` over the whole simulated rack (plain HTTP,
+/// user `admin`).
+pub fn discover(
+    addr: &str,
+    rack: &Hwsim,
+    password_file: &str,
+    json: bool,
+    extra: &[&str],
+) -> Result<Output> {
+    let range = rack.bmc_range();
+    let mut args = Vec::new();
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    args.extend([
+        "blade",
+        "discover",
+        "--bmc-range",
+        &range,
+        "--scheme",
+        "http",
+        "--user",
+        "admin",
+        "--password-file",
+        password_file,
+    ]);
+    args.extend_from_slice(extra);
+    panctl(addr, &args)
+}
+
 /// A running `hwsim` process (a simulated rack); killed on drop.
 pub struct Hwsim {
     child: Child,

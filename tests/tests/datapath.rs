@@ -53,6 +53,20 @@ fn files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Entry names directly in `dir` (symlinks included), sorted; a missing
+/// directory is empty.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
@@ -115,7 +129,7 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
         read(subsystem.join("namespaces/1/device_path")),
         file.display().to_string()
     );
-    assert!(files(&subsystem.join("allowed_hosts")).is_empty());
+    assert!(entries(&subsystem.join("allowed_hosts")).is_empty());
     assert!(
         nvmet.join("ports/1/subsystems").join(&nqn).exists(),
         "the port links the subsystem"
@@ -263,5 +277,144 @@ async fn networks_take_ids_from_their_partition_range() -> Result<()> {
     assert!(err.contains("in use by 1 server(s) (acme/web)"), "{err}");
     let listed = panctl_json(&addr, &["network", "list", "--partition", "acme"])?;
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    Ok(())
+}
+
+/// hwsim's fake nvme-cli, which obeys an nvmet configfs tree.
+fn fake_nvme() -> String {
+    pan_tests::binary("hwsim-fake-nvme").display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> Result<()> {
+    use pan_tests::{Hwsim, bmc_password_file, discover, poll};
+    use std::time::Duration;
+    let cluster = Cluster::start(1, &["--poll-ms", "300", "--boot-timeout-s", "20"]).await?;
+    let addr = cluster.addr(1);
+    let nvmet = cluster.dir().join("m1").join("san").join("nvmet");
+    let nvmet_arg = nvmet.display().to_string();
+    let fake = fake_nvme();
+    let rack = Hwsim::start(
+        2,
+        Some(&addr),
+        &["--boot-delay-ms", "100", "--nvmet-root", &nvmet_arg, "--fake-nvme", &fake],
+    )?;
+    let pw = bmc_password_file(cluster.dir())?;
+    ok(&discover(&addr, &rack, &pw, false, &[])?)?;
+
+    ok(&panctl(&addr, &["image", "add", "debian", "--size", "64M"])?)?;
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(&addr, &["network", "create", "front", "--partition", "acme"])?)?;
+    for v in ["web-1-boot", "web-2-boot"] {
+        ok(&panctl(
+            &addr,
+            &["volume", "create", v, "--partition", "acme", "--image", "debian"],
+        )?)?;
+    }
+    ok(&panctl(
+        &addr,
+        &["server", "create", "web-1", "--partition", "acme", "--network", "front", "--boot-volume", "web-1-boot"],
+    )?)?;
+
+    // Start: the blade boots from the volume over NVMe/TCP and its agent
+    // carries the identity's MAC and the attached volume.
+    let started = panctl_json(
+        &addr,
+        &["server", "start", "web-1", "--partition", "acme", "--timeout", "30"],
+    )?;
+    assert_eq!(started["state"], "running", "{started}");
+    let host_nqn = started["identity"]["host_nqn"].as_str().context("nqn")?.to_string();
+    let mac = started["identity"]["macs"][0].as_str().context("mac")?.to_string();
+    let vol = panctl_json(&addr, &["volume", "show", "web-1-boot", "--partition", "acme"])?;
+    let subnqn = vol["nqn"].as_str().context("volume nqn")?.to_string();
+    let allowed = nvmet.join("subsystems").join(&subnqn).join("allowed_hosts");
+    assert_eq!(entries(&allowed), [host_nqn.clone()], "exactly the identity may connect");
+
+    let shown = panctl_json(&addr, &["server", "show", "web-1", "--partition", "acme"])?;
+    let agent = &shown["agent"];
+    assert!(
+        agent["interfaces"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|i| i["mac"] == mac.as_str())),
+        "the agent shows the identity's MAC: {shown}"
+    );
+    assert_eq!(agent["volumes"][0]["name"], "web-1-boot", "{shown}");
+    assert_eq!(agent["volumes"][0]["subsystem_nqn"], subnqn.as_str(), "{shown}");
+    assert!(
+        agent["volumes"][0]["device"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("/dev/nvme")),
+        "{shown}"
+    );
+
+    // Stop: the blade is off and the host may no longer connect.
+    let stopped = panctl_json(
+        &addr,
+        &["server", "stop", "web-1", "--partition", "acme", "--timeout", "30"],
+    )?;
+    assert_eq!(stopped["state"], "defined", "{stopped}");
+    assert!(entries(&allowed).is_empty(), "revoked on stop");
+
+    // A blade whose storage target does not let the identity in: a second
+    // rack whose firmware sees a target exporting the volume to nobody.
+    let rogue_tree = cluster.dir().join("rogue-nvmet");
+    {
+        use san::nvmet::{ConfigfsTarget, Nqn, PortConfig, StorageTarget as _};
+        let target = ConfigfsTarget::new(
+            &rogue_tree,
+            PortConfig::tcp(1, "127.0.0.1".parse()?),
+        )?;
+        let w2 = panctl_json(&addr, &["volume", "show", "web-2-boot", "--partition", "acme"])?;
+        target.export(
+            &Nqn::parse(w2["nqn"].as_str().context("nqn")?)?,
+            Path::new("/dev/null"),
+        )?;
+    }
+    let rogue_arg = rogue_tree.display().to_string();
+    let rogue = Hwsim::start(
+        1,
+        Some(&addr),
+        &["--rack-id", "7", "--boot-delay-ms", "100", "--nvmet-root", &rogue_arg, "--fake-nvme", &fake],
+    )?;
+    ok(&panctl(
+        &addr,
+        &[
+            "blade", "add", "rogue", "--bmc", &rogue.bmc_url(1), "--user", "admin",
+            "--password-file", &pw,
+        ],
+    )?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "create", "web-2", "--partition", "acme", "--boot-volume", "web-2-boot"],
+    )?)?;
+    let out = panctl(
+        &addr,
+        &["server", "start", "web-2", "--partition", "acme", "--blade", "rogue", "--timeout", "30"],
+    )?;
+    let err = refused(&out);
+    assert!(err.contains("failed to boot"), "{err}");
+    assert!(err.contains("is not allowed"), "{err}");
+    let web2 = panctl_json(&addr, &["server", "show", "web-2", "--partition", "acme"])?;
+    assert_eq!(web2["state"], "failed", "{web2}");
+    assert!(
+        web2["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not allowed")),
+        "{web2}"
+    );
+    // The failed start released everything: blade off, no host allowed.
+    let w2nqn = panctl_json(&addr, &["volume", "show", "web-2-boot", "--partition", "acme"])?;
+    let w2allowed = nvmet
+        .join("subsystems")
+        .join(w2nqn["nqn"].as_str().context("nqn")?)
+        .join("allowed_hosts");
+    assert!(entries(&w2allowed).is_empty(), "revoked after the failed start");
+    poll(Duration::from_secs(10), "the rogue blade powered off", || async {
+        let b = panctl_json(&addr, &["blade", "show", "rogue"]).ok()?;
+        (b["power"] == "off").then_some(())
+    })
+    .await?;
+    drop(rogue);
+    drop(rack);
     Ok(())
 }

@@ -6,14 +6,10 @@ use anyhow::{Context as _, Result};
 use pan_tests::{Cluster, Hwsim, panctl, panctl_json, poll};
 use std::time::Duration;
 
-/// The simulated BMCs' password in a file of the cluster's temp dir.
 fn password_file(cluster: &Cluster) -> Result<String> {
-    let path = cluster.dir().join("bmc.pw");
-    std::fs::write(&path, "password\n")?;
-    Ok(path.to_str().context("utf-8 temp path")?.to_string())
+    pan_tests::bmc_password_file(cluster.dir())
 }
 
-/// `panctl blade discover` over the whole simulated rack.
 fn discover(
     addr: &str,
     rack: &Hwsim,
@@ -21,25 +17,7 @@ fn discover(
     json: bool,
     extra: &[&str],
 ) -> Result<std::process::Output> {
-    let range = rack.bmc_range();
-    let mut args = Vec::new();
-    if json {
-        args.extend(["-o", "json"]);
-    }
-    args.extend([
-        "blade",
-        "discover",
-        "--bmc-range",
-        &range,
-        "--scheme",
-        "http",
-        "--user",
-        "admin",
-        "--password-file",
-        password_file,
-    ]);
-    args.extend_from_slice(extra);
-    panctl(addr, &args)
+    pan_tests::discover(addr, rack, password_file, json, extra)
 }
 
 fn ok(out: &std::process::Output) -> Result<String> {

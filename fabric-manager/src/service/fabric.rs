@@ -11,6 +11,7 @@ use super::hardware::{
     self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
 };
 use crate::bmc::{Bmc as _, ResetType};
+use crate::agent::AgentRegistry;
 use crate::controller::bmcs::BmcPool;
 use crate::error::Error;
 use crate::node::Node;
@@ -45,6 +46,8 @@ const DISCOVER_PARALLEL: usize = 64;
 pub struct FabricService {
     node: Node,
     bmcs: BmcPool,
+    /// Agent streams (on the leader): what agents report applying.
+    agents: AgentRegistry,
 }
 
 impl FabricService {
@@ -79,8 +82,58 @@ impl FabricService {
         }
     }
 
-    pub fn new(node: Node, bmcs: BmcPool) -> Self {
-        FabricService { node, bmcs }
+    pub fn new(node: Node, bmcs: BmcPool, agents: AgentRegistry) -> Self {
+        FabricService { node, bmcs, agents }
+    }
+
+    /// What the agent on the server's blade last reported applying, if it
+    /// concerns the server's current placement (this member's view: agents
+    /// stream to the leader). The agent is found by the blade's name or by
+    /// one of the blade's burned-in MACs.
+    fn agent_report(&self, server: &crate::state::ServerView) -> Option<pb::AgentReport> {
+        let blade = server.blade.as_deref()?;
+        let report = self.agents.applied_report(blade).or_else(|| {
+            let macs: Vec<String> = self
+                .node
+                .state_machine()
+                .read(|s| s.blade(blade))
+                .ok()?
+                .facts?
+                .macs
+                .iter()
+                .map(|m| m.to_lowercase())
+                .collect();
+            let agent = self.agents.snapshot().into_iter().find(|a| {
+                a.facts
+                    .interfaces
+                    .iter()
+                    .any(|i| macs.contains(&i.mac.to_string().to_lowercase()))
+            })?;
+            self.agents.applied_report(&agent.blade)
+        })?;
+        (report.token.generation == server.generation).then(|| pb::AgentReport {
+            interfaces: report
+                .interfaces
+                .iter()
+                .map(|i| pb::HostInterface {
+                    name: i.name.clone(),
+                    mac: i.mac.to_string(),
+                })
+                .collect(),
+            volumes: report
+                .volumes
+                .iter()
+                .map(|v| pb::AttachedVolume {
+                    name: v.name.clone(),
+                    subsystem_nqn: v.subsystem_nqn.clone(),
+                    device: v.device.clone(),
+                })
+                .collect(),
+            token: Some(pb::FencingToken {
+                term: report.token.term,
+                generation: report.token.generation,
+            }),
+        })
     }
 
     async fn write(&self, principal: String, command: Command) -> Result<Outcome, Status> {
@@ -445,7 +498,10 @@ impl Fabric for FabricService {
     ) -> Result<Response<pb::Server>, Status> {
         let r = req.into_inner();
         let server = self.read(|s| s.server(&r.partition, &r.name)).await?;
-        Ok(Response::new(server.into()))
+        let agent = self.agent_report(&server);
+        let mut reply: pb::Server = server.into();
+        reply.agent = agent;
+        Ok(Response::new(reply))
     }
 
     async fn delete_server(

@@ -5,6 +5,7 @@
 
 mod cli;
 mod control;
+mod nvme_boot;
 mod redfish_http;
 mod scale;
 mod support;
