@@ -418,3 +418,185 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     drop(rack);
     Ok(())
 }
+
+/// Why the real-fabric test cannot run here, if it cannot.
+fn not_root() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned);
+    match euid.as_deref() {
+        Some("0") => None,
+        other => Some(format!(
+            "not root (effective uid {}): the Linux fabric creates network namespaces, bridges and veth pairs, which needs CAP_NET_ADMIN; CI runs this test as root",
+            other.unwrap_or("unknown")
+        )),
+    }
+}
+
+/// Deletes every network namespace whose name starts with the prefix, on
+/// drop (also when an assertion failed).
+struct Namespaces(String);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        let Ok(list) = std::process::Command::new("ip").args(["netns", "list"]).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&list.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if name.starts_with(&self.0) {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "delete", name])
+                    .status();
+            }
+        }
+    }
+}
+
+fn ip_netns(ns: &str, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ip"])
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ip netns exec {ns} ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Whether a TCP probe from namespace `ns` reaches `addr` (bounded).
+fn reaches(ns: &str, addr: &str) -> Result<bool> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(pan_tests::binary("pan-probe"))
+        .args(["connect", addr, "--timeout-ms", "700"])
+        .output()?;
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => anyhow::bail!("pan-probe in {ns}: {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// A probe listener inside namespace `ns`, killed on drop.
+struct Listener(std::process::Child);
+
+impl Listener {
+    fn start(ns: &str, addr: &str) -> Result<Listener> {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(pan_tests::binary("pan-probe"))
+            .args(["listen", addr, "--lifetime", "120"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().context("probe stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        anyhow::ensure!(line.starts_with("listening"), "probe listener in {ns}: {line:?}");
+        Ok(Listener(child))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_networks_isolate_servers_on_the_real_linux_fabric() -> Result<()> {
+    use pan_tests::{Hwsim, bmc_password_file, discover, poll};
+    use std::time::Duration;
+    if let Some(why) = not_root() {
+        eprintln!("SKIPPED partition_networks_isolate_servers_on_the_real_linux_fabric: {why}");
+        return Ok(());
+    }
+    let fabric_ns = format!("pane2e{}", std::process::id());
+    let _cleanup = Namespaces(fabric_ns.clone());
+    let cluster = Cluster::start(
+        1,
+        &[
+            "--poll-ms", "300", "--boot-timeout-s", "20", "--fabric", "linux",
+            "--fabric-namespace", &fabric_ns,
+        ],
+    )
+    .await?;
+    let addr = cluster.addr(1);
+    let prefix = format!("{fabric_ns}-blade-");
+    let rack = Hwsim::start(
+        4,
+        Some(&addr),
+        &["--boot-delay-ms", "100", "--blade-netns-prefix", &prefix],
+    )?;
+    let pw = bmc_password_file(cluster.dir())?;
+    ok(&discover(&addr, &rack, &pw, false, &[])?)?;
+    for p in ["acme", "globex"] {
+        ok(&panctl(&addr, &["partition", "create", p])?)?;
+        ok(&panctl(&addr, &["network", "create", "front", "--partition", p])?)?;
+    }
+    let blade_ns = |i: u16| format!("{prefix}blade-{i:03}");
+    let mut macs = std::collections::BTreeMap::new();
+    for (server, partition, blade) in [("a1", "acme", 1), ("a2", "acme", 2), ("g1", "globex", 3)] {
+        ok(&panctl(
+            &addr,
+            &["server", "create", server, "--partition", partition, "--network", "front"],
+        )?)?;
+        let s = panctl_json(
+            &addr,
+            &[
+                "server", "start", server, "--partition", partition, "--blade",
+                &format!("blade-{blade:03}"), "--timeout", "30",
+            ],
+        )?;
+        assert_eq!(s["state"], "running", "{s}");
+        macs.insert(server, s["identity"]["macs"][0].as_str().context("mac")?.to_string());
+        // The tenant's OS would configure its address; all in one subnet,
+        // so only the fabric's segments keep partitions apart.
+        ip_netns(&blade_ns(blade), &["addr", "add", &format!("10.77.0.{blade}/24"), "dev", "eth0"])?;
+    }
+    // The agent put the identity's MAC on the blade's interface.
+    let link = std::process::Command::new("ip")
+        .args(["-n", &blade_ns(1), "-j", "link", "show", "eth0"])
+        .output()?;
+    let link: serde_json::Value = serde_json::from_slice(&link.stdout)?;
+    assert_eq!(link[0]["address"], macs["a1"].as_str(), "{link}");
+
+    let _listener = Listener::start(&blade_ns(1), "10.77.0.1:7777")?;
+    poll(Duration::from_secs(10), "a2 reaches a1 on acme's network", || async {
+        reaches(&blade_ns(2), "10.77.0.1:7777").ok()?.then_some(())
+    })
+    .await?;
+    assert!(
+        !reaches(&blade_ns(3), "10.77.0.1:7777")?,
+        "globex's server reached acme's"
+    );
+
+    // Move a2 to blade 4: the identity (and its MAC) goes along, the old
+    // port is detached.
+    ok(&panctl(&addr, &["server", "stop", "a2", "--partition", "acme", "--timeout", "30"])?)?;
+    let s = panctl_json(
+        &addr,
+        &["server", "start", "a2", "--partition", "acme", "--blade", "blade-004", "--timeout", "30"],
+    )?;
+    assert_eq!(s["state"], "running", "{s}");
+    ip_netns(&blade_ns(4), &["addr", "add", "10.77.0.4/24", "dev", "eth0"])?;
+    poll(Duration::from_secs(10), "a2 on blade 4 reaches a1", || async {
+        reaches(&blade_ns(4), "10.77.0.1:7777").ok()?.then_some(())
+    })
+    .await?;
+    assert!(
+        !reaches(&blade_ns(2), "10.77.0.1:7777")?,
+        "the old port still reaches the network"
+    );
+    drop(rack);
+    Ok(())
+}
