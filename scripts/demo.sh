@@ -2,9 +2,14 @@
 # PAN's main job on its embedded default: a single-member fabric manager
 # (state in ./data/m1) and a simulated rack of 16 blades (hwsim: one Redfish
 # BMC per blade on 127.0.0.1:8401-8416, each booted blade running the real
-# blade agent). The tour enrols the rack by discovery, defines a tenant
-# partition and a server, and starts the server on a blade: boot override,
-# power-on over Redfish, the agent applying the server's identity.
+# blade agent). The tour enrols the rack by discovery, registers a golden
+# image, defines a tenant partition with a network, a boot volume cloned
+# from the image and a server, and starts the server on a blade: the
+# volume's export granted to the identity's host NQN, the NVMe/TCP boot
+# override, power-on over Redfish, the firmware booting from the volume, the
+# agent applying the identity's MACs and attaching the volume.
+# The storage target lives in $DATA/san (qcow2 volumes made with qemu-img,
+# exports in the nvmet configfs layout under $DATA/san/nvmet).
 # Everything keeps running afterwards; Ctrl-C stops the server and exits.
 # Running the script again recovers the manager's state from ./data/m1.
 set -euo pipefail
@@ -47,7 +52,7 @@ done
 echo "==> starting hwsim: $BLADES blades, BMCs on 127.0.0.1:$((BMC_BASE + 1))-$((BMC_BASE + BLADES))"
 exec 3< <("$BIN/hwsim" --blades "$BLADES" --bmc-listen "127.0.0.1:$BMC_BASE" --manager "$ADDR" \
   --control-listen "$CONTROL" --ground-truth "$(dirname "$DATA")/hwsim-ground-truth.jsonl" \
-  --boot-delay-ms 500; echo "hwsim exited")
+  --boot-delay-ms 500 --nvmet-root "$DATA/san/nvmet" --fake-nvme "$BIN/hwsim-fake-nvme"; echo "hwsim exited")
 read -r -t 30 ready <&3 || { echo "hwsim did not start" >&2; exit 1; }
 echo "$ready"
 case "$ready" in "hwsim ready"*) ;; *) echo "hwsim did not start: $ready" >&2; exit 1 ;; esac
@@ -64,14 +69,17 @@ step blade discover --bmc-range "127.0.0.1:$((BMC_BASE + 1))-$((BMC_BASE + BLADE
   --user admin --password-file "$PW" --pool compute || true
 rm -f "$PW"
 step blade list
+has image debian-12 || step image add debian-12 --size 20G
 has partition acme || step partition create acme --description "tenant ACME"
-has volume web-1-boot || step volume create web-1-boot --partition acme --size 20G
-has server web-1 || step server create web-1 --partition acme --nics 2 --boot-volume web-1-boot
+has network front || step network create front --partition acme
+has volume web-1-boot || step volume create web-1-boot --partition acme --image debian-12
+has server web-1 || step server create web-1 --partition acme --network front --nics 2 --boot-volume web-1-boot
 # A server left placed by an earlier run (its rack is gone) is stopped first.
 state=$($PANCTL -o json server show web-1 --partition acme | grep -o '"state": *"[a-z_]*"' | grep -o '[a-z_]*"$' | tr -d '"')
 case "$state" in defined|failed) ;; *) step server stop web-1 --partition acme ;; esac
 step server start web-1 --partition acme
-step server list
+step server show web-1 --partition acme
+step volume list
 step blade list
 echo; echo "\$ hwsim ground-truth   (what the simulated hardware saw, last 6 records)"
 "$BIN/hwsim" ground-truth --control "$CONTROL" | tail -n 6
