@@ -102,7 +102,10 @@ fn storage_from(args: &Args) -> anyhow::Result<fabric_manager::controller::stora
         .storage_root
         .clone()
         .unwrap_or_else(|| args.data_dir.join("san"));
-    let nvmet_root = args.nvmet_root.clone().unwrap_or_else(|| root.join("nvmet"));
+    let nvmet_root = args
+        .nvmet_root
+        .clone()
+        .unwrap_or_else(|| root.join("nvmet"));
     let volumes = san::volume::VolumeStore::new(&root);
     volumes
         .init()

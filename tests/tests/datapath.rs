@@ -40,12 +40,7 @@ fn files(dir: &Path) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push(
-                    p.strip_prefix(dir)
-                        .unwrap_or(&p)
-                        .display()
-                        .to_string(),
-                );
+                out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
             }
         }
     }
@@ -86,13 +81,21 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
     std::fs::write(&source, vec![0u8; 4 << 20])?;
     let image = panctl_json(
         &addr,
-        &["image", "add", "debian", "--file", source.to_str().context("utf-8")?],
+        &[
+            "image",
+            "add",
+            "debian",
+            "--file",
+            source.to_str().context("utf-8")?,
+        ],
     )?;
     assert_eq!(image["state"], "ready", "{image}");
     assert_eq!(image["size_bytes"], 4 << 20, "{image}");
     let image_id = image["id"].as_u64().context("image id")?;
     assert!(
-        san.join("images").join(format!("img-{image_id}.qcow2")).is_file(),
+        san.join("images")
+            .join(format!("img-{image_id}.qcow2"))
+            .is_file(),
         "{:?}",
         files(&san)
     );
@@ -102,7 +105,17 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
     // A thin clone of it, exported with no host allowed.
     let vol = panctl_json(
         &addr,
-        &["volume", "create", "web-1-boot", "--partition", "acme", "--image", "debian", "--size", "8M"],
+        &[
+            "volume",
+            "create",
+            "web-1-boot",
+            "--partition",
+            "acme",
+            "--image",
+            "debian",
+            "--size",
+            "8M",
+        ],
     )?;
     assert_eq!(vol["state"], "ready", "{vol}");
     assert_eq!(vol["image"], "debian");
@@ -138,35 +151,83 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
     // Restore points: snapshot, change, restore, delete.
     let v = panctl_json(
         &addr,
-        &["volume", "snapshot", "web-1-boot", "before-upgrade", "--partition", "acme"],
+        &[
+            "volume",
+            "snapshot",
+            "web-1-boot",
+            "before-upgrade",
+            "--partition",
+            "acme",
+        ],
     )?;
     assert_eq!(v["snapshots"][0]["name"], "before-upgrade", "{v}");
     let v = panctl_json(
         &addr,
-        &["volume", "resize", "web-1-boot", "--partition", "acme", "--size", "16M"],
+        &[
+            "volume",
+            "resize",
+            "web-1-boot",
+            "--partition",
+            "acme",
+            "--size",
+            "16M",
+        ],
     )?;
     assert_eq!(v["size_bytes"], 16 << 20);
     let v = panctl_json(
         &addr,
-        &["volume", "restore", "web-1-boot", "before-upgrade", "--partition", "acme"],
+        &[
+            "volume",
+            "restore",
+            "web-1-boot",
+            "before-upgrade",
+            "--partition",
+            "acme",
+        ],
     )?;
     assert_eq!(v["state"], "ready");
     assert_eq!(v["last_error"], serde_json::Value::Null, "{v}");
     let err = refused(&panctl(
         &addr,
-        &["volume", "restore", "web-1-boot", "nope", "--partition", "acme"],
+        &[
+            "volume",
+            "restore",
+            "web-1-boot",
+            "nope",
+            "--partition",
+            "acme",
+        ],
     )?);
-    assert!(err.contains("snapshot 'nope' of volume 'web-1-boot'"), "{err}");
+    assert!(
+        err.contains("snapshot 'nope' of volume 'web-1-boot'"),
+        "{err}"
+    );
     let err = refused(&panctl(
         &addr,
-        &["volume", "resize", "web-1-boot", "--partition", "acme", "--size", "1M"],
+        &[
+            "volume",
+            "resize",
+            "web-1-boot",
+            "--partition",
+            "acme",
+            "--size",
+            "1M",
+        ],
     )?);
     assert!(err.contains("volumes only grow"), "{err}");
 
     // Attached: no delete, and the image stays pinned.
     ok(&panctl(
         &addr,
-        &["server", "create", "web-1", "--partition", "acme", "--boot-volume", "web-1-boot"],
+        &[
+            "server",
+            "create",
+            "web-1",
+            "--partition",
+            "acme",
+            "--boot-volume",
+            "web-1-boot",
+        ],
     )?)?;
     let err = refused(&panctl(
         &addr,
@@ -181,7 +242,10 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
     assert!(file.is_file(), "a refused delete removes nothing");
 
     // Once free, the delete takes the file and the export with it.
-    ok(&panctl(&addr, &["server", "delete", "web-1", "--partition", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "delete", "web-1", "--partition", "acme"],
+    )?)?;
     ok(&panctl(
         &addr,
         &["volume", "delete", "web-1-boot", "--partition", "acme"],
@@ -196,23 +260,53 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
     let missing = cluster.dir().join("no-such.qcow2");
     let err = refused(&panctl(
         &addr,
-        &["image", "add", "ghost", "--file", missing.to_str().context("utf-8")?],
+        &[
+            "image",
+            "add",
+            "ghost",
+            "--file",
+            missing.to_str().context("utf-8")?,
+        ],
     )?);
     assert!(err.contains("could not add image 'ghost'"), "{err}");
     assert!(err.contains("nothing was left behind"), "{err}");
     let err = refused(&panctl(
         &addr,
-        &["volume", "create", "v", "--partition", "acme", "--image", "nope"],
+        &[
+            "volume",
+            "create",
+            "v",
+            "--partition",
+            "acme",
+            "--image",
+            "nope",
+        ],
     )?);
     assert!(err.contains("image 'nope' not found"), "{err}");
     let err = refused(&panctl(
         &addr,
-        &["volume", "create", "bad/name", "--partition", "acme", "--size", "1M"],
+        &[
+            "volume",
+            "create",
+            "bad/name",
+            "--partition",
+            "acme",
+            "--size",
+            "1M",
+        ],
     )?);
     assert!(err.contains("invalid volume name"), "{err}");
     let err = refused(&panctl(
         &addr,
-        &["volume", "create", "v", "--partition", "acme", "--size", "10Q"],
+        &[
+            "volume",
+            "create",
+            "v",
+            "--partition",
+            "acme",
+            "--size",
+            "10Q",
+        ],
     )?);
     assert!(err.contains("10Q"), "{err}");
     assert_eq!(files(&san), before, "refusals left files behind");
@@ -234,18 +328,44 @@ async fn networks_take_ids_from_their_partition_range() -> Result<()> {
     ok(&panctl(&addr, &["partition", "create", "globex"])?)?;
     let err = refused(&panctl(
         &addr,
-        &["partition", "create", "initech", "--network-ids", "4000-5000"],
+        &[
+            "partition",
+            "create",
+            "initech",
+            "--network-ids",
+            "4000-5000",
+        ],
     )?);
-    assert!(err.contains("overlaps range 5000-5001 of partition 'acme'"), "{err}");
+    assert!(
+        err.contains("overlaps range 5000-5001 of partition 'acme'"),
+        "{err}"
+    );
 
-    let front = panctl_json(&addr, &["network", "create", "front", "--partition", "acme"])?;
+    let front = panctl_json(
+        &addr,
+        &["network", "create", "front", "--partition", "acme"],
+    )?;
     assert_eq!(front["network_id"], 5000);
     let err = refused(&panctl(
         &addr,
-        &["network", "create", "x", "--partition", "acme", "--network-id", "7"],
+        &[
+            "network",
+            "create",
+            "x",
+            "--partition",
+            "acme",
+            "--network-id",
+            "7",
+        ],
     )?);
-    assert!(err.contains("outside partition 'acme''s range 5000-5001"), "{err}");
-    ok(&panctl(&addr, &["network", "create", "back", "--partition", "acme"])?)?;
+    assert!(
+        err.contains("outside partition 'acme''s range 5000-5001"),
+        "{err}"
+    );
+    ok(&panctl(
+        &addr,
+        &["network", "create", "back", "--partition", "acme"],
+    )?)?;
     let err = refused(&panctl(
         &addr,
         &["network", "create", "more", "--partition", "acme"],
@@ -255,7 +375,17 @@ async fn networks_take_ids_from_their_partition_range() -> Result<()> {
     // Servers get one vNIC per network, in order, with identity MACs.
     let server = panctl_json(
         &addr,
-        &["server", "create", "web", "--partition", "acme", "--network", "front", "--network", "back"],
+        &[
+            "server",
+            "create",
+            "web",
+            "--partition",
+            "acme",
+            "--network",
+            "front",
+            "--network",
+            "back",
+        ],
     )?;
     let nics = server["nics"].as_array().context("nics")?;
     assert_eq!(nics.len(), 2, "{server}");
@@ -264,12 +394,26 @@ async fn networks_take_ids_from_their_partition_range() -> Result<()> {
     assert_eq!(nics[0]["mac"], server["identity"]["macs"][0]);
 
     // Another partition's network does not exist for acme's servers.
-    ok(&panctl(&addr, &["network", "create", "secret", "--partition", "globex"])?)?;
+    ok(&panctl(
+        &addr,
+        &["network", "create", "secret", "--partition", "globex"],
+    )?)?;
     let err = refused(&panctl(
         &addr,
-        &["server", "create", "spy", "--partition", "acme", "--network", "secret"],
+        &[
+            "server",
+            "create",
+            "spy",
+            "--partition",
+            "acme",
+            "--network",
+            "secret",
+        ],
     )?);
-    assert!(err.contains("network 'secret' in partition 'acme' not found"), "{err}");
+    assert!(
+        err.contains("network 'secret' in partition 'acme' not found"),
+        "{err}"
+    );
     let err = refused(&panctl(
         &addr,
         &["network", "delete", "front", "--partition", "acme"],
@@ -297,38 +441,90 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     let rack = Hwsim::start(
         2,
         Some(&addr),
-        &["--boot-delay-ms", "100", "--nvmet-root", &nvmet_arg, "--fake-nvme", &fake],
+        &[
+            "--boot-delay-ms",
+            "100",
+            "--nvmet-root",
+            &nvmet_arg,
+            "--fake-nvme",
+            &fake,
+        ],
     )?;
     let pw = bmc_password_file(cluster.dir())?;
     ok(&discover(&addr, &rack, &pw, false, &[])?)?;
 
-    ok(&panctl(&addr, &["image", "add", "debian", "--size", "64M"])?)?;
+    ok(&panctl(
+        &addr,
+        &["image", "add", "debian", "--size", "64M"],
+    )?)?;
     ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
-    ok(&panctl(&addr, &["network", "create", "front", "--partition", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["network", "create", "front", "--partition", "acme"],
+    )?)?;
     for v in ["web-1-boot", "web-2-boot"] {
         ok(&panctl(
             &addr,
-            &["volume", "create", v, "--partition", "acme", "--image", "debian"],
+            &[
+                "volume",
+                "create",
+                v,
+                "--partition",
+                "acme",
+                "--image",
+                "debian",
+            ],
         )?)?;
     }
     ok(&panctl(
         &addr,
-        &["server", "create", "web-1", "--partition", "acme", "--network", "front", "--boot-volume", "web-1-boot"],
+        &[
+            "server",
+            "create",
+            "web-1",
+            "--partition",
+            "acme",
+            "--network",
+            "front",
+            "--boot-volume",
+            "web-1-boot",
+        ],
     )?)?;
 
     // Start: the blade boots from the volume over NVMe/TCP and its agent
     // carries the identity's MAC and the attached volume.
     let started = panctl_json(
         &addr,
-        &["server", "start", "web-1", "--partition", "acme", "--timeout", "30"],
+        &[
+            "server",
+            "start",
+            "web-1",
+            "--partition",
+            "acme",
+            "--timeout",
+            "30",
+        ],
     )?;
     assert_eq!(started["state"], "running", "{started}");
-    let host_nqn = started["identity"]["host_nqn"].as_str().context("nqn")?.to_string();
-    let mac = started["identity"]["macs"][0].as_str().context("mac")?.to_string();
-    let vol = panctl_json(&addr, &["volume", "show", "web-1-boot", "--partition", "acme"])?;
+    let host_nqn = started["identity"]["host_nqn"]
+        .as_str()
+        .context("nqn")?
+        .to_string();
+    let mac = started["identity"]["macs"][0]
+        .as_str()
+        .context("mac")?
+        .to_string();
+    let vol = panctl_json(
+        &addr,
+        &["volume", "show", "web-1-boot", "--partition", "acme"],
+    )?;
     let subnqn = vol["nqn"].as_str().context("volume nqn")?.to_string();
     let allowed = nvmet.join("subsystems").join(&subnqn).join("allowed_hosts");
-    assert_eq!(entries(&allowed), [host_nqn.clone()], "exactly the identity may connect");
+    assert_eq!(
+        entries(&allowed),
+        [host_nqn.clone()],
+        "exactly the identity may connect"
+    );
 
     let shown = panctl_json(&addr, &["server", "show", "web-1", "--partition", "acme"])?;
     let agent = &shown["agent"];
@@ -339,7 +535,11 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
         "the agent shows the identity's MAC: {shown}"
     );
     assert_eq!(agent["volumes"][0]["name"], "web-1-boot", "{shown}");
-    assert_eq!(agent["volumes"][0]["subsystem_nqn"], subnqn.as_str(), "{shown}");
+    assert_eq!(
+        agent["volumes"][0]["subsystem_nqn"],
+        subnqn.as_str(),
+        "{shown}"
+    );
     assert!(
         agent["volumes"][0]["device"]
             .as_str()
@@ -350,7 +550,15 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     // Stop: the blade is off and the host may no longer connect.
     let stopped = panctl_json(
         &addr,
-        &["server", "stop", "web-1", "--partition", "acme", "--timeout", "30"],
+        &[
+            "server",
+            "stop",
+            "web-1",
+            "--partition",
+            "acme",
+            "--timeout",
+            "30",
+        ],
     )?;
     assert_eq!(stopped["state"], "defined", "{stopped}");
     assert!(entries(&allowed).is_empty(), "revoked on stop");
@@ -360,11 +568,11 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     let rogue_tree = cluster.dir().join("rogue-nvmet");
     {
         use san::nvmet::{ConfigfsTarget, Nqn, PortConfig, StorageTarget as _};
-        let target = ConfigfsTarget::new(
-            &rogue_tree,
-            PortConfig::tcp(1, "127.0.0.1".parse()?),
+        let target = ConfigfsTarget::new(&rogue_tree, PortConfig::tcp(1, "127.0.0.1".parse()?))?;
+        let w2 = panctl_json(
+            &addr,
+            &["volume", "show", "web-2-boot", "--partition", "acme"],
         )?;
-        let w2 = panctl_json(&addr, &["volume", "show", "web-2-boot", "--partition", "acme"])?;
         target.export(
             &Nqn::parse(w2["nqn"].as_str().context("nqn")?)?,
             Path::new("/dev/null"),
@@ -374,22 +582,56 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     let rogue = Hwsim::start(
         1,
         Some(&addr),
-        &["--rack-id", "7", "--boot-delay-ms", "100", "--nvmet-root", &rogue_arg, "--fake-nvme", &fake],
+        &[
+            "--rack-id",
+            "7",
+            "--boot-delay-ms",
+            "100",
+            "--nvmet-root",
+            &rogue_arg,
+            "--fake-nvme",
+            &fake,
+        ],
     )?;
     ok(&panctl(
         &addr,
         &[
-            "blade", "add", "rogue", "--bmc", &rogue.bmc_url(1), "--user", "admin",
-            "--password-file", &pw,
+            "blade",
+            "add",
+            "rogue",
+            "--bmc",
+            &rogue.bmc_url(1),
+            "--user",
+            "admin",
+            "--password-file",
+            &pw,
         ],
     )?)?;
     ok(&panctl(
         &addr,
-        &["server", "create", "web-2", "--partition", "acme", "--boot-volume", "web-2-boot"],
+        &[
+            "server",
+            "create",
+            "web-2",
+            "--partition",
+            "acme",
+            "--boot-volume",
+            "web-2-boot",
+        ],
     )?)?;
     let out = panctl(
         &addr,
-        &["server", "start", "web-2", "--partition", "acme", "--blade", "rogue", "--timeout", "30"],
+        &[
+            "server",
+            "start",
+            "web-2",
+            "--partition",
+            "acme",
+            "--blade",
+            "rogue",
+            "--timeout",
+            "30",
+        ],
     )?;
     let err = refused(&out);
     assert!(err.contains("failed to boot"), "{err}");
@@ -403,16 +645,26 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
         "{web2}"
     );
     // The failed start released everything: blade off, no host allowed.
-    let w2nqn = panctl_json(&addr, &["volume", "show", "web-2-boot", "--partition", "acme"])?;
+    let w2nqn = panctl_json(
+        &addr,
+        &["volume", "show", "web-2-boot", "--partition", "acme"],
+    )?;
     let w2allowed = nvmet
         .join("subsystems")
         .join(w2nqn["nqn"].as_str().context("nqn")?)
         .join("allowed_hosts");
-    assert!(entries(&w2allowed).is_empty(), "revoked after the failed start");
-    poll(Duration::from_secs(10), "the rogue blade powered off", || async {
-        let b = panctl_json(&addr, &["blade", "show", "rogue"]).ok()?;
-        (b["power"] == "off").then_some(())
-    })
+    assert!(
+        entries(&w2allowed).is_empty(),
+        "revoked after the failed start"
+    );
+    poll(
+        Duration::from_secs(10),
+        "the rogue blade powered off",
+        || async {
+            let b = panctl_json(&addr, &["blade", "show", "rogue"]).ok()?;
+            (b["power"] == "off").then_some(())
+        },
+    )
     .await?;
     drop(rogue);
     drop(rack);
@@ -442,7 +694,10 @@ struct Namespaces(String);
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        let Ok(list) = std::process::Command::new("ip").args(["netns", "list"]).output() else {
+        let Ok(list) = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+        else {
             return;
         };
         for line in String::from_utf8_lossy(&list.stdout).lines() {
@@ -480,7 +735,10 @@ fn reaches(ns: &str, addr: &str) -> Result<bool> {
     match out.status.code() {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
-        _ => anyhow::bail!("pan-probe in {ns}: {}", String::from_utf8_lossy(&out.stderr)),
+        _ => anyhow::bail!(
+            "pan-probe in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -500,7 +758,10 @@ impl Listener {
         let stdout = child.stdout.take().context("probe stdout")?;
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line)?;
-        anyhow::ensure!(line.starts_with("listening"), "probe listener in {ns}: {line:?}");
+        anyhow::ensure!(
+            line.starts_with("listening"),
+            "probe listener in {ns}: {line:?}"
+        );
         Ok(Listener(child))
     }
 }
@@ -525,8 +786,14 @@ async fn partition_networks_isolate_servers_on_the_real_linux_fabric() -> Result
     let cluster = Cluster::start(
         1,
         &[
-            "--poll-ms", "300", "--boot-timeout-s", "20", "--fabric", "linux",
-            "--fabric-namespace", &fabric_ns,
+            "--poll-ms",
+            "300",
+            "--boot-timeout-s",
+            "20",
+            "--fabric",
+            "linux",
+            "--fabric-namespace",
+            &fabric_ns,
         ],
     )
     .await?;
@@ -541,27 +808,54 @@ async fn partition_networks_isolate_servers_on_the_real_linux_fabric() -> Result
     ok(&discover(&addr, &rack, &pw, false, &[])?)?;
     for p in ["acme", "globex"] {
         ok(&panctl(&addr, &["partition", "create", p])?)?;
-        ok(&panctl(&addr, &["network", "create", "front", "--partition", p])?)?;
+        ok(&panctl(
+            &addr,
+            &["network", "create", "front", "--partition", p],
+        )?)?;
     }
     let blade_ns = |i: u16| format!("{prefix}blade-{i:03}");
     let mut macs = std::collections::BTreeMap::new();
     for (server, partition, blade) in [("a1", "acme", 1), ("a2", "acme", 2), ("g1", "globex", 3)] {
         ok(&panctl(
             &addr,
-            &["server", "create", server, "--partition", partition, "--network", "front"],
+            &[
+                "server",
+                "create",
+                server,
+                "--partition",
+                partition,
+                "--network",
+                "front",
+            ],
         )?)?;
         let s = panctl_json(
             &addr,
             &[
-                "server", "start", server, "--partition", partition, "--blade",
-                &format!("blade-{blade:03}"), "--timeout", "30",
+                "server",
+                "start",
+                server,
+                "--partition",
+                partition,
+                "--blade",
+                &format!("blade-{blade:03}"),
+                "--timeout",
+                "30",
             ],
         )?;
         assert_eq!(s["state"], "running", "{s}");
-        macs.insert(server, s["identity"]["macs"][0].as_str().context("mac")?.to_string());
+        macs.insert(
+            server,
+            s["identity"]["macs"][0]
+                .as_str()
+                .context("mac")?
+                .to_string(),
+        );
         // The tenant's OS would configure its address; all in one subnet,
         // so only the fabric's segments keep partitions apart.
-        ip_netns(&blade_ns(blade), &["addr", "add", &format!("10.77.0.{blade}/24"), "dev", "eth0"])?;
+        ip_netns(
+            &blade_ns(blade),
+            &["addr", "add", &format!("10.77.0.{blade}/24"), "dev", "eth0"],
+        )?;
     }
     // The agent put the identity's MAC on the blade's interface.
     let link = std::process::Command::new("ip")
@@ -571,9 +865,11 @@ async fn partition_networks_isolate_servers_on_the_real_linux_fabric() -> Result
     assert_eq!(link[0]["address"], macs["a1"].as_str(), "{link}");
 
     let _listener = Listener::start(&blade_ns(1), "10.77.0.1:7777")?;
-    poll(Duration::from_secs(10), "a2 reaches a1 on acme's network", || async {
-        reaches(&blade_ns(2), "10.77.0.1:7777").ok()?.then_some(())
-    })
+    poll(
+        Duration::from_secs(10),
+        "a2 reaches a1 on acme's network",
+        || async { reaches(&blade_ns(2), "10.77.0.1:7777").ok()?.then_some(()) },
+    )
     .await?;
     assert!(
         !reaches(&blade_ns(3), "10.77.0.1:7777")?,
@@ -582,16 +878,42 @@ async fn partition_networks_isolate_servers_on_the_real_linux_fabric() -> Result
 
     // Move a2 to blade 4: the identity (and its MAC) goes along, the old
     // port is detached.
-    ok(&panctl(&addr, &["server", "stop", "a2", "--partition", "acme", "--timeout", "30"])?)?;
+    ok(&panctl(
+        &addr,
+        &[
+            "server",
+            "stop",
+            "a2",
+            "--partition",
+            "acme",
+            "--timeout",
+            "30",
+        ],
+    )?)?;
     let s = panctl_json(
         &addr,
-        &["server", "start", "a2", "--partition", "acme", "--blade", "blade-004", "--timeout", "30"],
+        &[
+            "server",
+            "start",
+            "a2",
+            "--partition",
+            "acme",
+            "--blade",
+            "blade-004",
+            "--timeout",
+            "30",
+        ],
     )?;
     assert_eq!(s["state"], "running", "{s}");
-    ip_netns(&blade_ns(4), &["addr", "add", "10.77.0.4/24", "dev", "eth0"])?;
-    poll(Duration::from_secs(10), "a2 on blade 4 reaches a1", || async {
-        reaches(&blade_ns(4), "10.77.0.1:7777").ok()?.then_some(())
-    })
+    ip_netns(
+        &blade_ns(4),
+        &["addr", "add", "10.77.0.4/24", "dev", "eth0"],
+    )?;
+    poll(
+        Duration::from_secs(10),
+        "a2 on blade 4 reaches a1",
+        || async { reaches(&blade_ns(4), "10.77.0.1:7777").ok()?.then_some(()) },
+    )
     .await?;
     assert!(
         !reaches(&blade_ns(2), "10.77.0.1:7777")?,

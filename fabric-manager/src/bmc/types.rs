@@ -336,4 +336,3 @@ pub struct LogEntry {
     /// `MessageId` (a registry message such as `Base.1.8.GeneralError`).
     pub message_id: Option<String>,
 }
-

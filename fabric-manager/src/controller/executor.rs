@@ -276,11 +276,9 @@ impl Controller {
                             work.blade, self.config.boot_timeout
                         ));
                     }
-                    let _ = tokio::time::timeout_at(
-                        deadline.min(next_health_check),
-                        changes.changed(),
-                    )
-                    .await;
+                    let _ =
+                        tokio::time::timeout_at(deadline.min(next_health_check), changes.changed())
+                            .await;
                 }
                 Err(e) => return Err(chain(&e)),
             }
@@ -316,7 +314,10 @@ impl Controller {
                 let Some(vni) = nic.vni else { continue };
                 let vni = Vni::new(vni).map_err(|e| chain(&e))?;
                 let port = u8::try_from(port).map_err(|_| {
-                    format!("server {}/{} has more vNICs than a blade has ports", work.partition, work.name)
+                    format!(
+                        "server {}/{} has more vNICs than a blade has ports",
+                        work.partition, work.name
+                    )
                 })?;
                 fabric
                     .attach(&blade, port, vni)
@@ -334,15 +335,20 @@ impl Controller {
     async fn release_data_path(&self, work: &ServerWork, term: u64) -> Result<(), String> {
         self.still_leading(term)?;
         if let Some(fabric) = &self.fabric {
-            fabric
-                .detach(&blade_ref(work))
-                .await
-                .map_err(|e| format!("could not detach blade {}'s ports: {}", work.blade, chain(&e)))?;
+            fabric.detach(&blade_ref(work)).await.map_err(|e| {
+                format!(
+                    "could not detach blade {}'s ports: {}",
+                    work.blade,
+                    chain(&e)
+                )
+            })?;
         }
         if let Some(storage) = &self.storage
             && !work.volumes.is_empty()
         {
-            storage.revoke(&work.volumes, &work.identity.host_nqn).await?;
+            storage
+                .revoke(&work.volumes, &work.identity.host_nqn)
+                .await?;
         }
         Ok(())
     }

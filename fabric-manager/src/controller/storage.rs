@@ -86,9 +86,9 @@ impl Storage {
         let host = Nqn::parse(host).map_err(|e| err(&e))?;
         for v in volumes {
             let (id, h) = (v.id, host.clone());
-            self.export(id).await.map_err(|e| {
-                format!("could not export volume '{}': {e}", v.name)
-            })?;
+            self.export(id)
+                .await
+                .map_err(|e| format!("could not export volume '{}': {e}", v.name))?;
             let allowed = self
                 .blocking(move |s| {
                     s.target.grant(&volume_nqn(id), &h)?;

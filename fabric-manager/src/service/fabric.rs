@@ -6,12 +6,12 @@
 //! machine; status codes come from [`crate::error::Error`].
 
 use super::convert::{opt, qualification_from};
-use super::storage;
 use super::hardware::{
     self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
 };
-use crate::bmc::{Bmc as _, ResetType};
+use super::storage;
 use crate::agent::AgentRegistry;
+use crate::bmc::{Bmc as _, ResetType};
 use crate::controller::bmcs::BmcPool;
 use crate::error::Error;
 use crate::node::Node;
@@ -529,7 +529,9 @@ impl Fabric for FabricService {
             size_bytes: r.size_bytes,
         };
         let Outcome::Image(view) = self.write(principal, command).await? else {
-            return Err(Status::internal("AddImage returned no image; this is a bug in PAN"));
+            return Err(Status::internal(
+                "AddImage returned no image; this is a bug in PAN",
+            ));
         };
         match storage::wait_image(&self.node, &r.name, view.id, storage::wait_for(r.timeout_s))
             .await?
@@ -562,7 +564,9 @@ impl Fabric for FabricService {
             name: r.name.clone(),
         };
         let Outcome::Image(view) = self.write(principal, command).await? else {
-            return Err(Status::internal("DeleteImage returned no image; this is a bug in PAN"));
+            return Err(Status::internal(
+                "DeleteImage returned no image; this is a bug in PAN",
+            ));
         };
         match storage::wait_image(&self.node, &r.name, view.id, storage::wait_for(r.timeout_s))
             .await?
@@ -622,7 +626,9 @@ impl Fabric for FabricService {
             partition: r.partition.clone(),
         };
         let Outcome::Volume(view) = self.write(principal, command).await? else {
-            return Err(Status::internal("DeleteVolume returned no volume; this is a bug in PAN"));
+            return Err(Status::internal(
+                "DeleteVolume returned no volume; this is a bug in PAN",
+            ));
         };
         match storage::wait_volume(
             &self.node,

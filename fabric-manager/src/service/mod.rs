@@ -45,8 +45,12 @@ pub async fn serve(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let fabric = FabricServer::new(fabric::FabricService::new(node.clone(), bmcs, agents.clone()))
-        .max_decoding_message_size(4 * 1024 * 1024);
+    let fabric = FabricServer::new(fabric::FabricService::new(
+        node.clone(),
+        bmcs,
+        agents.clone(),
+    ))
+    .max_decoding_message_size(4 * 1024 * 1024);
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

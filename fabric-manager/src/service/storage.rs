@@ -102,10 +102,12 @@ pub async fn wait_image(
     timeout: Duration,
 ) -> Result<Option<ImageView>, Status> {
     let what = format!("image '{name}'");
-    let settled = wait_settled(node, timeout, &what, "image list", |s| match s.image(name) {
-        Ok(i) if i.id == id && i.state == "ready" => Some(Settled::Done(i)),
-        Ok(i) if i.id == id => None,
-        _ => Some(Settled::Gone),
+    let settled = wait_settled(node, timeout, &what, "image list", |s| {
+        match s.image(name) {
+            Ok(i) if i.id == id && i.state == "ready" => Some(Settled::Done(i)),
+            Ok(i) if i.id == id => None,
+            _ => Some(Settled::Gone),
+        }
     })
     .await?;
     match settled {

@@ -7,8 +7,8 @@
 
 use super::tests::{
     OPERATOR, PASSWORD, add_blade, assert_in_use, assert_not_found, at_ms, check_invariants,
-    delete_server, facts, make_volume, next_index, normalized_index, ok, partition, refused, remove_blade, run,
-    server_view, views, with_partitions, without_audit,
+    delete_server, facts, make_volume, next_index, normalized_index, ok, partition, refused,
+    remove_blade, run, server_view, views, with_partitions, without_audit,
 };
 use super::*;
 use pan_api::{BladeId, ServerId};

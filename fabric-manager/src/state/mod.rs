@@ -25,8 +25,8 @@ mod tests;
 pub use command::{Command, CommandResult, Envelope, Outcome};
 pub use error::StateError;
 pub use lifecycle::{BmcTarget, NicWork, ServerWork};
-pub use storage::{MAX_SNAPSHOTS, StorageWork, VolumeWork, volume_nqn};
 pub use model::*;
+pub use storage::{MAX_SNAPSHOTS, StorageWork, VolumeWork, volume_nqn};
 pub use view::*;
 
 use identity::{Mac, PoolUuid};
@@ -302,7 +302,8 @@ impl State {
             }
         }
         for n in self.networks.values() {
-            ix.network_by_name.insert((n.partition, n.name.clone()), n.id);
+            ix.network_by_name
+                .insert((n.partition, n.name.clone()), n.id);
             ix.partition_networks
                 .entry(n.partition)
                 .or_default()
@@ -1310,7 +1311,10 @@ impl State {
                 .volume_users
                 .get(&id)
                 .map(|s| self.server_path(*s)),
-            image: v.image.and_then(|i| self.images.get(&i)).map(|i| i.name.clone()),
+            image: v
+                .image
+                .and_then(|i| self.images.get(&i))
+                .map(|i| i.name.clone()),
             state: v.op.as_ref().map_or("ready", VolumeOp::state).to_string(),
             nqn: volume_nqn(id),
             snapshots: v.snapshots.clone(),

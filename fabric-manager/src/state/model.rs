@@ -294,7 +294,9 @@ pub struct Server {
 impl Server {
     /// Boot volume first, then the data volumes.
     pub fn all_volumes(&self) -> impl Iterator<Item = VolumeId> + '_ {
-        self.boot_volume.into_iter().chain(self.volumes.iter().copied())
+        self.boot_volume
+            .into_iter()
+            .chain(self.volumes.iter().copied())
     }
 }
 

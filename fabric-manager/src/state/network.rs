@@ -64,7 +64,12 @@ impl State {
                         ));
                     }
                     let range = NetworkIdRange::new(first, last).expect("within bounds");
-                    match taken.iter().filter(|t| t.overlaps(&range)).map(|t| t.last()).max() {
+                    match taken
+                        .iter()
+                        .filter(|t| t.overlaps(&range))
+                        .map(|t| t.last())
+                        .max()
+                    {
                         None => return Ok(range),
                         Some(end) => {
                             first = (end / DEFAULT_BLOCK + 1) * DEFAULT_BLOCK;
@@ -215,7 +220,12 @@ impl State {
     ) -> CommandResult {
         let partition_id = self.partition_id(partition)?;
         let id = self.network_id(partition_id, partition, name)?;
-        if let Some(users) = self.index.network_servers.get(&id).filter(|s| !s.is_empty()) {
+        if let Some(users) = self
+            .index
+            .network_servers
+            .get(&id)
+            .filter(|s| !s.is_empty())
+        {
             return Err(StateError::InUse {
                 object: format!("network '{name}' in partition '{partition}'"),
                 users: format!(

@@ -161,15 +161,15 @@ impl State {
                 remedy: "delete those volumes first; a thin clone reads its image".to_string(),
             });
         }
-        let generation = self.next_op_generation();
-        let image = self.images.get_mut(&id).expect("looked up");
-        if let Some(op) = image.op {
+        if let Some(op) = self.images[&id].op {
             return Err(StateError::InvalidTransition {
                 object: format!("image '{name}'"),
                 state: image_state(Some(op)).to_string(),
                 remedy: "wait until that finishes".to_string(),
             });
         }
+        let generation = self.next_op_generation();
+        let image = self.images.get_mut(&id).expect("looked up");
         image.op = Some(ImageOp::Delete);
         image.op_generation = generation;
         self.index.storage_images.insert(id);
@@ -439,9 +439,6 @@ impl State {
                 ),
             ));
         }
-        if size_bytes == current {
-            return Ok(Outcome::Volume(self.volume_view(id)));
-        }
         self.check_not_in_use(id, "resize")?;
         self.begin_volume_op(id, VolumeOp::Resize { size_bytes }, events)
     }
@@ -458,7 +455,9 @@ impl State {
         let v = &self.volumes[&id];
         if v.snapshots.iter().any(|s| s.name == snapshot) {
             return Err(StateError::AlreadyExists {
-                object: format!("snapshot '{snapshot}' of volume '{name}' in partition '{partition}'"),
+                object: format!(
+                    "snapshot '{snapshot}' of volume '{name}' in partition '{partition}'"
+                ),
             });
         }
         if v.snapshots.len() >= MAX_SNAPSHOTS {
@@ -487,7 +486,11 @@ impl State {
         name: &str,
         snapshot: &str,
     ) -> Result<(), StateError> {
-        if self.volumes[&id].snapshots.iter().any(|s| s.name == snapshot) {
+        if self.volumes[&id]
+            .snapshots
+            .iter()
+            .any(|s| s.name == snapshot)
+        {
             Ok(())
         } else {
             Err(not_found(
@@ -551,7 +554,9 @@ impl State {
         let v = &self.volumes[&id];
         let Some(op) = v.op.clone().filter(|_| v.op_generation == generation) else {
             return Err(StateError::InvalidTransition {
-                object: format!("volume '{name}' in partition '{partition}' generation {generation}"),
+                object: format!(
+                    "volume '{name}' in partition '{partition}' generation {generation}"
+                ),
                 state: "no longer pending".to_string(),
                 remedy: "the report is stale and was ignored".to_string(),
             });

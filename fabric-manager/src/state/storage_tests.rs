@@ -191,7 +191,10 @@ fn clones_take_the_image_size_and_pin_the_image() {
         "smaller than image 'debian'",
     );
     let v = volume_view(ok(&mut state, clone_volume("acme", "v1", "debian", 0)));
-    assert_eq!((v.size_bytes, v.image.as_deref()), (image_size, Some("debian")));
+    assert_eq!(
+        (v.size_bytes, v.image.as_deref()),
+        (image_size, Some("debian"))
+    );
     assert_eq!(v.state, "creating");
     let err = refused(
         &mut state,
@@ -214,7 +217,10 @@ fn a_failed_create_removes_the_record_and_keeps_the_reason() {
     let v = volume_view(ok(&mut state, tests::volume("acme", "v1", 1 << 30)));
     let (generation, op) = pending(&state, "v1");
     assert_eq!(op, VolumeOp::Create);
-    ok(&mut state, done("acme", "v1", generation, Some("disk full")));
+    ok(
+        &mut state,
+        done("acme", "v1", generation, Some("disk full")),
+    );
     assert!(state.volumes(None).unwrap().is_empty());
     assert_eq!(state.create_failure(v.id), Some("disk full"));
     assert_eq!(state.partitions()[0].volumes, 0);
@@ -294,7 +300,10 @@ fn snapshots_restore_and_delete_by_name() {
     );
     let (generation, _) = pending(&state, "v1");
     // A failed restore keeps the volume as it was, with the reason.
-    ok(&mut state, done("acme", "v1", generation, Some("qemu-img: locked")));
+    ok(
+        &mut state,
+        done("acme", "v1", generation, Some("qemu-img: locked")),
+    );
     let v = state.volume("acme", "v1").unwrap();
     assert_eq!(v.state, "ready");
     assert!(v.last_error.as_deref().unwrap().contains("locked"));
@@ -392,7 +401,12 @@ fn networks_take_ids_from_their_partition_and_are_exhausted_clearly() {
         "outside partition 'small''s range 100-101",
     );
     let err = refused(&mut state, network("small", "b", Some(100)));
-    assert_invalid_argument(&err, "network 'b' in partition 'small'", "network id", "already used by network 'a'");
+    assert_invalid_argument(
+        &err,
+        "network 'b' in partition 'small'",
+        "network id",
+        "already used by network 'a'",
+    );
     ok(&mut state, network("small", "b", None));
     let err = refused(&mut state, network("small", "c", None));
     assert!(matches!(err, StateError::Exhausted { .. }), "{err}");
@@ -411,13 +425,19 @@ fn servers_get_one_vnic_per_network_of_their_own_partition_only() {
     ok(&mut state, network("acme", "front", None));
     ok(&mut state, network("acme", "back", None));
     ok(&mut state, network("globex", "secret", None));
-    let web = server_view(ok(&mut state, server_on("acme", "web", &["front", "back"], &[])));
+    let web = server_view(ok(
+        &mut state,
+        server_on("acme", "web", &["front", "back"], &[]),
+    ));
     let nics: Vec<_> = web
         .nics
         .iter()
         .map(|n| (n.network.as_deref(), n.network_id))
         .collect();
-    assert_eq!(nics, [(Some("front"), Some(1024)), (Some("back"), Some(1025))]);
+    assert_eq!(
+        nics,
+        [(Some("front"), Some(1024)), (Some("back"), Some(1025))]
+    );
     // Another partition's network is not there for acme (and says nothing
     // of globex).
     let err = refused(&mut state, server_on("acme", "spy", &["secret"], &[]));
@@ -426,7 +446,10 @@ fn servers_get_one_vnic_per_network_of_their_own_partition_only() {
         "network 'secret' in partition 'acme'",
         "network list --partition acme",
     );
-    let err = refused(&mut state, server_on("acme", "dup", &["front", "front"], &[]));
+    let err = refused(
+        &mut state,
+        server_on("acme", "dup", &["front", "front"], &[]),
+    );
     assert!(err.to_string().contains("given twice"), "{err}");
     let mut too_few = server_on("acme", "few", &["front", "back"], &[]);
     if let Command::CreateServer { nics, .. } = &mut too_few {
@@ -478,7 +501,12 @@ fn a_server_starts_only_once_its_volumes_are_ready() {
     );
     ok(
         &mut state,
-        tests::add_blade("b1", "https://10.0.0.1", None, Some(tests::facts("X1", 8, 32))),
+        tests::add_blade(
+            "b1",
+            "https://10.0.0.1",
+            None,
+            Some(tests::facts("X1", 8, 32)),
+        ),
     );
     let err = refused(
         &mut state,
@@ -488,7 +516,11 @@ fn a_server_starts_only_once_its_volumes_are_ready() {
             blade: None,
         },
     );
-    assert!(err.to_string().contains("is creating; wait until it is ready"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is creating; wait until it is ready"),
+        "{err}"
+    );
     finish_storage_work(&mut state);
     ok(
         &mut state,

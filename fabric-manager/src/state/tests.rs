@@ -478,7 +478,12 @@ pub(super) fn assert_in_use(err: &StateError, object: &str, users: &str, remedy:
 }
 
 #[track_caller]
-pub(super) fn assert_invalid_argument(err: &StateError, object: &str, field: &str, reason_has: &str) {
+pub(super) fn assert_invalid_argument(
+    err: &StateError,
+    object: &str,
+    field: &str,
+    reason_has: &str,
+) {
     let StateError::InvalidArgument {
         object: o,
         field: f,
@@ -2195,15 +2200,24 @@ pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
             s.identity.uuid
         );
         prop_assert!(nqns.insert(s.identity.host_nqn()), "host NQN twice");
-        if let Some(v) = s.boot_volume {
+        for v in s.all_volumes() {
             let volume = state.volumes.get(&v);
-            prop_assert!(volume.is_some(), "boot volume of {} is gone", s.name);
+            prop_assert!(volume.is_some(), "a volume of {} is gone", s.name);
             prop_assert_eq!(volume.unwrap().partition, s.partition);
             prop_assert!(
                 boots.insert(v, s.id).is_none(),
-                "volume {} boots two servers",
+                "volume {} is attached to two servers",
                 v
             );
+        }
+        // A server's networks are its own partition's, one vNIC each.
+        prop_assert_eq!(s.nic_networks.len(), s.identity.macs.len());
+        let mut seen = HashSet::new();
+        for n in s.nic_networks.iter().flatten() {
+            let network = state.networks.get(n);
+            prop_assert!(network.is_some(), "a network of {} is gone", s.name);
+            prop_assert_eq!(network.unwrap().partition, s.partition);
+            prop_assert!(seen.insert(*n), "{} has two vNICs on {}", s.name, n);
         }
         let entry = pool_use.entry(s.identity_pool).or_default();
         entry.0 += s.identity.macs.len() as u64;
@@ -2267,6 +2281,26 @@ pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(&p.blades, &blades);
         prop_assert_eq!(state.blades(Some(&p.name)).unwrap().len(), blades.len());
+    }
+    let mut vnis = HashSet::new();
+    for n in state.networks.values() {
+        let range = state.partitions[&n.partition].network_ids;
+        prop_assert!(
+            range.is_some_and(|r| r.contains(n.vni)),
+            "{} outside its range",
+            n.name
+        );
+        prop_assert!(vnis.insert(n.vni), "network id {} used twice", n.vni);
+    }
+    let ranges: Vec<_> = state
+        .partitions
+        .values()
+        .filter_map(|p| p.network_ids)
+        .collect();
+    for (i, a) in ranges.iter().enumerate() {
+        for b in &ranges[i + 1..] {
+            prop_assert!(!a.overlaps(b), "network id ranges {a} and {b} overlap");
+        }
     }
     for v in state.volumes(None).unwrap() {
         let holder = boots
@@ -2383,6 +2417,81 @@ fn arb_command() -> impl Strategy<Value = Command> {
             .prop_map(|(name, first, last, prefix)| identity_pool(name, first, last, prefix)),
         1 => prop::sample::select(vec!["tiny", "small", "twin", "default"])
             .prop_map(delete_identity_pool),
+        3 => arb_storage_command(),
+        3 => arb_network_command(),
+    ]
+}
+
+const NETWORKS: [&str; 2] = ["n0", "n1"];
+const SNAPSHOTS: [&str; 2] = ["s0", "s1"];
+
+/// Image and volume commands, including executor reports with generations
+/// that sometimes match the pending work.
+fn arb_storage_command() -> impl Strategy<Value = Command> {
+    let error = prop::option::weighted(0.3, Just("target failed".to_string()));
+    prop_oneof![
+        2 => (one_of(&VOLUMES), one_of(&PARTITIONS), 1u64..48, error.clone())
+            .prop_map(|(name, partition, generation, error)| Command::VolumeOpDone {
+                name,
+                partition,
+                generation,
+                size_bytes: 1 << 30,
+                error,
+            }),
+        1 => (one_of(&VOLUMES), one_of(&PARTITIONS), prop::sample::select(vec![1u64 << 29, 1 << 30, 2 << 30]))
+            .prop_map(|(name, partition, size_bytes)| Command::ResizeVolume { name, partition, size_bytes }),
+        2 => (0u8..3, one_of(&VOLUMES), one_of(&PARTITIONS), one_of(&SNAPSHOTS))
+            .prop_map(|(kind, name, partition, snapshot)| match kind {
+                0 => Command::SnapshotVolume { name, partition, snapshot },
+                1 => Command::RestoreVolume { name, partition, snapshot },
+                _ => Command::DeleteSnapshot { name, partition, snapshot },
+            }),
+        1 => (prop::sample::select(vec!["gold", "silver"]), any::<bool>())
+            .prop_map(|(name, add)| if add {
+                Command::AddImage { name: name.into(), source_path: None, size_bytes: 1 << 30 }
+            } else {
+                Command::DeleteImage { name: name.into() }
+            }),
+        1 => (prop::sample::select(vec!["gold", "silver"]), 1u64..48, error)
+            .prop_map(|(name, generation, error)| Command::ImageOpDone {
+                name: name.into(),
+                generation,
+                size_bytes: 1 << 30,
+                error,
+            }),
+        1 => (one_of(&VOLUMES), one_of(&PARTITIONS), prop::sample::select(vec!["gold", "silver"]))
+            .prop_map(|(name, partition, image)| Command::CreateVolume {
+                name,
+                partition,
+                size_bytes: 0,
+                image: Some(image.into()),
+            }),
+    ]
+}
+
+/// Network commands and servers on networks with data volumes.
+fn arb_network_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        2 => (one_of(&NETWORKS), one_of(&PARTITIONS), prop::sample::select(vec![None, Some(1024u32), Some(2048), Some(5)]))
+            .prop_map(|(name, partition, network_id)| Command::CreateNetwork { name, partition, network_id }),
+        1 => (one_of(&NETWORKS), one_of(&PARTITIONS))
+            .prop_map(|(name, partition)| Command::DeleteNetwork { name, partition }),
+        2 => (
+            one_of(&SERVERS),
+            one_of(&PARTITIONS),
+            prop::sample::subsequence(NETWORKS.to_vec(), 0..=2),
+            prop::sample::subsequence(VOLUMES.to_vec(), 0..=2),
+        )
+            .prop_map(|(name, partition, networks, volumes)| Command::CreateServer {
+                name,
+                partition,
+                nics: 0,
+                identity_pool: None,
+                boot_volume: None,
+                requirements: Qualification::default(),
+                networks: networks.into_iter().map(str::to_string).collect(),
+                volumes: volumes.into_iter().map(str::to_string).collect(),
+            }),
     ]
 }
 

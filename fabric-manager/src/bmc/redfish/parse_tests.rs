@@ -329,7 +329,10 @@ fn system_logs_follow_the_dmtf_shape() {
     assert_eq!(entries[0].severity, Some(Health::Critical));
     assert_eq!(entries[0].created.as_deref(), Some("2012-03-07T14:44:00Z"));
     assert_eq!(entries[0].message, "Temperature threshold exceeded");
-    assert_eq!(entries[0].message_id.as_deref(), Some("Event.1.0.TempAssert"));
+    assert_eq!(
+        entries[0].message_id.as_deref(),
+        Some("Event.1.0.TempAssert")
+    );
     assert_eq!(entries[2].created, None, "null Created");
     assert_eq!(entries[2].message_id, None);
     // A system names its log services.

@@ -690,4 +690,3 @@ async fn log_entries_follow_the_system_links_newest_first() {
     assert_eq!(log[0].message_id.as_deref(), Some("PAN.1.0.BootFailed"));
     assert_eq!(mock.count("GET", &format!("{entries}/2")), 1);
 }
-
