@@ -17,7 +17,7 @@
 
 use crate::agent::AgentStatus;
 use crate::error::error_chain;
-use crate::host::{Host, HostError};
+use crate::host::{Host, HostError, VolumeError};
 use crate::protocol::{
     Applied, AttachedVolume, DesiredIdentity, Failure, FailureKind, FencingToken, InterfaceFacts,
     Report, ServerIdentity, VolumeAttachment,
@@ -38,7 +38,8 @@ enum Carried {
     /// the interfaces and volumes it left.
     Applied {
         token: FencingToken,
-        identity: Option<ServerIdentity>,
+        /// Boxed: the variant would be much larger than the others.
+        identity: Option<Box<ServerIdentity>>,
         interfaces: Vec<InterfaceFacts>,
         volumes: Vec<AttachedVolume>,
     },
@@ -77,7 +78,7 @@ impl ApplierState {
 
     fn identity(&self) -> Option<ServerIdentity> {
         match &self.carried {
-            Carried::Applied { identity, .. } => identity.clone(),
+            Carried::Applied { identity, .. } => identity.as_deref().cloned(),
             Carried::Fresh | Carried::Unknown => None,
         }
     }
@@ -100,7 +101,11 @@ impl ApplierState {
     }
 
     /// Judges and applies one desired state; returns the report to send.
-    pub(crate) async fn handle(&mut self, devices: Devices<'_>, desired: DesiredIdentity) -> Report {
+    pub(crate) async fn handle(
+        &mut self,
+        devices: Devices<'_>,
+        desired: DesiredIdentity,
+    ) -> Report {
         let token = desired.token;
         match judge(self.accepted, self.applied(), token) {
             Verdict::Refuse { current } => {
@@ -127,7 +132,7 @@ impl ApplierState {
                     volumes,
                     ..
                 } = &self.carried
-                    && *identity == desired.identity
+                    && identity.as_deref() == desired.identity.as_ref()
                 {
                     // Same identity under a newer token: nothing to change.
                     let applied = Applied {
@@ -137,7 +142,7 @@ impl ApplierState {
                     };
                     self.carried = Carried::Applied {
                         token,
-                        identity: desired.identity,
+                        identity: desired.identity.map(Box::new),
                         interfaces: applied.interfaces.clone(),
                         volumes: applied.volumes.clone(),
                     };
@@ -153,7 +158,7 @@ impl ApplierState {
                         };
                         self.carried = Carried::Applied {
                             token,
-                            identity: desired.identity,
+                            identity: desired.identity.map(Box::new),
                             interfaces,
                             volumes,
                         };
@@ -232,10 +237,12 @@ impl ApplierState {
             return Ok(());
         };
         while let Some(volume) = self.connected.last() {
-            let detach_error = |source| HostError::VolumeDetach {
-                volume: volume.name.clone(),
-                subsystem_nqn: volume.subsystem_nqn.clone(),
-                source,
+            let detach_error = |source| {
+                HostError::from(VolumeError::Detach {
+                    volume: volume.name.clone(),
+                    subsystem_nqn: volume.subsystem_nqn.clone(),
+                    source,
+                })
             };
             let subsystem = Nqn::parse(volume.subsystem_nqn.as_str()).map_err(detach_error)?;
             nvme.disconnect(&subsystem).await.map_err(detach_error)?;
@@ -253,12 +260,14 @@ async fn attach(
     identity: &ServerIdentity,
     volume: &VolumeAttachment,
 ) -> Result<AttachedVolume, HostError> {
-    let attach_error = |source| HostError::VolumeAttach {
-        volume: volume.name.clone(),
-        subsystem_nqn: volume.subsystem_nqn.clone(),
-        target: volume.target,
-        host_nqn: identity.host_nqn.clone(),
-        source,
+    let attach_error = |source| {
+        HostError::from(VolumeError::Attach {
+            volume: volume.name.clone(),
+            subsystem_nqn: volume.subsystem_nqn.clone(),
+            target: volume.target,
+            host_nqn: identity.host_nqn.clone(),
+            source,
+        })
     };
     let subsystem = Nqn::parse(volume.subsystem_nqn.as_str()).map_err(attach_error)?;
     let host = Nqn::parse(identity.host_nqn.as_str()).map_err(attach_error)?;

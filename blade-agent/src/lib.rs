@@ -57,7 +57,7 @@ pub mod staleness;
 pub use agent::{Agent, AgentConfig, AgentHandle, AgentStatus, LinkControl};
 pub use backoff::Backoff;
 pub use error::{AgentError, SessionError};
-pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost};
+pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost, VolumeError};
 pub use protocol::{
     Applied, AttachedVolume, DesiredIdentity, Failure, FailureKind, FencingToken, Hello, HostFacts,
     InterfaceFacts, Mac, ProtocolError, Report, ServerIdentity, VolumeAttachment,

@@ -18,8 +18,7 @@ use crate::os::{
     RunningOs, TaskOs,
 };
 use blade_agent::{
-    Agent, AgentConfig, AgentStatus, Host, HostFacts, InterfaceFacts, LinuxHost, Mac,
-    RecordingHost,
+    Agent, AgentConfig, AgentStatus, Host, HostFacts, InterfaceFacts, LinuxHost, Mac, RecordingHost,
 };
 use san::nvme::{NvmeCli, NvmeHost};
 use san::runner::ProcessRunner;
@@ -64,7 +63,10 @@ impl FakeNvme {
         // A power cycle drops every NVMe connection of the blade.
         let _ = std::fs::remove_file(state.join("connections.json"));
         let runner = ProcessRunner::default()
-            .env("PAN_FAKE_NVME_CONFIGFS", self.configfs.display().to_string())
+            .env(
+                "PAN_FAKE_NVME_CONFIGFS",
+                self.configfs.display().to_string(),
+            )
             .env("PAN_FAKE_NVME_STATE", state.display().to_string());
         Arc::new(NvmeCli::with_runner(Arc::new(runner)).program(self.program.display().to_string()))
     }

@@ -253,9 +253,10 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // With a manager to talk to, booted blades run the real blade agent.
-    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("hwsim-{}", std::process::id()))
-    });
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("hwsim-{}", std::process::id())));
     let nvme = match (&args.fake_nvme, &args.nvmet_root) {
         (Some(program), Some(configfs)) => {
             let state_dir = state_dir.join("nvme");

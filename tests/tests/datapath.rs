@@ -522,7 +522,7 @@ async fn a_server_boots_from_its_volume_only_where_its_identity_may_reach() -> R
     let allowed = nvmet.join("subsystems").join(&subnqn).join("allowed_hosts");
     assert_eq!(
         entries(&allowed),
-        [host_nqn.clone()],
+        std::slice::from_ref(&host_nqn),
         "exactly the identity may connect"
     );
 

@@ -105,10 +105,24 @@ pub enum HostError {
     )]
     NoNvmeHost { server: String, volume: String },
 
+    /// A volume could not be attached or detached (boxed: it is large).
+    #[error(transparent)]
+    Volume(Box<VolumeError>),
+
+    /// A simulated host (or its hook) refused the change.
+    #[error("the host refused: {reason}")]
+    Refused { reason: String },
+}
+
+/// Why a volume could not be attached or detached: names the volume, its
+/// subsystem and (for attach) the target and host NQN; the source is
+/// nvme-cli's error.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
     #[error(
         "cannot attach volume {volume} (subsystem {subsystem_nqn} at {target}) as host {host_nqn}"
     )]
-    VolumeAttach {
+    Attach {
         volume: String,
         subsystem_nqn: String,
         target: std::net::SocketAddr,
@@ -118,16 +132,18 @@ pub enum HostError {
     },
 
     #[error("cannot detach volume {volume} (subsystem {subsystem_nqn})")]
-    VolumeDetach {
+    Detach {
         volume: String,
         subsystem_nqn: String,
         #[source]
         source: san::Error,
     },
+}
 
-    /// A simulated host (or its hook) refused the change.
-    #[error("the host refused: {reason}")]
-    Refused { reason: String },
+impl From<VolumeError> for HostError {
+    fn from(e: VolumeError) -> Self {
+        HostError::Volume(Box::new(e))
+    }
 }
 
 fn describe_exit(code: Option<i32>) -> String {

@@ -1748,7 +1748,7 @@ fn check_placement(
         identity: s.identity.clone(),
         boot_volume: s.boot_volume.clone(),
         blade_id: BladeId(state.blade(s.blade.as_deref().unwrap()).unwrap().id),
-        volumes: volume_work(&state, &s.partition, s.boot_volume.as_deref()),
+        volumes: volume_work(state, &s.partition, s.boot_volume.as_deref()),
         nics: nic_work(s),
     };
     let pending: Vec<ServerWork> = state

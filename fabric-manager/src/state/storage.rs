@@ -59,7 +59,7 @@ fn check_size(object: &str, size_bytes: u64) -> Result<(), StateError> {
             format!("{size_bytes} bytes is out of range; use 512 bytes to 1 PiB"),
         ));
     }
-    if size_bytes % 512 != 0 {
+    if !size_bytes.is_multiple_of(512) {
         return Err(invalid(
             object.to_string(),
             "size",
@@ -563,10 +563,10 @@ impl State {
         };
         self.index.storage_volumes.remove(&id);
         let object = format!("volume/{partition}/{name}");
-        let removed = match (&op, error) {
-            (VolumeOp::Create, Some(_)) | (VolumeOp::Delete, None) => true,
-            _ => false,
-        };
+        let removed = matches!(
+            (&op, error),
+            (VolumeOp::Create, Some(_)) | (VolumeOp::Delete, None)
+        );
         if removed {
             let v = self.volumes.remove(&id).expect("looked up");
             self.index

@@ -283,7 +283,9 @@ impl BladeModel {
         created: String,
     ) -> Transition {
         let mut t = Transition::default();
-        if self.awaiting_check != Some(epoch) || self.epoch != epoch || self.power == PowerState::Off
+        if self.awaiting_check != Some(epoch)
+            || self.epoch != epoch
+            || self.power == PowerState::Off
         {
             return t;
         }

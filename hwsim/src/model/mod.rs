@@ -71,9 +71,9 @@ pub use blade::{
     BOOT_FAILED_MESSAGE_ID, BladeModel, BmcState, Effect, Health, MAX_LOG_ENTRIES, PowerChange,
     SystemLogEntry, Timing, Transition,
 };
-pub use nvme_boot::{BootCheck, check_boot};
 pub use boot::{BootMode, BootOverrideEnabled, BootSettings, BootTarget};
 pub use faults::{ErrorFault, FaultAction, Faults, FaultsView, Gate};
 pub use hardware::{BladeInfo, HardwareProfile, MacAddr};
+pub use nvme_boot::{BootCheck, check_boot};
 pub use power::{PowerCause, PowerState, ResetType};
 pub use sessions::{Credentials, Session, SessionTable};

@@ -52,13 +52,13 @@ pub fn check_boot(boot: &BootSettings, tree: Option<&TargetTree>) -> Option<Boot
             target.target
         ));
     };
-    let (traddr, trsvcid) = (target.target.ip().to_string(), target.target.port().to_string());
+    let (traddr, trsvcid) = (
+        target.target.ip().to_string(),
+        target.target.port().to_string(),
+    );
     let (subsystem, host) = (target.subsystem.as_str(), target.host.as_str());
     let Some(port) = tree.port_at(&traddr, &trsvcid) else {
-        return refuse(format!(
-            "no NVMe/TCP port listens at {}",
-            target.target
-        ));
+        return refuse(format!("no NVMe/TCP port listens at {}", target.target));
     };
     if !port.subsystems.iter().any(|s| s.as_str() == subsystem) {
         return refuse(format!("no subsystem {subsystem} at {}", target.target));

@@ -9,8 +9,8 @@
 
 use crate::control::BladeStatus;
 use crate::error::Error;
-use crate::ground_truth::{GroundTruth, GroundTruthEvent};
 use crate::ground_truth::rfc3339_millis;
+use crate::ground_truth::{GroundTruth, GroundTruthEvent};
 use crate::model::nvme_boot::{BOOT_FAILED, BootCheck, check_boot};
 use crate::model::{
     BladeInfo, BmcState, BootSettings, Credentials, Effect, FaultAction, Health, PowerState,
@@ -19,9 +19,9 @@ use crate::model::{
 use crate::os::{
     AgentApplied, AppliedIdentity, BladeOs, BootContext, HostHandle, LinkState, RunningOs,
 };
-use std::path::PathBuf;
 use crate::redfish::{self, RedfishRequest, RedfishResponse};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -246,9 +246,7 @@ impl BladeCell {
         let gt = Arc::clone(&self.shared.ground_truth);
         let blade = self.info.name.clone();
         self.step(move |st, now| {
-            let t = st
-                .model
-                .boot_checked(epoch, boot.clone(), check, created);
+            let t = st.model.boot_checked(epoch, boot.clone(), check, created);
             if let Some(reason) = refused
                 && t.settings_changed
             {

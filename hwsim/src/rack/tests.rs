@@ -232,7 +232,7 @@ async fn the_os_hook_gets_the_boot_context_and_is_stopped_on_power_loss() {
     let patch = RedfishRequest::new(Method::PATCH, paths::SYSTEM)
         .basic(&Credentials::default())
         .json(&json!({"Boot": {
-            "BootSourceOverrideTarget": "UefiTarget",
+            "BootSourceOverrideTarget": "UefiHttp",
             "BootSourceOverrideEnabled": "Continuous",
             "UefiTargetBootSourceOverride": "/NVMe(0x1)"
         }}));
@@ -241,7 +241,9 @@ async fn the_os_hook_gets_the_boot_context_and_is_stopped_on_power_loss() {
     let ctx = boots.recv().await.unwrap();
     assert_eq!(ctx.blade.name, "blade-001");
     assert_eq!(ctx.blade.manager.as_deref(), Some("127.0.0.1:7001"));
-    assert_eq!(ctx.boot.effective_target(), BootTarget::UefiTarget);
+    // (UefiHttp: a UefiTarget boot is an NVMe/TCP boot, judged against the
+    // storage target; see the nvme_boot tests.)
+    assert_eq!(ctx.boot.effective_target(), BootTarget::UefiHttp);
     assert_eq!(ctx.boot.uefi_target.as_deref(), Some("/NVMe(0x1)"));
     assert!(ctx.link.is_up());
     assert!(ctx.host.is_current());

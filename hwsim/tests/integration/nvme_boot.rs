@@ -72,7 +72,10 @@ fn boot_text(host: &str) -> String {
 }
 
 async fn set_boot(http: &reqwest::Client, rack: &Rack, blade: &str, host: &str) {
-    let url = format!("{}/redfish/v1/Systems/1", rack.blade(blade).unwrap().bmc_url());
+    let url = format!(
+        "{}/redfish/v1/Systems/1",
+        rack.blade(blade).unwrap().bmc_url()
+    );
     let resp = http
         .patch(&url)
         .basic_auth(crate::support::USER, Some(crate::support::PASSWORD))
@@ -96,7 +99,9 @@ async fn only_a_granted_host_boots_and_its_agent_attaches_the_volume() {
     let target = ConfigfsTarget::new(&root, PortConfig::tcp(1, [127, 0, 0, 1].into())).unwrap();
     let volume = Nqn::parse(VOLUME).unwrap();
     target.export(&volume, &device).unwrap();
-    target.grant(&volume, &Nqn::parse(GRANTED).unwrap()).unwrap();
+    target
+        .grant(&volume, &Nqn::parse(GRANTED).unwrap())
+        .unwrap();
 
     let desired = DesiredIdentity::assign(
         FencingToken::new(1, 1),
@@ -145,7 +150,10 @@ async fn only_a_granted_host_boots_and_its_agent_attaches_the_volume() {
     assert!(status.os_running);
     assert_eq!(status.health, Health::Ok);
     assert_eq!(status.boot_failure, None);
-    assert_eq!(status.booted_target.as_deref(), Some(boot_text(GRANTED).as_str()));
+    assert_eq!(
+        status.booted_target.as_deref(),
+        Some(boot_text(GRANTED).as_str())
+    );
     let applied = status.applied.unwrap();
     assert_eq!(applied.generation, 1);
     assert_eq!(applied.interfaces[0].mac, "02:50:41:00:00:01");
@@ -178,7 +186,10 @@ async fn only_a_granted_host_boots_and_its_agent_attaches_the_volume() {
     assert_eq!(system["Status"]["Health"], "Critical");
     let (_, _, entries) = get(
         &http,
-        &format!("{}/redfish/v1/Systems/1/LogServices/Log/Entries", b2.bmc_url()),
+        &format!(
+            "{}/redfish/v1/Systems/1/LogServices/Log/Entries",
+            b2.bmc_url()
+        ),
     )
     .await;
     assert_eq!(entries["Members"][0]["Severity"], "Critical");
@@ -189,16 +200,23 @@ async fn only_a_granted_host_boots_and_its_agent_attaches_the_volume() {
     )));
 
     // Granted now: the next boot succeeds and health is OK again.
-    target.grant(&volume, &Nqn::parse(STRANGER).unwrap()).unwrap();
+    target
+        .grant(&volume, &Nqn::parse(STRANGER).unwrap())
+        .unwrap();
     b2.reset(ResetType::ForceRestart);
     let status = b2
-        .wait_until("a good boot", WAIT, |s| s.os_running && s.health == Health::Ok)
+        .wait_until("a good boot", WAIT, |s| {
+            s.os_running && s.health == Health::Ok
+        })
         .await
         .unwrap();
     assert_eq!(status.boot_failure, None);
     let (_, _, entries) = get(
         &http,
-        &format!("{}/redfish/v1/Systems/1/LogServices/Log/Entries", b2.bmc_url()),
+        &format!(
+            "{}/redfish/v1/Systems/1/LogServices/Log/Entries",
+            b2.bmc_url()
+        ),
     )
     .await;
     assert_eq!(entries["Members@odata.count"], 1, "entries persist");
