@@ -34,7 +34,21 @@ fn ok(out: &std::process::Output) -> Result<String> {
 async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> {
     let cluster = Cluster::start(1, &["--poll-ms", "300", "--boot-timeout-s", "30"]).await?;
     let addr = cluster.addr(1);
-    let rack = Hwsim::start(4, Some(&addr), &["--boot-delay-ms", "200"])?;
+    // The blades' firmware checks boots against the manager's storage target.
+    let nvmet = cluster.dir().join("m1/san/nvmet").display().to_string();
+    let fake_nvme = pan_tests::binary("hwsim-fake-nvme").display().to_string();
+    let rack = Hwsim::start(
+        4,
+        Some(&addr),
+        &[
+            "--boot-delay-ms",
+            "200",
+            "--nvmet-root",
+            &nvmet,
+            "--fake-nvme",
+            &fake_nvme,
+        ],
+    )?;
     let pw = password_file(&cluster)?;
     let pw = pw.as_str();
 
@@ -146,8 +160,14 @@ async fn discover_start_and_stop_a_server_on_the_simulated_rack() -> Result<()> 
         .iter()
         .rfind(|r| r["kind"] == "boot" && r["blade"] == blade.as_str())
         .with_context(|| format!("no boot on {blade}"))?;
+    let volume = panctl_json(
+        &addr,
+        &["volume", "show", "web-1-boot", "--partition", "acme"],
+    )?;
+    let nqn = volume["nqn"].as_str().context("volume nqn")?;
     assert!(
-        boot.to_string().contains("pan-volume:acme/web-1-boot"),
+        boot.to_string()
+            .contains(&format!("nvme+tcp://127.0.0.1:4420/{nqn}?hostnqn=")),
         "{boot}"
     );
 
