@@ -125,6 +125,15 @@ actions! {
 
     ListAudit          => Observe,    Read;
     WatchEvents        => Observe,    Read;
+
+    CreatePrincipal    => Membership, Write;
+    ListPrincipals     => Membership, Read;
+    RevokePrincipal    => Membership, Write;
+    RotatePrincipal    => Membership, Write;
+    DeletePrincipal    => Membership, Write;
+    WhoAmI             => Observe,    Read;
+
+    SetQuota           => Tenancy,    Write;
 }
 
 impl Action {
@@ -155,7 +164,8 @@ mod tests {
         for a in Action::ALL {
             let name = a.rpc_name();
             let looks_read = ["List", "Get", "Watch"].iter().any(|p| name.starts_with(p))
-                || name == "ClusterStatus";
+                || name == "ClusterStatus"
+                || name == "WhoAmI";
             assert_eq!(a.access() == Access::Read, looks_read, "{name}");
         }
     }

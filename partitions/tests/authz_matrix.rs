@@ -41,11 +41,28 @@ const ROLES: [&str; 4] = [
 
 /// The action classes. Each action is in exactly one.
 const CLASSES: &[(&str, &[Action])] = &[
-    ("cluster-read", &[Action::ClusterStatus]),
-    ("membership", &[Action::AddMember, Action::RemoveMember]),
+    (
+        "cluster-read",
+        &[Action::ClusterStatus, Action::ListPrincipals],
+    ),
+    (
+        "membership",
+        &[
+            Action::AddMember,
+            Action::RemoveMember,
+            Action::CreatePrincipal,
+            Action::RevokePrincipal,
+            Action::RotatePrincipal,
+            Action::DeletePrincipal,
+        ],
+    ),
     (
         "partition-lifecycle",
-        &[Action::CreatePartition, Action::DeletePartition],
+        &[
+            Action::CreatePartition,
+            Action::DeletePartition,
+            Action::SetQuota,
+        ],
     ),
     ("partition-read", &[Action::ListPartitions]),
     (
@@ -100,7 +117,10 @@ const CLASSES: &[(&str, &[Action])] = &[
             Action::DeleteNetwork,
         ],
     ),
-    ("observe", &[Action::ListAudit, Action::WatchEvents]),
+    (
+        "observe",
+        &[Action::ListAudit, Action::WatchEvents, Action::WhoAmI],
+    ),
 ];
 
 /// The matrix. Columns: fabric-admin, operator, partition-admin:acme,

@@ -38,6 +38,8 @@ impl From<state::PartitionView> for pb::Partition {
             network_id_first: v.network_ids.map_or(0, |r| r.0),
             network_id_last: v.network_ids.map_or(0, |r| r.1),
             networks: v.networks,
+            quota: None,
+            usage: None,
         }
     }
 }

@@ -745,6 +745,55 @@ impl Fabric for FabricService {
         deleted(self.write(principal, command).await?)
     }
 
+    async fn create_principal(
+        &self,
+        _req: Request<pb::CreatePrincipalRequest>,
+    ) -> Result<Response<pb::PrincipalToken>, Status> {
+        Err(Status::unimplemented("create_principal: not yet"))
+    }
+
+    async fn list_principals(
+        &self,
+        _req: Request<pb::ListPrincipalsRequest>,
+    ) -> Result<Response<pb::ListPrincipalsReply>, Status> {
+        Err(Status::unimplemented("list_principals: not yet"))
+    }
+
+    async fn revoke_principal(
+        &self,
+        _req: Request<pb::RevokePrincipalRequest>,
+    ) -> Result<Response<pb::Principal>, Status> {
+        Err(Status::unimplemented("revoke_principal: not yet"))
+    }
+
+    async fn rotate_principal(
+        &self,
+        _req: Request<pb::RotatePrincipalRequest>,
+    ) -> Result<Response<pb::PrincipalToken>, Status> {
+        Err(Status::unimplemented("rotate_principal: not yet"))
+    }
+
+    async fn delete_principal(
+        &self,
+        _req: Request<pb::DeletePrincipalRequest>,
+    ) -> Result<Response<pb::DeleteReply>, Status> {
+        Err(Status::unimplemented("delete_principal: not yet"))
+    }
+
+    async fn who_am_i(
+        &self,
+        _req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::Principal>, Status> {
+        Err(Status::unimplemented("who_am_i: not yet"))
+    }
+
+    async fn set_quota(
+        &self,
+        _req: Request<pb::SetQuotaRequest>,
+    ) -> Result<Response<pb::Partition>, Status> {
+        Err(Status::unimplemented("set_quota: not yet"))
+    }
+
     async fn list_audit(
         &self,
         req: Request<pb::ListAuditRequest>,
