@@ -95,6 +95,89 @@ struct Args {
     fabric_namespace: String,
 }
 
+/// Name of the first fabric-admin principal.
+const BOOTSTRAP_ADMIN: &str = "admin";
+/// File (in the data directory) the first fabric-admin token is written to.
+const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// On the first start of a cluster (no principal exists yet), the leader
+/// creates the fabric-admin principal `admin` and writes its token, once,
+/// to `admin.token` (mode 0600) in its data directory, and says where. The
+/// file is written before the principal is recorded, so an accepted token
+/// is never lost; a failed or refused proposal removes the file again.
+async fn bootstrap_admin(node: Node, data_dir: PathBuf) {
+    let mut metrics = node.raft().metrics();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if metrics.borrow_and_update().state == openraft::ServerState::Leader {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+            return;
+        }
+    }
+    if let Err(e) = node.linearize().await {
+        tracing::warn!(error = %e, "cannot check for principals; no bootstrap token written");
+        return;
+    }
+    if node.state_machine().read(|s| s.has_principals()) {
+        return;
+    }
+    let now = fabric_manager::service::principals::now_ms();
+    let (principal, token) = match partitions::Principal::new(
+        BOOTSTRAP_ADMIN,
+        vec![partitions::Role::FabricAdmin],
+        &fabric_manager::service::principals::fresh_seed(),
+        now,
+        None,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make the first fabric-admin principal");
+            return;
+        }
+    };
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if let Err(e) = write_secret_file(&path, token.expose_secret()) {
+        tracing::error!(path = %path.display(), error = %e, "cannot write the first fabric-admin token");
+        return;
+    }
+    match node
+        .propose("bootstrap", fabric_manager::state::Command::BootstrapPrincipal { principal })
+        .await
+    {
+        Ok(_) => eprintln!(
+            "fabric-manager: the first fabric-admin token (principal '{BOOTSTRAP_ADMIN}') is in {} \
+             (mode 0600; shown nowhere else): use it with `panctl --token-file {}`, create \
+             principals for people, then delete or keep the file safe",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            tracing::info!(error = %e, "no bootstrap principal recorded");
+        }
+    }
+}
+
+/// Writes `secret` to `path` with mode 0600, atomically (a temporary file
+/// renamed over it).
+fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// The storage target from the flags.
 fn storage_from(args: &Args) -> anyhow::Result<fabric_manager::controller::storage::Storage> {
     use san::nvmet::{ConfigfsTarget, PortConfig};
@@ -245,6 +328,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // After the node: it creates the data directory with its mode.
     let storage = storage_from(&args)?;
+    tokio::spawn(bootstrap_admin(node.clone(), args.data_dir.clone()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // Blade agents' streams; the leader's controller pushes through them.
     let agents = fabric_manager::agent::AgentRegistry::new();

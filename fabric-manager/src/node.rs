@@ -335,6 +335,60 @@ impl Node {
         }
     }
 
+    /// This member's last applied log index.
+    pub fn applied_index(&self) -> ReadIndexReply {
+        Ok(self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map(|l| l.index))
+    }
+
+    /// Waits until every other member has applied what this one has, so a
+    /// change (a revoked token) is in effect whichever member a client asks.
+    /// Bounded by [`WRITE_DEADLINE`]; members that cannot be reached in time
+    /// are named in the log (they apply it as soon as they catch up).
+    pub async fn wait_applied_everywhere(&self) -> Result<(), Error> {
+        let (target, members) = {
+            let m = self.inner.raft.metrics().borrow().clone();
+            let target = m.last_applied.map_or(0, |l| l.index);
+            let members: Vec<(NodeId, String)> = m
+                .membership_config
+                .membership()
+                .nodes()
+                .filter(|(id, _)| **id != self.inner.id)
+                .map(|(id, n)| (*id, n.addr.clone()))
+                .collect();
+            (target, members)
+        };
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        let waits = members.into_iter().map(|(id, addr)| {
+            let inner = self.inner.clone();
+            async move {
+                let mut pause = Duration::from_millis(10);
+                loop {
+                    let reply: Result<ReadIndexReply, WriteError> =
+                        call_leader(&inner, id, &addr, Forwarded::AppliedIndex).await;
+                    if let Ok(Ok(Some(applied))) = reply
+                        && applied >= target
+                    {
+                        return;
+                    }
+                    if Instant::now() + pause >= deadline {
+                        tracing::warn!(member = id, %addr, index = target, "member did not confirm it applied the change in time; it will once it catches up");
+                        return;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+            }
+        });
+        futures::future::join_all(waits).await;
+        Ok(())
+    }
+
     /// Adds a member as a voter (on the leader, or forwarded to it).
     pub async fn add_member(&self, id: NodeId, addr: String) -> Result<(), Error> {
         if id == 0 {
@@ -624,6 +678,8 @@ pub enum Forwarded {
     Propose(Arc<Vec<Envelope>>),
     ReadIndex,
     RemoveMember(NodeId),
+    /// Asks any member (not only the leader) for its last applied index.
+    AppliedIndex,
 }
 
 async fn call_leader<T: serde::de::DeserializeOwned>(
@@ -649,7 +705,7 @@ async fn call_leader<T: serde::de::DeserializeOwned>(
     // Bounded: a leader cut off from its quorum must not hold the caller.
     payload.set_timeout(WRITE_DEADLINE + Duration::from_secs(1));
     let reply = match request {
-        Forwarded::ReadIndex => client.read_index(payload).await,
+        Forwarded::ReadIndex | Forwarded::AppliedIndex => client.read_index(payload).await,
         Forwarded::Propose(_) | Forwarded::RemoveMember(_) => client.propose(payload).await,
     };
     let reply = reply.map_err(|status| {

@@ -17,8 +17,7 @@ use crate::token::{KeyId, parse};
 pub enum AuthnError {
     /// No token was presented.
     #[error(
-        "no bearer token; pass one in the `authorization: Bearer pan_…` header \
-         (panctl: --token or PAN_TOKEN)"
+        "no bearer token; send one as `authorization: Bearer pan_…` metadata"
     )]
     Missing,
     /// Something was presented, but not a PAN token.
@@ -286,8 +285,7 @@ mod tests {
         ));
         assert_eq!(
             AuthnError::Missing.to_string(),
-            "no bearer token; pass one in the `authorization: Bearer pan_…` header \
-             (panctl: --token or PAN_TOKEN)"
+            "no bearer token; send one as `authorization: Bearer pan_…` metadata"
         );
     }
 

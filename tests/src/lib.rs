@@ -17,7 +17,58 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// A gRPC client of the public API that sends a bearer token (if one is
+/// known for its address) on every call.
+pub type Client = FabricClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every request.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Result<Bearer> {
+        Ok(Bearer(
+            token
+                .map(|t| format!("Bearer {t}").parse())
+                .transpose()
+                .map_err(|_| anyhow!("a token must be printable ASCII"))?,
+        ))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Tokens of the clusters this test process started, by member address.
+static TOKENS: std::sync::Mutex<BTreeMap<String, String>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Remembers the fabric-admin token for a member address: [`panctl`] and
+/// [`client`] use it.
+pub fn register_token(addr: &str, token: &str) {
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(addr.to_string(), token.to_string());
+}
+
+/// The token known for an address (the first of a comma-separated list).
+pub fn token_for(addr: &str) -> Option<String> {
+    let first = addr.split(',').next().unwrap_or(addr);
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(first)
+        .cloned()
+}
 
 /// Where the workspace's binaries are: next to the running executable
 /// (`target/<profile>/`), or one level up for test executables in `deps/`.
@@ -230,11 +281,29 @@ impl Cluster {
         self.members[&id].addr.clone()
     }
 
-    /// A gRPC client to member `id`.
-    pub async fn client(&self, id: u64) -> Result<FabricClient<Channel>> {
+    /// A gRPC client to member `id` (with the cluster's admin token).
+    pub async fn client(&self, id: u64) -> Result<Client> {
+        self.load_token();
         match &self.ca_cert {
             None => client(&self.addr(id)).await,
             Some(ca) => tls_client(&self.addr(id), ca).await,
+        }
+    }
+
+    /// The first fabric-admin token, which member 1 wrote when it created
+    /// the cluster; `None` until it has.
+    pub fn admin_token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.path().join("m1").join("admin.token")).ok()?;
+        let token = text.trim().to_string();
+        (!token.is_empty()).then_some(token)
+    }
+
+    /// Registers the admin token for every member's address once it exists.
+    fn load_token(&self) {
+        if let Some(token) = self.admin_token() {
+            for m in self.members.values() {
+                register_token(&m.addr, &token);
+            }
         }
     }
 
@@ -315,18 +384,23 @@ impl Drop for Cluster {
 }
 
 /// A gRPC client to `addr`.
-pub async fn client(addr: &str) -> Result<FabricClient<Channel>> {
+pub async fn client(addr: &str) -> Result<Client> {
+    client_as(addr, token_for(addr).as_deref()).await
+}
+
+/// A gRPC client to `addr` that sends `token` (or none).
+pub async fn client_as(addr: &str, token: Option<&str>) -> Result<Client> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_millis(500))
         .timeout(Duration::from_secs(10))
         .connect()
         .await
         .with_context(|| format!("connect to {addr}"))?;
-    Ok(FabricClient::new(channel))
+    Ok(FabricClient::with_interceptor(channel, Bearer::new(token)?))
 }
 
 /// A gRPC client to `addr` over TLS, verifying it against the CA in `ca`.
-pub async fn tls_client(addr: &str, ca: &Path) -> Result<FabricClient<Channel>> {
+pub async fn tls_client(addr: &str, ca: &Path) -> Result<Client> {
     let pem = std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(pem));
@@ -337,7 +411,10 @@ pub async fn tls_client(addr: &str, ca: &Path) -> Result<FabricClient<Channel>> 
         .connect()
         .await
         .with_context(|| format!("connect to {addr} over TLS"))?;
-    Ok(FabricClient::new(channel))
+    Ok(FabricClient::with_interceptor(
+        channel,
+        Bearer::new(token_for(addr).as_deref())?,
+    ))
 }
 
 /// Writes a development CA and a server certificate for 127.0.0.1 and
@@ -355,17 +432,26 @@ pub fn make_certs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs `panctl --manager ADDR ARGS`.
+/// Runs `panctl --manager ADDR ARGS` with the cluster's admin token (in
+/// `PAN_TOKEN`), if one is known for `ADDR`.
 pub fn panctl(addr: &str, args: &[&str]) -> Result<Output> {
-    Command::new(binary("panctl"))
-        .arg("--manager")
+    panctl_as(addr, token_for(addr).as_deref(), args)
+}
+
+/// Runs `panctl --manager ADDR ARGS` with `token` in `PAN_TOKEN` (or none).
+pub fn panctl_as(addr: &str, token: Option<&str>, args: &[&str]) -> Result<Output> {
+    let mut cmd = Command::new(binary("panctl"));
+    cmd.arg("--manager")
         .arg(addr)
         .args(args)
         .env_remove("PAN_MANAGER")
         .env_remove("PAN_CA_CERT")
-        .stdin(Stdio::null())
-        .output()
-        .context("run panctl")
+        .env_remove("PAN_TOKEN")
+        .stdin(Stdio::null());
+    if let Some(token) = token {
+        cmd.env("PAN_TOKEN", token);
+    }
+    cmd.output().context("run panctl")
 }
 
 /// Runs panctl and parses its stdout as JSON, failing with its stderr.

@@ -36,6 +36,10 @@ async fn panctl_with_the_ca_talks_to_a_tls_member() -> Result<()> {
     let out = std::process::Command::new(pan_tests::binary("panctl"))
         .args(["--manager", &cluster.addr(1), "cluster", "status"])
         .env("PAN_CA_CERT", ca)
+        .env(
+            "PAN_TOKEN",
+            pan_tests::token_for(&cluster.addr(1)).expect("the admin token"),
+        )
         .output()?;
     assert!(out.status.success(), "{}", stderr(&out));
     Ok(())

@@ -1,6 +1,6 @@
 //! Value parsers for arguments clap cannot check on its own: manager
 //! addresses, MAC ranges, BMC address ranges, UUID prefixes, sizes, network
-//! ids and their ranges, and image file paths. Each error names what was
+//! ids and their ranges, image file paths, principal roles and durations. Each error names what was
 //! wrong and shows a valid example; clap adds the argument's name.
 
 use crate::cli::Scheme;
@@ -245,6 +245,129 @@ pub fn parse_image_file(input: &str) -> Result<String, String> {
         .map_err(|_| format!("{input:?} is not valid UTF-8; {example}"))
 }
 
+/// A `--role` value as typed: a fabric role, or a partition role with the
+/// partition when written `partition-admin:P` (else `--partition` gives it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleArg {
+    FabricAdmin,
+    Operator,
+    PartitionAdmin(Option<String>),
+    PartitionViewer(Option<String>),
+}
+
+const ROLES_EXAMPLE: &str = "roles are fabric-admin, operator, partition-admin and partition-viewer (the last two with --partition P, or written partition-admin:P)";
+
+/// Parses a role: `fabric-admin`, `operator`, `partition-admin`,
+/// `partition-viewer`, `partition-admin:P` or `partition-viewer:P`.
+pub fn parse_role(input: &str) -> Result<RoleArg, String> {
+    let text = input.trim();
+    let (role, partition) = match text.split_once(':') {
+        Some((role, partition)) => (role, Some(partition.trim())),
+        None => (text, None),
+    };
+    if partition.is_some_and(str::is_empty) {
+        return Err(format!(
+            "{input:?} names no partition after the colon; e.g. partition-admin:acme"
+        ));
+    }
+    let partition = partition.map(str::to_string);
+    match (role, partition) {
+        ("fabric-admin", None) => Ok(RoleArg::FabricAdmin),
+        ("operator", None) => Ok(RoleArg::Operator),
+        ("fabric-admin" | "operator", Some(_)) => Err(format!(
+            "{input:?}: {role} is a fabric-wide role and takes no partition; {ROLES_EXAMPLE}"
+        )),
+        ("partition-admin", partition) => Ok(RoleArg::PartitionAdmin(partition)),
+        ("partition-viewer", partition) => Ok(RoleArg::PartitionViewer(partition)),
+        _ => Err(format!("{input:?} is not a role; {ROLES_EXAMPLE}")),
+    }
+}
+
+/// The roles as the manager names them (`partition-admin:acme`), with
+/// `--partition` given to partition roles written without one; duplicates
+/// dropped. Errors: a partition role without a partition, or a `--partition`
+/// no role takes.
+pub fn resolve_roles(roles: &[RoleArg], partition: Option<&str>) -> Result<Vec<String>, String> {
+    let mut used = false;
+    let mut named = |kind: &str, own: &Option<String>| -> Result<String, String> {
+        match (own, partition) {
+            (Some(p), _) => Ok(format!("{kind}:{p}")),
+            (None, Some(p)) => {
+                used = true;
+                Ok(format!("{kind}:{p}"))
+            }
+            (None, None) => Err(format!(
+                "--role {kind} needs a partition: add --partition P, or write --role {kind}:P"
+            )),
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for role in roles {
+        let name = match role {
+            RoleArg::FabricAdmin => "fabric-admin".to_string(),
+            RoleArg::Operator => "operator".to_string(),
+            RoleArg::PartitionAdmin(p) => named("partition-admin", p)?,
+            RoleArg::PartitionViewer(p) => named("partition-viewer", p)?,
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    if let Some(p) = partition
+        && !used
+    {
+        let only_fabric = roles
+            .iter()
+            .all(|r| matches!(r, RoleArg::FabricAdmin | RoleArg::Operator));
+        return Err(if only_fabric {
+            format!(
+                "--partition {p} applies only to partition roles, but only fabric-wide roles were given; drop --partition, or add --role partition-admin or --role partition-viewer"
+            )
+        } else {
+            format!(
+                "--partition {p} is not used: every partition role already names its partition; drop --partition or write the role without \":PARTITION\""
+            )
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a duration into seconds: `90d`, `12h`, `30m`, `3600s` or plain
+/// seconds; at least one second.
+pub fn parse_duration(input: &str) -> Result<u64, String> {
+    let example = "use a whole number with d, h, m or s (days, hours, minutes, seconds), or plain seconds, e.g. 90d, 12h, 30m or 3600";
+    let text = input.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err(format!("{input:?} is not a duration; {example}"));
+    }
+    let multiplier: u64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "{input:?} has an unknown unit {other:?}; {example}"
+            ));
+        }
+    };
+    let seconds = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{input:?} is too long a duration"))?;
+    if seconds == 0 {
+        return Err(format!(
+            "{input:?} is zero; leave the option out for a token that never expires"
+        ));
+    }
+    Ok(seconds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,5 +580,99 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn roles_parse_with_or_without_a_partition() {
+        assert_eq!(parse_role("fabric-admin"), Ok(RoleArg::FabricAdmin));
+        assert_eq!(parse_role(" operator "), Ok(RoleArg::Operator));
+        assert_eq!(
+            parse_role("partition-admin"),
+            Ok(RoleArg::PartitionAdmin(None))
+        );
+        assert_eq!(
+            parse_role("partition-viewer:acme"),
+            Ok(RoleArg::PartitionViewer(Some("acme".into())))
+        );
+        for bad in ["", "admin", "Fabric-Admin", "partition-owner:acme"] {
+            let err = parse_role(bad).unwrap_err();
+            assert!(err.contains("is not a role"), "{bad}: {err}");
+        }
+        assert!(
+            parse_role("operator:acme")
+                .unwrap_err()
+                .contains("fabric-wide")
+        );
+        assert!(
+            parse_role("partition-admin:")
+                .unwrap_err()
+                .contains("no partition")
+        );
+    }
+
+    #[test]
+    fn partition_roles_take_the_partition_flag() {
+        use RoleArg::*;
+        let admin = PartitionAdmin(None);
+        let viewer = PartitionViewer(None);
+        assert_eq!(
+            resolve_roles(&[admin.clone(), Operator], Some("acme")),
+            Ok(vec!["partition-admin:acme".to_string(), "operator".into()])
+        );
+        assert_eq!(
+            resolve_roles(
+                &[PartitionViewer(Some("globex".into())), admin.clone()],
+                Some("acme")
+            ),
+            Ok(vec![
+                "partition-viewer:globex".to_string(),
+                "partition-admin:acme".into()
+            ])
+        );
+        assert_eq!(
+            resolve_roles(
+                &[PartitionAdmin(Some("acme".into())), admin.clone()],
+                Some("acme")
+            ),
+            Ok(vec!["partition-admin:acme".to_string()])
+        );
+        assert_eq!(
+            resolve_roles(&[FabricAdmin, Operator, FabricAdmin], None),
+            Ok(vec!["fabric-admin".to_string(), "operator".into()])
+        );
+        let err = resolve_roles(&[viewer], None).unwrap_err();
+        assert_eq!(
+            err,
+            "--role partition-viewer needs a partition: add --partition P, or write --role partition-viewer:P"
+        );
+        let err = resolve_roles(&[FabricAdmin], Some("acme")).unwrap_err();
+        assert!(err.contains("only fabric-wide roles"), "{err}");
+        let err = resolve_roles(&[PartitionAdmin(Some("x".into()))], Some("acme")).unwrap_err();
+        assert!(err.contains("is not used"), "{err}");
+    }
+
+    #[test]
+    fn durations_take_units_or_seconds() {
+        assert_eq!(parse_duration("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("30m"), Ok(1_800));
+        assert_eq!(parse_duration("3600s"), Ok(3_600));
+        assert_eq!(parse_duration(" 3600 "), Ok(3_600));
+        for bad in ["", "d", "-1h", "1.5h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("90d"), "{bad}: {err}");
+        }
+        assert!(
+            parse_duration("2y")
+                .unwrap_err()
+                .contains("unknown unit \"y\"")
+        );
+        assert!(parse_duration("0").unwrap_err().contains("never expires"));
+        assert!(parse_duration("0h").unwrap_err().contains("zero"));
+        assert!(
+            parse_duration("999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The command-line grammar of `panctl` (clap derive): global flags, every
 //! noun and verb, and the help text a new operator reads.
 
-use crate::args::{self, BmcRange, MacRange, Members, NetworkIdRange};
+use crate::args::{self, BmcRange, MacRange, Members, NetworkIdRange, RoleArg};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -11,7 +11,8 @@ use std::path::PathBuf;
     name = "panctl",
     version,
     about = "Operate a PAN fabric: cluster, partitions, networks, pools, identity pools, blades, servers, volumes and images",
-    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions and their networks, blade pools, identity pools, blades, logical servers, SAN volumes and golden images, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses."
+    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions and their networks, blade pools, identity pools, blades, logical servers, SAN volumes and golden images, principals and their tokens, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses. Every call carries a bearer token: pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster).",
+    after_help = "Exit status: 0 success; 1 the fabric manager failed the request or could not be reached; 2 usage error (bad arguments, unreadable token or password file); 3 not authenticated (no, unknown, revoked or expired token) or permission denied (your principal's roles do not allow the request)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -38,6 +39,10 @@ pub struct GlobalArgs {
     /// Connect over TLS and verify the fabric manager's certificate against this CA (PEM)
     #[arg(long, global = true, env = "PAN_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<std::path::PathBuf>,
+
+    /// File holding your PAN bearer token (one trailing newline is ignored; "-" reads standard input); wins over PAN_TOKEN, which holds the token itself
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     /// Output format: aligned tables for people, or JSON for scripts
     #[arg(
@@ -90,6 +95,12 @@ pub enum Command {
     /// Manage golden images: the disks volumes are thinly cloned from
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage principals: who may call the fabric API, their roles and bearer tokens
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Show the principal your token belongs to and its roles
+    #[command(name = "whoami")]
+    WhoAmI,
     /// Show the audit log, newest record first
     Audit(AuditArgs),
     /// Follow state-change events as they happen
@@ -132,13 +143,95 @@ pub enum PartitionCommand {
         #[arg(long, value_name = "FIRST-LAST", value_parser = args::parse_network_id_range)]
         network_ids: Option<NetworkIdRange>,
     },
-    /// List partitions with their network id ranges
+    /// List partitions with their network id ranges, quotas and usage
     List,
+    /// Show one partition: its network ids, quota and usage
+    Show {
+        /// Partition name
+        name: String,
+    },
+    /// Set a partition's quota (replaces it: limits not given become unlimited)
+    #[command(
+        long_about = "Set a partition's quota. The new quota replaces the old one: every limit not given is unlimited. Give at least one limit, or --unlimited to clear them all. The manager refuses creations that would go over a limit; lowering a limit below the current usage is allowed and only blocks new objects.",
+        group(ArgGroup::new("limits").args(["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades", "unlimited"]).required(true).multiple(true))
+    )]
+    SetQuota(SetQuotaArgs),
     /// Delete an empty partition
     Delete {
         /// Partition name
         name: String,
     },
+}
+
+/// `panctl partition set-quota ...`
+#[derive(Debug, Args)]
+pub struct SetQuotaArgs {
+    /// Partition name
+    pub name: String,
+    /// At most this many servers
+    #[arg(long, value_name = "N")]
+    pub max_servers: Option<u64>,
+    /// At most this many volumes
+    #[arg(long, value_name = "N")]
+    pub max_volumes: Option<u64>,
+    /// At most this much volume space in all: bytes, or with a binary unit: 512M, 10G, 1T
+    #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
+    pub max_volume_bytes: Option<u64>,
+    /// At most this many networks
+    #[arg(long, value_name = "N")]
+    pub max_networks: Option<u64>,
+    /// At most this many blades running its servers at once
+    #[arg(long, value_name = "N")]
+    pub max_blades: Option<u64>,
+    /// Clear every limit
+    #[arg(long, conflicts_with_all = ["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades"])]
+    pub unlimited: bool,
+}
+
+/// `panctl principal ...`
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// Create a principal and print its bearer token (shown only once)
+    #[command(
+        long_about = "Create a principal with one or more roles and print its bearer token. The token is shown only this once: store it in a file only you can read and pass it with --token-file FILE, or set PAN_TOKEN.\n\nRoles: fabric-admin (everything), operator (the fabric's hardware and cluster), partition-admin and partition-viewer (one partition: give --partition P, or write partition-admin:P)."
+    )]
+    Create(PrincipalCreateArgs),
+    /// List principals: roles, whether revoked, expiry and token key id
+    List,
+    /// Revoke a principal: its token stops working at once (the principal is kept)
+    Revoke {
+        /// Principal name
+        name: String,
+    },
+    /// Give a principal a new token (the old one stops working) and print it once
+    Rotate {
+        /// Principal name
+        name: String,
+        /// The new token expires after this long: 90d, 12h, 30m, 3600s or seconds (default: never)
+        #[arg(long, value_name = "DURATION", value_parser = args::parse_duration)]
+        expires_in: Option<u64>,
+    },
+    /// Delete a principal and its token
+    Delete {
+        /// Principal name
+        name: String,
+    },
+}
+
+/// `panctl principal create ...`
+#[derive(Debug, Args)]
+pub struct PrincipalCreateArgs {
+    /// Principal name (unique in the fabric)
+    pub name: String,
+    /// A role: fabric-admin, operator, partition-admin or partition-viewer (with --partition), or partition-admin:P; repeat for more
+    #[arg(long = "role", value_name = "ROLE", required = true, value_parser = args::parse_role)]
+    pub roles: Vec<RoleArg>,
+    /// The partition that partition-admin and partition-viewer roles apply to
+    #[arg(short, long, value_name = "PARTITION")]
+    pub partition: Option<String>,
+    /// The token expires after this long: 90d, 12h, 30m, 3600s or seconds (default: never)
+    #[arg(long, value_name = "DURATION", value_parser = args::parse_duration)]
+    pub expires_in: Option<u64>,
 }
 
 /// `panctl network ...`
@@ -1149,6 +1242,134 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidValue);
         let err = parse(&["blade", "power", "off"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn token_file_is_global() {
+        let cli = parse(&["server", "list", "--token-file", "/t"]).unwrap();
+        assert_eq!(cli.global.token_file, Some(PathBuf::from("/t")));
+        let cli = parse(&["--token-file", "-", "whoami"]).unwrap();
+        assert_eq!(cli.global.token_file, Some(PathBuf::from("-")));
+        assert!(matches!(cli.command, Command::WhoAmI));
+        assert_eq!(parse(&["whoami"]).unwrap().global.token_file, None);
+    }
+
+    #[test]
+    fn principal_grammar() {
+        let cli = parse(&[
+            "principal",
+            "create",
+            "alice",
+            "--role",
+            "partition-admin",
+            "--role",
+            "operator",
+            "-p",
+            "acme",
+            "--expires-in",
+            "90d",
+        ])
+        .unwrap();
+        let Command::Principal(PrincipalCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            args.roles,
+            [RoleArg::PartitionAdmin(None), RoleArg::Operator]
+        );
+        assert_eq!(args.partition.as_deref(), Some("acme"));
+        assert_eq!(args.expires_in, Some(90 * 86_400));
+
+        let err = parse(&["principal", "create", "alice"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--role"), "{err}");
+        let err = parse(&["principal", "create", "a", "--role", "root"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("fabric-admin"), "{err}");
+        let err = parse(&[
+            "principal",
+            "create",
+            "a",
+            "--role",
+            "operator",
+            "--expires-in",
+            "2y",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--expires-in"), "{err}");
+
+        let cli = parse(&["principal", "rotate", "alice", "--expires-in", "12h"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Principal(PrincipalCommand::Rotate {
+                expires_in: Some(43_200),
+                ..
+            })
+        ));
+        assert!(parse(&["principal", "list"]).is_ok());
+        for verb in ["revoke", "delete", "rotate"] {
+            assert!(parse(&["principal", verb, "alice"]).is_ok(), "{verb}");
+            let err = parse(&["principal", verb]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{verb}");
+        }
+    }
+
+    #[test]
+    fn set_quota_needs_a_limit_or_unlimited() {
+        let cli = parse(&[
+            "partition",
+            "set-quota",
+            "acme",
+            "--max-servers",
+            "10",
+            "--max-volume-bytes",
+            "100G",
+        ])
+        .unwrap();
+        let Command::Partition(PartitionCommand::SetQuota(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.max_servers, Some(10));
+        assert_eq!(args.max_volume_bytes, Some(100 << 30));
+        assert_eq!(
+            (
+                args.max_volumes,
+                args.max_networks,
+                args.max_blades,
+                args.unlimited
+            ),
+            (None, None, None, false)
+        );
+        let cli = parse(&["partition", "set-quota", "acme", "--unlimited"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Partition(PartitionCommand::SetQuota(SetQuotaArgs {
+                unlimited: true,
+                ..
+            }))
+        ));
+        let err = parse(&["partition", "set-quota", "acme"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--max-servers"), "{err}");
+        let err = parse(&[
+            "partition",
+            "set-quota",
+            "acme",
+            "--unlimited",
+            "--max-blades",
+            "2",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+        let err =
+            parse(&["partition", "set-quota", "acme", "--max-volume-bytes", "9Q"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let err = parse(&["partition", "set-quota", "acme", "--max-servers", "-1"]).unwrap_err();
+        assert!(err.to_string().contains("--max-servers"), "{err}");
+        assert!(matches!(
+            parse(&["partition", "show", "acme"]).unwrap().command,
+            Command::Partition(PartitionCommand::Show { .. })
+        ));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The connection to the fabric manager: tries the given members in order
 //! (moving on when one cannot be reached or answers `Unavailable`), sends
-//! the `x-pan-principal` metadata on every call, bounds connecting (3 s) and
+//! the `x-pan-principal` metadata and the bearer token (if any) on every call, bounds connecting (3 s) and
 //! waiting for an answer (30 s, or longer per call for requests that wait
 //! for hardware), and turns failures into [`CliError`]s.
 
@@ -18,6 +18,8 @@ use tonic::{Code, Request, Response, Status};
 
 /// Metadata key naming who is acting; the manager records it in the audit log.
 pub const PRINCIPAL_KEY: &str = "x-pan-principal";
+/// Metadata key of the bearer token.
+pub const AUTHORIZATION_KEY: &str = "authorization";
 /// Principal used when `USER` is unset or not plain ASCII.
 pub const DEFAULT_PRINCIPAL: &str = "operator";
 /// How long connecting to one member may take.
@@ -25,12 +27,25 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a member may take to answer a request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The generated client with the principal attached to every call.
+/// The generated client with the credentials attached to every call.
 pub type Fabric = FabricClient<InterceptedService<Channel, Principal>>;
 
-/// Adds `x-pan-principal` to every request.
-#[derive(Clone, Debug)]
-pub struct Principal(AsciiMetadataValue);
+/// Adds `x-pan-principal` and, when a token was given, `authorization:
+/// Bearer <token>` to every request. Its `Debug` never shows the token.
+#[derive(Clone)]
+pub struct Principal {
+    name: AsciiMetadataValue,
+    bearer: Option<AsciiMetadataValue>,
+}
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("name", &self.name)
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
 
 impl Principal {
     /// The principal from `USER`, or `operator`.
@@ -45,14 +60,64 @@ impl Principal {
             .filter(|n| !n.is_empty())
             .and_then(|n| MetadataValue::try_from(n).ok())
             .unwrap_or_else(|| MetadataValue::from_static(DEFAULT_PRINCIPAL));
-        Principal(value)
+        Principal {
+            name: value,
+            bearer: None,
+        }
+    }
+
+    /// Sends `token` as `authorization: Bearer <token>` on every call.
+    pub fn with_token(mut self, token: Option<&Token>) -> Self {
+        self.bearer = token.map(Token::bearer);
+        self
     }
 }
 
 impl Interceptor for Principal {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert(PRINCIPAL_KEY, self.0.clone());
+        request
+            .metadata_mut()
+            .insert(PRINCIPAL_KEY, self.name.clone());
+        if let Some(bearer) = &self.bearer {
+            let mut bearer = bearer.clone();
+            bearer.set_sensitive(true);
+            request.metadata_mut().insert(AUTHORIZATION_KEY, bearer);
+        }
         Ok(request)
+    }
+}
+
+/// A bearer token (`pan_…`): checked to be usable as metadata, never shown
+/// by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// The token if it can travel as `authorization` metadata: visible
+    /// ASCII without spaces, not empty. `None` otherwise.
+    pub fn new(text: &str) -> Option<Token> {
+        let ok = !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Token(text.to_string()))
+    }
+
+    /// The token itself, for tests.
+    #[cfg(test)]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `Bearer <token>` as a metadata value.
+    fn bearer(&self) -> AsciiMetadataValue {
+        let mut value = MetadataValue::try_from(format!("Bearer {}", self.0))
+            .expect("Token::new checked the characters");
+        value.set_sensitive(true);
+        value
     }
 }
 
@@ -421,6 +486,30 @@ mod tests {
         let request = principal.call(Request::new(())).unwrap();
         let value = request.metadata().get(PRINCIPAL_KEY).unwrap();
         value.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_token_goes_as_a_bearer_authorization_and_is_never_shown() {
+        let token = Token::new("pan_k1_s3cret").unwrap();
+        let mut principal = Principal::named(Some("alice")).with_token(Some(&token));
+        let request = principal.call(Request::new(())).unwrap();
+        let value = request.metadata().get(AUTHORIZATION_KEY).unwrap();
+        assert_eq!(value.to_str().unwrap(), "Bearer pan_k1_s3cret");
+        assert!(value.is_sensitive());
+        assert!(!format!("{principal:?}").contains("s3cret"));
+        assert!(!format!("{token:?}").contains("s3cret"));
+
+        let mut anonymous = Principal::named(Some("alice")).with_token(None);
+        let request = anonymous.call(Request::new(())).unwrap();
+        assert!(request.metadata().get(AUTHORIZATION_KEY).is_none());
+    }
+
+    #[test]
+    fn tokens_must_be_usable_as_metadata() {
+        assert!(Token::new("pan_abc_def").is_some());
+        for bad in ["", "pan abc", "pan_\n", "pan_é"] {
+            assert!(Token::new(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

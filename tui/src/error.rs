@@ -1,6 +1,8 @@
 //! Failures and the single `error: ...` line each one becomes, plus exit
 //! codes: 1 for failures reported by or about the fabric manager, 2 for
-//! usage errors (clap's convention), 0 when stdout was closed early.
+//! usage errors (clap's convention), 3 when the manager did not accept the
+//! credentials (`Unauthenticated`) or the principal may not do the request
+//! (`PermissionDenied`), 0 when stdout was closed early.
 
 use std::fmt;
 use tonic::{Code, Status};
@@ -8,6 +10,14 @@ use tonic::{Code, Status};
 /// What `panctl` tells the operator to do when no manager can be reached.
 const REACH_HINT: &str =
     "is fabric-manager running? Set --manager or PAN_MANAGER to a member's address";
+
+/// What `panctl` tells the operator to do when the manager wants a token.
+pub const TOKEN_HINT: &str = "pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster)";
+
+/// Exit code of usage errors.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the manager refused the credentials or the permission.
+pub const EXIT_AUTH: u8 = 3;
 
 /// What `panctl` says when a member reports `Unavailable` without a message.
 const NO_LEADER: &str = "no leader is known; wait a few seconds for an election and retry, or check `panctl cluster status`";
@@ -64,7 +74,15 @@ impl CliError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Api { status, .. }
+                if matches!(
+                    status.code(),
+                    Code::Unauthenticated | Code::PermissionDenied
+                ) && not_grpc(status).is_none() =>
+            {
+                EXIT_AUTH
+            }
             _ => 1,
         }
     }
@@ -189,7 +207,7 @@ pub fn describe_status(addr: &str, status: &Status) -> String {
             msg("your principal may not do this")
         ),
         Code::Unauthenticated => format!(
-            "not authenticated: {}",
+            "not authenticated: {}; {TOKEN_HINT}",
             msg("the manager did not accept your credentials")
         ),
         Code::ResourceExhausted => format!(
@@ -348,7 +366,7 @@ mod tests {
             ),
             (
                 Code::Unauthenticated,
-                "error: not authenticated: partition \"acme\" does not exist; create it with `panctl partition create acme`",
+                "error: not authenticated: partition \"acme\" does not exist; create it with `panctl partition create acme`; pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster)",
             ),
             (
                 Code::ResourceExhausted,
@@ -529,6 +547,33 @@ mod tests {
             .context("cannot write the output");
         assert!(is_broken_pipe(&pipe));
         assert!(!is_broken_pipe(&plain));
+    }
+
+    #[test]
+    fn auth_failures_have_their_own_exit_code_and_say_what_to_do() {
+        let api = |status| {
+            anyhow::Error::new(CliError::Api {
+                addr: ADDR.into(),
+                status,
+            })
+        };
+        let unauthenticated = api(Status::unauthenticated(
+            "no bearer token in the authorization metadata.",
+        ));
+        assert_eq!(exit_code(&unauthenticated), 3);
+        assert_eq!(
+            error_line(&unauthenticated),
+            "error: not authenticated: no bearer token in the authorization metadata; pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster)"
+        );
+        let denied = api(Status::permission_denied(
+            "role partition-viewer:acme may not create servers",
+        ));
+        assert_eq!(exit_code(&denied), 3);
+        assert_eq!(
+            error_line(&denied),
+            "error: permission denied: role partition-viewer:acme may not create servers"
+        );
+        assert_eq!(exit_code(&api(Status::not_found("x"))), 1);
     }
 
     #[test]

@@ -9,9 +9,11 @@
 //!
 //! Here: parse the command line, run the command, and turn any failure into
 //! exactly one `error: ...` line on stderr with exit code 1 (failures from
-//! or about the manager) or 2 (usage errors).
+//! or about the manager), 2 (usage errors) or 3 (not authenticated or
+//! permission denied).
 
 mod args;
+mod auth;
 mod cli;
 mod client;
 mod commands;

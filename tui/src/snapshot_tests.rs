@@ -4,7 +4,9 @@
 //! `INSTA_UPDATE=always cargo test -p tui` (or `cargo insta review`).
 
 use crate::cli::Format;
-use crate::commands::{blade, cluster, discover, image, network, partition, server, volume};
+use crate::commands::{
+    blade, cluster, discover, image, network, partition, principal, server, volume,
+};
 use crate::output::{self, Detail};
 
 #[test]
@@ -119,4 +121,31 @@ fn partition_list_table() {
         .map(partition::PartitionView::from)
         .collect();
     insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn partition_show_with_quota_table() {
+    let view = partition::PartitionView::from(&partition::tests::sample()[0]);
+    insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
+}
+
+#[test]
+fn principal_list_table() {
+    let views: Vec<_> = principal::tests::sample()
+        .iter()
+        .map(principal::PrincipalView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn principal_show_table() {
+    let view = principal::PrincipalView::from(&principal::tests::sample()[1]);
+    insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
+}
+
+#[test]
+fn principal_create_with_token_table() {
+    let view = principal::TokenView::from(&principal::tests::token_reply());
+    insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
 }

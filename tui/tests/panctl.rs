@@ -2,29 +2,45 @@
 //! manager, and real gRPC calls against a fake manager (member failover,
 //! principal metadata, JSON contracts, error lines, the event and discovery
 //! streams, blade power, server start and stop, the data path: volumes,
-//! images, networks, server vNICs and agent reports).
+//! images, networks, server vNICs and agent reports; bearer tokens,
+//! principals, quotas and the auth error lines).
 
 mod fake_manager;
 
-use fake_manager::{BACKWARDS_RANGE, CUT_RANGE, FakeManager, MISSING};
+use fake_manager::{BACKWARDS_RANGE, CUT_RANGE, EXPIRED_TOKEN, FakeManager, MISSING, VIEWER_TOKEN};
 use serde_json::Value;
 use std::process::Output;
 
 /// Where nothing listens.
 const NOWHERE: &str = "127.0.0.1:1";
 
-/// Runs `panctl` with `args`, as user `tester`, with no `PAN_MANAGER`.
+/// Runs `panctl` with `args`, as user `tester`, with no `PAN_MANAGER` and
+/// no `PAN_TOKEN`.
 async fn panctl(args: &[&str]) -> Output {
     panctl_with_stdin(args, None).await
 }
 
 async fn panctl_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    panctl_with(args, stdin, None).await
+}
+
+/// [`panctl`] with `PAN_TOKEN` set to `token`.
+async fn panctl_with_token(args: &[&str], token: &str) -> Output {
+    panctl_with(args, None, Some(token)).await
+}
+
+async fn panctl_with(args: &[&str], stdin: Option<&[u8]>, token: Option<&str>) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_panctl"));
     command
         .args(args)
         .env("USER", "tester")
         .env_remove("PAN_MANAGER")
+        .env_remove("PAN_TOKEN");
+    if let Some(token) = token {
+        command.env("PAN_TOKEN", token);
+    }
+    command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -116,7 +132,7 @@ async fn usage_errors_are_one_line_naming_the_argument_with_exit_2() {
         "error: 'panctl server' needs a command (create, list, show, start, stop, delete); run 'panctl server --help' for usage"
     );
     let line = one_error_line(&panctl(&[]).await, 2);
-    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, network, pool, identity-pool, blade, server, volume, image, audit, events)"), "{line}");
+    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, network, pool, identity-pool, blade, server, volume, image, principal, whoami, audit, events)"), "{line}");
 
     let line = one_error_line(
         &panctl(&["--manager", "nowhere", "cluster", "status"]).await,
@@ -1222,4 +1238,447 @@ async fn server_create_sends_networks_and_volumes_and_show_prints_the_agent_repo
         "{text}"
     );
     assert!(text.contains("\ndata volumes   web-1-data\n"), "{text}");
+}
+
+/// A token file in a fresh temporary directory.
+fn token_file(name: &str, contents: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("panctl-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_token_goes_as_bearer_metadata_and_the_file_wins_over_pan_token() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let file = token_file("wins", "pan_from_file\n");
+
+    let output = panctl_with_token(&["--manager", &addr, "whoami"], "pan_from_env").await;
+    assert!(output.status.success(), "{output:?}");
+    let output = panctl_with_token(
+        &[
+            "--manager",
+            &addr,
+            "cluster",
+            "status",
+            "--token-file",
+            &file,
+        ],
+        "pan_from_env",
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let output = panctl_with_stdin(
+        &["--manager", &addr, "--token-file", "-", "server", "list"],
+        Some(b"pan_from_stdin\n"),
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let output = panctl(&["--manager", &addr, "server", "list"]).await;
+    assert!(output.status.success(), "{output:?}");
+
+    assert_eq!(
+        fake.seen.lock().unwrap().authorizations,
+        [
+            "Bearer pan_from_env",
+            "Bearer pan_from_file",
+            "Bearer pan_from_stdin",
+            "<none>"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_is_one_line_saying_where_the_token_is_with_exit_3() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let line = one_error_line(&panctl(&["--manager", &addr, "whoami"]).await, 3);
+    assert_eq!(
+        line,
+        "error: not authenticated: no bearer token: send `authorization: Bearer pan_…` metadata; pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster)"
+    );
+    let output = panctl_with_token(&["--manager", &addr, "whoami"], EXPIRED_TOKEN).await;
+    let line = one_error_line(&output, 3);
+    assert!(
+        line.starts_with("error: not authenticated: the token expired at 2025-06-01T12:00:00Z; pass --token-file FILE"),
+        "{line}"
+    );
+    assert!(!line.contains(EXPIRED_TOKEN), "{line}");
+}
+
+#[tokio::test]
+async fn permission_denied_is_one_line_with_exit_3() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let output = panctl_with_token(&["--manager", &addr, "principal", "list"], VIEWER_TOKEN).await;
+    let line = one_error_line(&output, 3);
+    assert_eq!(
+        line,
+        "error: permission denied: principal \"viewer\" (partition-viewer:acme) may not manage principals; ask a fabric-admin"
+    );
+    let value =
+        json(&panctl_with_token(&["--manager", &addr, "-o", "json", "whoami"], VIEWER_TOKEN).await);
+    assert_eq!(value["roles"], serde_json::json!(["partition-viewer:acme"]));
+}
+
+#[tokio::test]
+async fn bad_token_sources_are_usage_errors_and_nothing_is_sent() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let line = one_error_line(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "--token-file",
+                "/nonexistent/t",
+                "whoami",
+            ],
+            "pan_fine",
+        )
+        .await,
+        2,
+    );
+    assert_eq!(
+        line,
+        "error: cannot read the token file /nonexistent/t (no such file); pass --token-file with a file holding a PAN token (pan_…), or set PAN_TOKEN"
+    );
+    let empty = token_file("empty", "");
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "--token-file", &empty, "whoami"]).await,
+        2,
+    );
+    assert!(line.contains(&empty) && line.contains("is empty"), "{line}");
+    let line = one_error_line(
+        &panctl_with_token(&["--manager", &addr, "whoami"], "pan_s3cret with a space").await,
+        2,
+    );
+    assert!(
+        line.starts_with("error: PAN_TOKEN holds characters"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cret"), "{line}");
+    assert!(fake.seen.lock().unwrap().authorizations.is_empty());
+}
+
+#[tokio::test]
+async fn help_documents_tokens_and_exit_codes_without_showing_the_token() {
+    let output = panctl_with_token(&["--help"], "pan_s3cret_value").await;
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for needle in [
+        "--token-file",
+        "PAN_TOKEN",
+        "3 not authenticated",
+        "admin.token",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from {help}");
+    }
+    assert!(!help.contains("s3cret"), "{help}");
+}
+
+#[tokio::test]
+async fn principal_create_prints_the_token_once_in_table_and_json() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let admin = "pan_admin_token";
+    let output = panctl_with_token(
+        &[
+            "--manager",
+            &addr,
+            "principal",
+            "create",
+            "ci",
+            "--role",
+            "partition-admin",
+            "--role",
+            "partition-viewer:globex",
+            "--partition",
+            "acme",
+            "--expires-in",
+            "90d",
+        ],
+        admin,
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stdout(&output),
+        "name     ci\n\
+         roles    partition-admin:acme,partition-viewer:globex\n\
+         revoked  no\n\
+         created  2025-06-01T12:00:00Z\n\
+         expires  2025-08-30T12:00:00Z\n\
+         key id   k2\n\
+         \n\
+         token: pan_k2_ci-secret\n\
+         \n\
+         The token is shown only this once: save it now in a file only you can read, then pass it with --token-file FILE (or set PAN_TOKEN to it).\n"
+    );
+    let value = json(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "-o",
+                "json",
+                "principal",
+                "create",
+                "ops",
+                "--role",
+                "operator",
+            ],
+            admin,
+        )
+        .await,
+    );
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "principal": {
+                "name": "ops",
+                "roles": ["operator"],
+                "revoked": false,
+                "created_at_ms": 1_748_779_200_000u64,
+                "expires_at_ms": null,
+                "token_key_id": "k3"
+            },
+            "token": "pan_k3_ops-secret"
+        })
+    );
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(
+        seen.principal_creates,
+        [
+            pan_api::v1::CreatePrincipalRequest {
+                name: "ci".into(),
+                roles: vec![
+                    "partition-admin:acme".into(),
+                    "partition-viewer:globex".into()
+                ],
+                expires_in_s: 90 * 86_400,
+            },
+            pan_api::v1::CreatePrincipalRequest {
+                name: "ops".into(),
+                roles: vec!["operator".into()],
+                expires_in_s: 0,
+            }
+        ]
+    );
+    assert_eq!(seen.authorizations, ["Bearer pan_admin_token"; 2]);
+}
+
+#[tokio::test]
+async fn roles_and_partitions_that_do_not_fit_are_usage_errors() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let create = |extra: &'static [&'static str]| {
+        let mut args = vec!["--manager", addr.as_str(), "principal", "create", "ci"];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        panctl_with_token(&args, "pan_admin").await
+    };
+    let line = one_error_line(&run(create(&["--role", "partition-viewer"])).await, 2);
+    assert_eq!(
+        line,
+        "error: --role partition-viewer needs a partition: add --partition P, or write --role partition-viewer:P"
+    );
+    let line = one_error_line(
+        &run(create(&["--role", "fabric-admin", "--partition", "acme"])).await,
+        2,
+    );
+    assert!(line.contains("only fabric-wide roles"), "{line}");
+    let line = one_error_line(&run(create(&["--role", "root"])).await, 2);
+    assert!(
+        line.contains("'--role <ROLE>'") && line.contains("is not a role"),
+        "{line}"
+    );
+    let line = one_error_line(
+        &run(create(&["--role", "operator", "--expires-in", "soon"])).await,
+        2,
+    );
+    assert!(line.contains("'--expires-in <DURATION>'"), "{line}");
+    assert!(fake.seen.lock().unwrap().authorizations.is_empty());
+}
+
+#[tokio::test]
+async fn principal_list_revoke_rotate_delete() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let token = "pan_admin";
+    let table = stdout(&panctl_with_token(&["--manager", &addr, "principal", "list"], token).await);
+    assert_eq!(
+        table,
+        "NAME   ROLES                 REVOKED  EXPIRES               KEY-ID\n\
+         admin  fabric-admin          no       never                 k5\n\
+         ci     partition-admin:acme  yes      2025-06-02T12:00:00Z  k2\n"
+    );
+    let value = json(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "-o",
+                "json",
+                "principal",
+                "revoke",
+                "ci",
+            ],
+            token,
+        )
+        .await,
+    );
+    assert_eq!(value["revoked"], true);
+    assert_eq!(value["name"], "ci");
+    let value = json(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "-o",
+                "json",
+                "principal",
+                "rotate",
+                "ci",
+                "--expires-in",
+                "3600",
+            ],
+            token,
+        )
+        .await,
+    );
+    assert_eq!(value["token"], "pan_k2_ci-rotated");
+    assert_eq!(value["principal"]["expires_at_ms"], 1_748_782_800_000u64);
+    let output = panctl_with_token(&["--manager", &addr, "principal", "rotate", "ci"], token).await;
+    let text = stdout(&output);
+    assert!(text.contains("\ntoken: pan_k2_ci-rotated\n"), "{text}");
+    assert!(text.contains("shown only this once"), "{text}");
+    let output = panctl_with_token(&["--manager", &addr, "principal", "delete", "ci"], token).await;
+    assert_eq!(stdout(&output), "deleted principal ci\n");
+    let value = json(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "-o",
+                "json",
+                "principal",
+                "delete",
+                "ci",
+            ],
+            token,
+        )
+        .await,
+    );
+    assert_eq!(value, serde_json::json!({"deleted": "principal/ci"}));
+    let line = one_error_line(
+        &panctl_with_token(&["--manager", &addr, "principal", "revoke", MISSING], token).await,
+        1,
+    );
+    assert_eq!(
+        line,
+        "error: not found: Principal \"missing\" does not exist; list them with `panctl principal list`"
+    );
+    let table = stdout(&panctl_with_token(&["--manager", &addr, "whoami"], token).await);
+    assert!(
+        table.starts_with("name     me\nroles    fabric-admin\n"),
+        "{table}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(
+        seen.principal_changes,
+        ["revoke ci", "delete ci", "delete ci"]
+    );
+    assert_eq!(
+        seen.principal_rotations
+            .iter()
+            .map(|r| r.expires_in_s)
+            .collect::<Vec<_>>(),
+        [3600, 0]
+    );
+}
+
+#[tokio::test]
+async fn partition_quotas_list_show_and_set() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let table = stdout(&panctl(&["--manager", &addr, "partition", "list"]).await);
+    assert!(
+        table.contains("servers 2/10, volume-bytes 40GiB/100GiB"),
+        "{table}"
+    );
+    let show = stdout(&panctl(&["--manager", &addr, "partition", "show", "acme"]).await);
+    assert!(show.contains("servers       2 of 10\n"), "{show}");
+    assert!(show.contains("volume bytes  40 GiB of 100 GiB\n"), "{show}");
+    assert!(show.contains("blades        2 (unlimited)\n"), "{show}");
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "partition", "show", "globex"]).await,
+        1,
+    );
+    assert_eq!(
+        line,
+        "error: not found: partition \"globex\" does not exist or is not visible to you; list them with `panctl partition list`"
+    );
+
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "partition",
+            "set-quota",
+            "acme",
+            "--max-servers",
+            "20",
+            "--max-volume-bytes",
+            "1T",
+            "--max-blades",
+            "4",
+        ])
+        .await,
+    );
+    assert_eq!(
+        value["quota"],
+        serde_json::json!({
+            "max_servers": 20,
+            "max_volumes": null,
+            "max_volume_bytes": 1u64 << 40,
+            "max_networks": null,
+            "max_blades": 4
+        })
+    );
+    assert_eq!(value["usage"]["volume_bytes"], 40u64 << 30);
+    let output = panctl(&[
+        "--manager",
+        &addr,
+        "partition",
+        "set-quota",
+        "acme",
+        "--unlimited",
+    ])
+    .await;
+    assert!(stdout(&output).contains("servers       2 (unlimited)\n"));
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "partition", "set-quota", "acme"]).await,
+        2,
+    );
+    assert!(
+        line.contains("--max-servers") && line.contains("--unlimited"),
+        "{line}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.quotas.len(), 2);
+    assert_eq!(
+        seen.quotas[0].quota.unwrap().max_volume_bytes,
+        Some(1 << 40)
+    );
+    assert_eq!(seen.quotas[1].quota, Some(Default::default()));
 }

@@ -9,6 +9,8 @@ use super::convert::{opt, qualification_from};
 use super::hardware::{
     self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
 };
+use super::auth;
+use super::principals;
 use super::storage;
 use crate::agent::AgentRegistry;
 use crate::bmc::{Bmc as _, ResetType};
@@ -27,10 +29,6 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
 
-/// Metadata key naming the caller until tokens arrive (tenant-partitions issue).
-pub const PRINCIPAL_HEADER: &str = "x-pan-principal";
-/// Principal recorded when a caller names none.
-pub const ANONYMOUS: &str = "anonymous";
 /// Default and largest page of audit records.
 const AUDIT_DEFAULT: usize = 100;
 const AUDIT_MAX: usize = 10_000;
@@ -146,24 +144,6 @@ impl FabricService {
     }
 }
 
-/// Who is calling, from request metadata.
-fn principal<T>(req: &Request<T>) -> Result<String, Status> {
-    let Some(value) = req.metadata().get(PRINCIPAL_HEADER) else {
-        return Ok(ANONYMOUS.to_string());
-    };
-    let name = value.to_str().map_err(|_| {
-        Status::invalid_argument(format!(
-            "metadata {PRINCIPAL_HEADER} is not printable ASCII"
-        ))
-    })?;
-    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
-        return Err(Status::invalid_argument(format!(
-            "metadata {PRINCIPAL_HEADER} must be 1 to 64 printable characters"
-        )));
-    }
-    Ok(name.to_string())
-}
-
 fn unexpected(outcome: &Outcome) -> Status {
     Status::internal(format!(
         "the state machine returned an unexpected outcome ({outcome:?}); this is a bug in PAN"
@@ -265,8 +245,9 @@ async fn enrol(
 impl Fabric for FabricService {
     async fn cluster_status(
         &self,
-        _req: Request<pb::ClusterStatusRequest>,
+        req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
+        let _caller = auth::admit(&req)?;
         Ok(Response::new(self.node.cluster_status()))
     }
 
@@ -274,6 +255,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
+        let _caller = auth::admit(&req)?;
         let pb::AddMemberRequest { id, addr } = req.into_inner();
         self.node.add_member(id, addr).await?;
         Ok(Response::new(self.node.cluster_status()))
@@ -283,6 +265,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
+        let _caller = auth::admit(&req)?;
         self.node.remove_member(req.into_inner().id).await?;
         Ok(Response::new(self.node.cluster_status()))
     }
@@ -291,7 +274,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePartitionRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePartition {
             network_ids: opt(&r.network_ids).map(str::to_string),
@@ -303,11 +287,16 @@ impl Fabric for FabricService {
 
     async fn list_partitions(
         &self,
-        _req: Request<pb::ListPartitionsRequest>,
+        req: Request<pb::ListPartitionsRequest>,
     ) -> Result<Response<pb::ListPartitionsReply>, Status> {
+        let caller = auth::admit(&req)?;
         let partitions = self.read(|s| Ok(s.partitions())).await?;
         Ok(Response::new(pb::ListPartitionsReply {
-            partitions: partitions.into_iter().map(Into::into).collect(),
+            partitions: partitions
+                .into_iter()
+                .filter(|p| caller.sees(Some(&p.name)))
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -315,7 +304,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePartitionRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let command = Command::DeletePartition {
             name: req.into_inner().name,
         };
@@ -326,7 +316,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePoolRequest>,
     ) -> Result<Response<pb::Pool>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePool {
             name: r.name,
@@ -337,8 +328,9 @@ impl Fabric for FabricService {
 
     async fn list_pools(
         &self,
-        _req: Request<pb::ListPoolsRequest>,
+        req: Request<pb::ListPoolsRequest>,
     ) -> Result<Response<pb::ListPoolsReply>, Status> {
+        let _caller = auth::admit(&req)?;
         let pools = self.read(|s| Ok(s.pools())).await?;
         Ok(Response::new(pb::ListPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -349,7 +341,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let command = Command::DeletePool {
             name: req.into_inner().name,
         };
@@ -360,7 +353,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateIdentityPoolRequest>,
     ) -> Result<Response<pb::IdentityPool>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateIdentityPool {
             name: r.name,
@@ -373,8 +367,9 @@ impl Fabric for FabricService {
 
     async fn list_identity_pools(
         &self,
-        _req: Request<pb::ListIdentityPoolsRequest>,
+        req: Request<pb::ListIdentityPoolsRequest>,
     ) -> Result<Response<pb::ListIdentityPoolsReply>, Status> {
+        let _caller = auth::admit(&req)?;
         let pools = self.read(|s| Ok(s.identity_pools())).await?;
         Ok(Response::new(pb::ListIdentityPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -385,7 +380,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteIdentityPoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let command = Command::DeleteIdentityPool {
             name: req.into_inner().name,
         };
@@ -396,7 +392,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let facts = match r.facts {
             Some(f) => facts_from(&format!("blade '{}'", r.name), f)?,
@@ -435,6 +432,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListBladesRequest>,
     ) -> Result<Response<pb::ListBladesReply>, Status> {
+        let _caller = auth::admit(&req)?;
         let r = req.into_inner();
         let blades = self.read(|s| s.blades(opt(&r.pool))).await?;
         Ok(Response::new(pb::ListBladesReply {
@@ -446,6 +444,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
+        let _caller = auth::admit(&req)?;
         let r = req.into_inner();
         let blade = self.read(|s| s.blade(&r.name)).await?;
         Ok(Response::new(blade.into()))
@@ -455,7 +454,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveBladeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let command = Command::RemoveBlade {
             name: req.into_inner().name,
         };
@@ -466,7 +466,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateServer {
             name: r.name,
@@ -485,10 +486,15 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListServersRequest>,
     ) -> Result<Response<pb::ListServersReply>, Status> {
+        let caller = auth::admit(&req)?;
         let r = req.into_inner();
         let servers = self.read(|s| s.servers(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListServersReply {
-            servers: servers.into_iter().map(Into::into).collect(),
+            servers: servers
+                .into_iter()
+                .filter(|v| caller.sees(Some(&v.partition)))
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -496,6 +502,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
+        let _caller = auth::admit(&req)?;
         let r = req.into_inner();
         let server = self.read(|s| s.server(&r.partition, &r.name)).await?;
         let agent = self.agent_report(&server);
@@ -508,7 +515,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteServerRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteServer {
             name: r.name,
@@ -521,7 +529,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddImageRequest>,
     ) -> Result<Response<pb::Image>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::AddImage {
             name: r.name.clone(),
@@ -546,8 +555,9 @@ impl Fabric for FabricService {
 
     async fn list_images(
         &self,
-        _req: Request<pb::ListImagesRequest>,
+        req: Request<pb::ListImagesRequest>,
     ) -> Result<Response<pb::ListImagesReply>, Status> {
+        let _caller = auth::admit(&req)?;
         let images = self.read(|s| Ok(s.images())).await?;
         Ok(Response::new(pb::ListImagesReply {
             images: images.into_iter().map(Into::into).collect(),
@@ -558,7 +568,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteImageRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteImage {
             name: r.name.clone(),
@@ -583,7 +594,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateVolume {
             name: r.name.clone(),
@@ -599,10 +611,15 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListVolumesRequest>,
     ) -> Result<Response<pb::ListVolumesReply>, Status> {
+        let caller = auth::admit(&req)?;
         let r = req.into_inner();
         let volumes = self.read(|s| s.volumes(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListVolumesReply {
-            volumes: volumes.into_iter().map(Into::into).collect(),
+            volumes: volumes
+                .into_iter()
+                .filter(|v| caller.sees(Some(&v.partition)))
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -610,6 +627,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
+        let _caller = auth::admit(&req)?;
         let r = req.into_inner();
         let volume = self.read(|s| s.volume(&r.partition, &r.name)).await?;
         Ok(Response::new(volume.into()))
@@ -619,7 +637,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteVolumeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteVolume {
             name: r.name.clone(),
@@ -651,7 +670,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ResizeVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::ResizeVolume {
             name: r.name.clone(),
@@ -666,7 +686,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::SnapshotVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::SnapshotVolume {
             name: r.name.clone(),
@@ -681,7 +702,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RestoreVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::RestoreVolume {
             name: r.name.clone(),
@@ -696,7 +718,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteSnapshotRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteSnapshot {
             name: r.name.clone(),
@@ -711,7 +734,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateNetworkRequest>,
     ) -> Result<Response<pb::Network>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateNetwork {
             name: r.name,
@@ -725,10 +749,15 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListNetworksRequest>,
     ) -> Result<Response<pb::ListNetworksReply>, Status> {
+        let caller = auth::admit(&req)?;
         let r = req.into_inner();
         let networks = self.read(|s| s.networks(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListNetworksReply {
-            networks: networks.into_iter().map(Into::into).collect(),
+            networks: networks
+                .into_iter()
+                .filter(|v| caller.sees(Some(&v.partition)))
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -736,7 +765,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteNetworkRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteNetwork {
             name: r.name,
@@ -747,62 +777,151 @@ impl Fabric for FabricService {
 
     async fn create_principal(
         &self,
-        _req: Request<pb::CreatePrincipalRequest>,
+        req: Request<pb::CreatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        Err(Status::unimplemented("create_principal: not yet"))
+        let caller = auth::admit(&req)?;
+        let r = req.into_inner();
+        let roles = r
+            .roles
+            .iter()
+            .map(|role| {
+                role.parse::<partitions::Role>().map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "principal '{}': {}",
+                        r.name,
+                        crate::error::chain(&e)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = principals::now_ms();
+        let (principal, token) = partitions::Principal::new(
+            &r.name,
+            roles,
+            &principals::fresh_seed(),
+            now,
+            principals::expiry(now, r.expires_in_s),
+        )
+        .map_err(|e| Status::invalid_argument(crate::error::chain(&e)))?;
+        let outcome = self
+            .write(
+                caller.name().to_string(),
+                Command::CreatePrincipal { principal },
+            )
+            .await?;
+        principals::token_reply(outcome, token)
     }
 
     async fn list_principals(
         &self,
-        _req: Request<pb::ListPrincipalsRequest>,
+        req: Request<pb::ListPrincipalsRequest>,
     ) -> Result<Response<pb::ListPrincipalsReply>, Status> {
-        Err(Status::unimplemented("list_principals: not yet"))
+        let _caller = auth::admit(&req)?;
+        let principals = self.read(|s| Ok(s.principals())).await?;
+        Ok(Response::new(pb::ListPrincipalsReply {
+            principals: principals.into_iter().map(Into::into).collect(),
+        }))
     }
 
     async fn revoke_principal(
         &self,
-        _req: Request<pb::RevokePrincipalRequest>,
+        req: Request<pb::RevokePrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        Err(Status::unimplemented("revoke_principal: not yet"))
+        let caller = auth::admit(&req)?;
+        let r = req.into_inner();
+        let outcome = self
+            .write(
+                caller.name().to_string(),
+                Command::RevokePrincipal { name: r.name },
+            )
+            .await?;
+        // In effect only once every member has applied it: a revoked token
+        // must be refused by whichever member it is sent to.
+        self.node.wait_applied_everywhere().await?;
+        expect_outcome!(outcome, Principal)
     }
 
     async fn rotate_principal(
         &self,
-        _req: Request<pb::RotatePrincipalRequest>,
+        req: Request<pb::RotatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        Err(Status::unimplemented("rotate_principal: not yet"))
+        let caller = auth::admit(&req)?;
+        let r = req.into_inner();
+        let now = principals::now_ms();
+        let (token, hash) = partitions::token::issue(&principals::fresh_seed(), now)
+            .map_err(|e| Status::internal(format!("could not issue a token: {e}")))?;
+        let outcome = self
+            .write(
+                caller.name().to_string(),
+                Command::RotatePrincipal {
+                    name: r.name,
+                    token: hash,
+                    expires_at_ms: principals::expiry(now, r.expires_in_s),
+                },
+            )
+            .await?;
+        self.node.wait_applied_everywhere().await?;
+        principals::token_reply(outcome, token)
     }
 
     async fn delete_principal(
         &self,
-        _req: Request<pb::DeletePrincipalRequest>,
+        req: Request<pb::DeletePrincipalRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        Err(Status::unimplemented("delete_principal: not yet"))
+        let caller = auth::admit(&req)?;
+        let r = req.into_inner();
+        let outcome = self
+            .write(
+                caller.name().to_string(),
+                Command::DeletePrincipal { name: r.name },
+            )
+            .await?;
+        self.node.wait_applied_everywhere().await?;
+        deleted(outcome)
     }
 
     async fn who_am_i(
         &self,
-        _req: Request<pb::WhoAmIRequest>,
+        req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        Err(Status::unimplemented("who_am_i: not yet"))
+        let caller = auth::admit(&req)?;
+        let me = self.read(|s| s.principal(caller.name())).await?;
+        Ok(Response::new(me.into()))
     }
 
     async fn set_quota(
         &self,
-        _req: Request<pb::SetQuotaRequest>,
+        req: Request<pb::SetQuotaRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        Err(Status::unimplemented("set_quota: not yet"))
+        let caller = auth::admit(&req)?;
+        let r = req.into_inner();
+        let q = r.quota.unwrap_or_default();
+        let command = Command::SetQuota {
+            partition: r.partition,
+            quota: partitions::Quota {
+                max_servers: q.max_servers,
+                max_volumes: q.max_volumes,
+                max_volume_bytes: q.max_volume_bytes,
+                max_networks: q.max_networks,
+                max_blades: q.max_blades,
+                dedicated_pool: None,
+            },
+        };
+        expect_outcome!(self.write(caller.name().to_string(), command).await?, Partition)
     }
 
     async fn list_audit(
         &self,
         req: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditReply>, Status> {
+        let caller = auth::admit(&req)?;
         let limit = match req.into_inner().limit as usize {
             0 => AUDIT_DEFAULT,
             n => n.min(AUDIT_MAX),
         };
-        let records = self.read(|s| Ok(s.audit(limit))).await?;
+        let records = self
+            .read(|s| Ok(s.audit_where(limit, |r| caller.sees(r.partition.as_deref()))))
+            .await?;
         Ok(Response::new(pb::ListAuditReply {
             records: records.into_iter().map(Into::into).collect(),
         }))
@@ -814,7 +933,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DiscoverBladesRequest>,
     ) -> Result<Response<Self::DiscoverBladesStream>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let urls = expand_range(&r.bmc_range, &r.scheme).map_err(Status::invalid_argument)?;
         if r.bmc_user.is_empty() || r.bmc_password.is_empty() {
@@ -870,7 +990,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::BladePowerRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let action = match r.action.as_str() {
             "on" => PowerAction::On,
@@ -930,7 +1051,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StartServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let placed = match self
             .write(
@@ -984,7 +1106,8 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StopServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let principal = principal(&req)?;
+        let caller = auth::admit(&req)?;
+        let principal = caller.name().to_string();
         let r = req.into_inner();
         let stopping = match self
             .write(
@@ -1017,15 +1140,17 @@ impl Fabric for FabricService {
 
     async fn watch_events(
         &self,
-        _req: Request<pb::WatchEventsRequest>,
+        req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let caller = auth::admit(&req)?;
         let rx = self.node.state_machine().subscribe();
-        let stream = BroadcastStream::new(rx).map(|item| match item {
-            Ok(event) => Ok(pb::Event::from(event)),
-            Err(BroadcastStreamRecvError::Lagged(n)) => Err(Status::resource_exhausted(format!(
+        let stream = BroadcastStream::new(rx).filter_map(move |item| match item {
+            Ok(event) if caller.sees(event.partition.as_deref()) => Some(Ok(pb::Event::from(event))),
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Err(Status::resource_exhausted(format!(
                 "this event stream fell {n} events behind and was cut; \
                  reconnect and re-list the objects you track"
-            ))),
+            )))),
         });
         Ok(Response::new(Box::pin(stream)))
     }

@@ -5,6 +5,8 @@
 mod convert;
 pub mod fabric;
 pub mod hardware;
+pub mod auth;
+pub mod principals;
 pub mod raft;
 pub mod storage;
 
@@ -45,12 +47,17 @@ pub async fn serve(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    // Every public call is authenticated here, against this member's state.
+    let auth_node = node.clone();
     let fabric = FabricServer::new(fabric::FabricService::new(
         node.clone(),
         bmcs,
         agents.clone(),
     ))
     .max_decoding_message_size(4 * 1024 * 1024);
+    let fabric = tonic::service::interceptor::InterceptedService::new(fabric, move |req| {
+        auth::authenticate(&auth_node, req)
+    });
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -59,12 +59,15 @@ impl RaftRpc for RaftService {
             Forwarded::Propose(batch) => reply(&self.node.propose_forwarded(batch).await),
             Forwarded::RemoveMember(id) => reply(&self.node.remove_member_forwarded(id).await),
             Forwarded::ReadIndex => reply(&self.node.read_index().await),
+            Forwarded::AppliedIndex => reply(&self.node.applied_index()),
         }
     }
 
     async fn read_index(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let _: Forwarded = decode_payload(req)?;
-        reply(&self.node.read_index().await)
+        match decode_payload::<Forwarded>(req)? {
+            Forwarded::AppliedIndex => reply(&self.node.applied_index()),
+            _ => reply(&self.node.read_index().await),
+        }
     }
 
     async fn join(

@@ -3,8 +3,8 @@
 use super::StateError;
 use super::model::{BladeFacts, BladeObservation, PowerAction, Qualification, Secret};
 use super::view::{
-    BladeView, IdentityPoolView, ImageView, NetworkView, PartitionView, PoolView, ServerView,
-    VolumeView,
+    BladeView, IdentityPoolView, ImageView, NetworkView, PartitionView, PoolView, PrincipalView,
+    ServerView, VolumeView,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -179,6 +179,35 @@ pub enum Command {
         name: String,
         partition: String,
         generation: u64,
+    },
+    /// A new principal. The API handler builds the record from fresh
+    /// randomness and hands the token to the caller; the command carries
+    /// only the token's salted hash.
+    CreatePrincipal {
+        principal: partitions::Principal,
+    },
+    /// The first start's fabric-admin: accepted only while no principal
+    /// exists, so repeating it is harmless.
+    BootstrapPrincipal {
+        principal: partitions::Principal,
+    },
+    /// A new token for a principal: replaces the hash and the expiry and
+    /// lifts a revocation.
+    RotatePrincipal {
+        name: String,
+        token: partitions::TokenHash,
+        expires_at_ms: Option<u64>,
+    },
+    RevokePrincipal {
+        name: String,
+    },
+    DeletePrincipal {
+        name: String,
+    },
+    /// A partition's limits.
+    SetQuota {
+        partition: String,
+        quota: partitions::Quota,
     },
 }
 
@@ -385,8 +414,86 @@ impl fmt::Display for Command {
                 f,
                 "server stopped {partition}/{name} generation={generation}"
             ),
+            // Never the token's salt or digest: only the public key id.
+            Command::CreatePrincipal { principal: p } => {
+                write!(f, "principal create {}", principal_text(p))
+            }
+            Command::BootstrapPrincipal { principal: p } => {
+                write!(f, "principal bootstrap {}", principal_text(p))
+            }
+            Command::RotatePrincipal {
+                name,
+                token,
+                expires_at_ms,
+            } => write!(
+                f,
+                "principal rotate {name} expires_at_ms={} key_id={}",
+                expiry_text(*expires_at_ms),
+                token.key_id
+            ),
+            Command::RevokePrincipal { name } => write!(f, "principal revoke {name}"),
+            Command::DeletePrincipal { name } => write!(f, "principal delete {name}"),
+            Command::SetQuota { partition, quota } => {
+                let limit = |l: Option<u64>| l.map_or("-".to_string(), |n| n.to_string());
+                write!(
+                    f,
+                    "partition set-quota {partition} max_servers={} max_volumes={} \
+                     max_volume_bytes={} max_networks={} max_blades={} dedicated_pool={}",
+                    limit(quota.max_servers),
+                    limit(quota.max_volumes),
+                    limit(quota.max_volume_bytes),
+                    limit(quota.max_networks),
+                    limit(quota.max_blades),
+                    quota.dedicated_pool.as_deref().unwrap_or("-")
+                )
+            }
         }
     }
+}
+
+impl Command {
+    /// The partition this command concerns (a partition's own create and
+    /// delete included); `None` for fabric-wide commands.
+    pub fn partition(&self) -> Option<&str> {
+        match self {
+            Command::CreatePartition { name, .. } | Command::DeletePartition { name } => {
+                Some(name)
+            }
+            Command::CreateServer { partition, .. }
+            | Command::DeleteServer { partition, .. }
+            | Command::CreateVolume { partition, .. }
+            | Command::DeleteVolume { partition, .. }
+            | Command::ResizeVolume { partition, .. }
+            | Command::SnapshotVolume { partition, .. }
+            | Command::RestoreVolume { partition, .. }
+            | Command::DeleteSnapshot { partition, .. }
+            | Command::VolumeOpDone { partition, .. }
+            | Command::CreateNetwork { partition, .. }
+            | Command::DeleteNetwork { partition, .. }
+            | Command::StartServer { partition, .. }
+            | Command::ServerRunning { partition, .. }
+            | Command::ServerStartFailed { partition, .. }
+            | Command::StopServer { partition, .. }
+            | Command::ServerStopped { partition, .. } => Some(partition),
+            _ => None,
+        }
+    }
+}
+
+/// A principal for audit text: name, roles, expiry and public key id.
+fn principal_text(p: &partitions::Principal) -> String {
+    let roles: Vec<String> = p.roles.iter().map(ToString::to_string).collect();
+    format!(
+        "{} roles={} expires_at_ms={} key_id={}",
+        p.name,
+        roles.join(","),
+        expiry_text(p.expires_at_ms),
+        p.token.key_id
+    )
+}
+
+fn expiry_text(expires_at_ms: Option<u64>) -> String {
+    expires_at_ms.map_or("never".to_string(), |at| at.to_string())
 }
 
 fn outcome_text(error: &Option<String>) -> String {
@@ -426,6 +533,7 @@ pub enum Outcome {
     Volume(VolumeView),
     Image(ImageView),
     Network(NetworkView),
+    Principal(PrincipalView),
     Deleted,
     /// Accepted; nothing to return.
     Done,

@@ -213,6 +213,9 @@ impl State {
                 });
             }
         }
+        if self.servers[&sid].blade.is_none() {
+            self.check_quota(pid, &partitions::QuotaRequest::blade())?;
+        }
         let bid = match blade {
             Some(b) => {
                 let bid = self.blade_id(b)?;
@@ -234,6 +237,11 @@ impl State {
         server.generation = generation;
         server.last_error = None;
         self.index.transitioning.insert(sid);
+        self.index
+            .partition_placed
+            .entry(pid)
+            .or_default()
+            .insert(sid);
         let blade = self.blades.get_mut(&bid).expect("chosen above");
         blade.state = BladeState::Allocated;
         blade.server = Some(sid);
@@ -297,6 +305,9 @@ impl State {
         let server = self.servers.get_mut(&sid).expect("caller looked it up");
         server.state = state;
         server.last_error = error;
+        if let Some(set) = self.index.partition_placed.get_mut(&server.partition) {
+            set.remove(&sid);
+        }
         if let Some(bid) = server.blade.take()
             && let Some(blade) = self.blades.get_mut(&bid)
         {

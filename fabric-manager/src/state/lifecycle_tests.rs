@@ -151,6 +151,7 @@ fn set_blade_state(state: &mut State, name: &str, to: BladeState) {
 #[track_caller]
 fn accepted(state: &mut State, command: Command) -> (Outcome, Vec<Event>) {
     let text = command.to_string();
+    let partition = command.partition().map(str::to_string);
     let index = next_index(state);
     let applied = run(state, command);
     let outcome = match applied.result {
@@ -168,6 +169,7 @@ fn accepted(state: &mut State, command: Command) -> (Outcome, Vec<Event>) {
             principal: OPERATOR.to_string(),
             command: text,
             error: None,
+            partition,
         })
     );
     (outcome, applied.events)
@@ -1841,6 +1843,7 @@ fn run_lifecycle(ops: &[Op]) -> Result<Reached, TestCaseError> {
                 principal: OPERATOR.to_string(),
                 command: command.to_string(),
                 error: applied.result.as_ref().err().map(ToString::to_string),
+                partition: command.partition().map(str::to_string),
             }
         );
         if let Some(expected) = model_accepts(&before, command) {

@@ -12,11 +12,14 @@ pub mod identity;
 mod lifecycle;
 mod model;
 mod network;
+mod principals;
 mod storage;
 mod view;
 
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod principal_tests;
 #[cfg(test)]
 mod storage_tests;
 #[cfg(test)]
@@ -67,6 +70,9 @@ pub struct State {
     #[serde(default)]
     create_failures: BTreeMap<u64, String>,
     credentials: BTreeMap<CredentialId, Secret>,
+    /// Who may call the API, by name (token hashes only, never tokens).
+    #[serde(default)]
+    principals: BTreeMap<String, partitions::Principal>,
     audit: VecDeque<AuditRecord>,
     /// Derived lookups, rebuilt after deserialization.
     #[serde(skip)]
@@ -105,6 +111,13 @@ struct Index {
     /// work list.
     storage_images: BTreeSet<ImageId>,
     storage_volumes: BTreeSet<VolumeId>,
+    /// Principal name by its token's key id, for authentication.
+    principal_by_key: BTreeMap<partitions::KeyId, String>,
+    /// Sum of each partition's volume sizes (a pending resize counts at its
+    /// target size), for the volume bytes quota.
+    partition_volume_bytes: BTreeMap<PartitionId, u64>,
+    /// Each partition's servers placed on a blade, for the blades quota.
+    partition_placed: BTreeMap<PartitionId, BTreeSet<ServerId>>,
 }
 
 /// What a new server asks for, beyond its name and partition.
@@ -148,6 +161,7 @@ impl Default for State {
             networks: BTreeMap::new(),
             create_failures: BTreeMap::new(),
             credentials: BTreeMap::new(),
+            principals: BTreeMap::new(),
             audit: VecDeque::new(),
             index: Index::default(),
         };
@@ -171,6 +185,7 @@ impl PartialEq for State {
             && self.networks == other.networks
             && self.create_failures == other.create_failures
             && self.credentials == other.credentials
+            && self.principals == other.principals
             && self.audit == other.audit
     }
 }
@@ -280,6 +295,12 @@ impl State {
             if matches!(s.state, ServerState::Starting | ServerState::Stopping) {
                 ix.transitioning.insert(s.id);
             }
+            if s.blade.is_some() {
+                ix.partition_placed
+                    .entry(s.partition)
+                    .or_default()
+                    .insert(s.id);
+            }
         }
         for v in self.volumes.values() {
             ix.volume_by_name
@@ -294,6 +315,8 @@ impl State {
             if v.op.is_some() {
                 ix.storage_volumes.insert(v.id);
             }
+            let bytes = ix.partition_volume_bytes.entry(v.partition).or_default();
+            *bytes = bytes.saturating_add(storage::volume_charge(v));
         }
         for i in self.images.values() {
             ix.image_by_name.insert(i.name.clone(), i.id);
@@ -309,6 +332,9 @@ impl State {
                 .or_default()
                 .insert(n.id);
             ix.vnis.insert(n.vni, n.id);
+        }
+        for p in self.principals.values() {
+            ix.principal_by_key.insert(p.token.key_id, p.name.clone());
         }
         self.index = ix;
     }
@@ -328,6 +354,7 @@ impl State {
             principal: envelope.principal.clone(),
             command: envelope.command.to_string(),
             error: result.as_ref().err().map(ToString::to_string),
+            partition: envelope.command.partition().map(str::to_string),
         });
         while self.audit.len() > AUDIT_RETENTION {
             self.audit.pop_front();
@@ -373,6 +400,7 @@ impl State {
                         description: description.clone(),
                         created_at_ms: at_ms,
                         network_ids: Some(range),
+                        quota: partitions::Quota::default(),
                     },
                 );
                 self.index.partition_by_name.insert(name.clone(), id);
@@ -405,11 +433,14 @@ impl State {
                         remedy: "delete them first".to_string(),
                     });
                 }
+                self.check_no_principal_roles_on(name)?;
                 self.partitions.remove(&id);
                 self.index.partition_by_name.remove(name);
                 self.index.partition_servers.remove(&id);
                 self.index.partition_volumes.remove(&id);
                 self.index.partition_networks.remove(&id);
+                self.index.partition_volume_bytes.remove(&id);
+                self.index.partition_placed.remove(&id);
                 event("partition.deleted", format!("partition/{name}"), Some(name));
                 Ok(Outcome::Deleted)
             }
@@ -818,6 +849,20 @@ impl State {
                 partition,
                 generation,
             } => self.server_stopped(partition, name, *generation, events),
+            Command::CreatePrincipal { principal } => {
+                self.create_principal(principal, false, at_ms, events)
+            }
+            Command::BootstrapPrincipal { principal } => {
+                self.create_principal(principal, true, at_ms, events)
+            }
+            Command::RotatePrincipal {
+                name,
+                token,
+                expires_at_ms,
+            } => self.rotate_principal(name, token, *expires_at_ms, at_ms, events),
+            Command::RevokePrincipal { name } => self.revoke_principal(name, at_ms, events),
+            Command::DeletePrincipal { name } => self.delete_principal(name, at_ms, events),
+            Command::SetQuota { partition, quota } => self.set_quota(partition, quota, events),
         }
     }
 
@@ -915,6 +960,7 @@ impl State {
                 });
             }
         }
+        self.check_quota(partition_id, &partitions::QuotaRequest::server())?;
         let id = ServerId(self.next_id);
         let identity = self.allocate_identity(pool_id, nics)?;
         self.alloc_id();
@@ -1194,6 +1240,8 @@ impl State {
             volumes: count(self.index.partition_volumes.get(&id).map(BTreeSet::len)),
             network_ids: p.network_ids.map(|r| (r.first(), r.last())),
             networks: count(self.index.partition_networks.get(&id).map(BTreeSet::len)),
+            quota: p.quota.clone(),
+            usage: self.usage(id),
         }
     }
 
@@ -1412,7 +1460,22 @@ impl State {
 
     /// The newest `limit` audit records, newest first.
     pub fn audit(&self, limit: usize) -> Vec<AuditRecord> {
-        self.audit.iter().rev().take(limit).cloned().collect()
+        self.audit_where(limit, |_| true)
+    }
+
+    /// The newest `limit` audit records that `keep` accepts, newest first.
+    pub fn audit_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Vec<AuditRecord> {
+        self.audit
+            .iter()
+            .rev()
+            .filter(|r| keep(r))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// The stored password of a blade's BMC, for drivers only; never for views.

@@ -19,6 +19,9 @@ pub struct Partition {
     /// The network ids (VXLAN VNIs) its networks take.
     #[serde(default)]
     pub network_ids: Option<NetworkIdRange>,
+    /// Its limits; unlimited by default.
+    #[serde(default)]
+    pub quota: partitions::Quota,
 }
 
 /// What a blade must offer to belong to a pool or to run a server.
@@ -421,6 +424,10 @@ pub struct AuditRecord {
     pub command: String,
     /// `None` on success, else why it was refused.
     pub error: Option<String>,
+    /// The partition the command concerned; `None` for fabric-wide ones.
+    /// Tenants see the records of their partitions only.
+    #[serde(default)]
+    pub partition: Option<String>,
 }
 
 /// A state change, sent to event-stream subscribers.

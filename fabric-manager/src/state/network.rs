@@ -183,6 +183,7 @@ impl State {
                 })?
             }
         };
+        self.check_quota(partition_id, &partitions::QuotaRequest::network())?;
         let id = NetworkId(self.alloc_id());
         self.networks.insert(
             id,

@@ -51,6 +51,16 @@ pub struct VolumeWork {
     pub name: String,
 }
 
+/// The bytes a volume counts against its partition's volume bytes quota:
+/// its size, or the target of a pending resize if that is larger (so two
+/// resizes in flight cannot together pass the limit).
+pub(super) fn volume_charge(v: &Volume) -> u64 {
+    match &v.op {
+        Some(VolumeOp::Resize { size_bytes }) => v.size_bytes.max(*size_bytes),
+        _ => v.size_bytes,
+    }
+}
+
 fn check_size(object: &str, size_bytes: u64) -> Result<(), StateError> {
     if size_bytes == 0 || size_bytes > MAX_VOLUME_BYTES {
         return Err(invalid(
@@ -283,6 +293,7 @@ impl State {
                 (None, size_bytes)
             }
         };
+        self.check_quota(partition_id, &partitions::QuotaRequest::volume(size))?;
         let id = VolumeId(self.alloc_id());
         let generation = self.next_op_generation();
         self.volumes.insert(
@@ -315,6 +326,7 @@ impl State {
                 .insert(id);
         }
         self.index.storage_volumes.insert(id);
+        self.recharge_volume_bytes(partition_id, 0, size);
         push(
             events,
             "volume.creating",
@@ -381,10 +393,14 @@ impl State {
         let generation = self.next_op_generation();
         let kind = format!("volume.{}", op.state());
         let path = self.volume_path(id);
-        let partition = self.partitions[&self.volumes[&id].partition].name.clone();
+        let partition_id = self.volumes[&id].partition;
+        let partition = self.partitions[&partition_id].name.clone();
         let v = self.volumes.get_mut(&id).expect("looked up");
+        let before = volume_charge(v);
         v.op = Some(op);
         v.op_generation = generation;
+        let after = volume_charge(v);
+        self.recharge_volume_bytes(partition_id, before, after);
         self.index.storage_volumes.insert(id);
         push(events, &kind, format!("volume/{path}"), Some(&partition));
         Ok(Outcome::Volume(self.volume_view(id)))
@@ -425,7 +441,7 @@ impl State {
         size_bytes: u64,
         events: &mut Vec<Event>,
     ) -> CommandResult {
-        let (_, id) = self.idle_volume(partition, name)?;
+        let (partition_id, id) = self.idle_volume(partition, name)?;
         let object = format!("volume '{name}' in partition '{partition}'");
         check_size(&object, size_bytes)?;
         let current = self.volumes[&id].size_bytes;
@@ -440,6 +456,14 @@ impl State {
             ));
         }
         self.check_not_in_use(id, "resize")?;
+        let growth = size_bytes - volume_charge(&self.volumes[&id]).min(size_bytes);
+        self.check_quota(
+            partition_id,
+            &partitions::QuotaRequest {
+                volume_bytes: growth,
+                ..partitions::QuotaRequest::default()
+            },
+        )?;
         self.begin_volume_op(id, VolumeOp::Resize { size_bytes }, events)
     }
 
@@ -561,6 +585,7 @@ impl State {
                 remedy: "the report is stale and was ignored".to_string(),
             });
         };
+        let charged = volume_charge(v);
         self.index.storage_volumes.remove(&id);
         let object = format!("volume/{partition}/{name}");
         let removed = matches!(
@@ -569,6 +594,7 @@ impl State {
         );
         if removed {
             let v = self.volumes.remove(&id).expect("looked up");
+            self.recharge_volume_bytes(partition_id, charged, 0);
             self.index
                 .volume_by_name
                 .remove(&(partition_id, name.to_string()));
@@ -625,7 +651,20 @@ impl State {
                 push(events, kind, object, Some(partition));
             }
         }
+        let after = volume_charge(&self.volumes[&id]);
+        self.recharge_volume_bytes(partition_id, charged, after);
         Ok(Outcome::Volume(self.volume_view(id)))
+    }
+
+    /// Moves a partition's volume bytes from `before` to `after` for one
+    /// volume whose charge changed.
+    fn recharge_volume_bytes(&mut self, partition: PartitionId, before: u64, after: u64) {
+        let total = self
+            .index
+            .partition_volume_bytes
+            .entry(partition)
+            .or_default();
+        *total = total.saturating_sub(before).saturating_add(after);
     }
 
     /// Keeps why a create failed, for the caller waiting on it (the record

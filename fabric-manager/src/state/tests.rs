@@ -90,6 +90,7 @@ pub(super) fn finish_storage_work(state: &mut State) {
 
 pub(super) fn ok(state: &mut State, command: Command) -> Outcome {
     let text = command.to_string();
+    let partition = command.partition().map(str::to_string);
     let index = next_index(state);
     let applied = run(state, command);
     let outcome = match applied.result {
@@ -107,6 +108,7 @@ pub(super) fn ok(state: &mut State, command: Command) -> Outcome {
             principal: OPERATOR.to_string(),
             command: text,
             error: None,
+            partition,
         })
     );
     outcome
@@ -120,6 +122,7 @@ pub(super) fn refused(state: &mut State, command: Command) -> StateError {
     let before_views = views(state);
     let audit_len = state.audit.len();
     let text = command.to_string();
+    let partition = command.partition().map(str::to_string);
     let index = next_index(state);
     let applied = run(state, command);
     let err = match applied.result {
@@ -147,6 +150,7 @@ pub(super) fn refused(state: &mut State, command: Command) -> StateError {
             principal: OPERATOR.to_string(),
             command: text,
             error: Some(err.to_string()),
+            partition,
         })
     );
     err
@@ -207,6 +211,9 @@ pub(super) struct NormIndex {
     vnis: BTreeMap<u32, NetworkId>,
     storage_images: BTreeSet<ImageId>,
     storage_volumes: BTreeSet<VolumeId>,
+    principal_by_key: BTreeMap<partitions::KeyId, String>,
+    partition_volume_bytes: BTreeMap<PartitionId, u64>,
+    partition_placed: BTreeMap<PartitionId, BTreeSet<ServerId>>,
 }
 
 fn sorted<K: Ord + Clone, V: Clone>(map: &BTreeMap<K, V>) -> BTreeMap<K, V> {
@@ -253,6 +260,14 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
         vnis: sorted(&ix.vnis),
         storage_images: ix.storage_images.clone(),
         storage_volumes: ix.storage_volumes.clone(),
+        principal_by_key: sorted(&ix.principal_by_key),
+        partition_volume_bytes: ix
+            .partition_volume_bytes
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(k, n)| (*k, *n))
+            .collect(),
+        partition_placed: non_empty(&ix.partition_placed),
     }
 }
 
@@ -1694,6 +1709,7 @@ fn bmc_password_never_reaches_audit_debug_views_or_events() {
             command: "blade add b1 bmc=https://10.0.0.21 user=admin password=<redacted> pool=gold"
                 .to_string(),
             error: None,
+            partition: None,
         }
     );
     // A refused AddBlade is audited without the password too.
@@ -1766,6 +1782,8 @@ fn create_partition_returns_view_event_and_audit_record() {
         volumes: 0,
         network_ids: Some((1024, 2047)),
         networks: 0,
+        quota: partitions::Quota::default(),
+        usage: partitions::Usage::default(),
     };
     assert_eq!(applied.result, Ok(Outcome::Partition(view.clone())));
     assert_eq!(
@@ -1787,6 +1805,7 @@ fn create_partition_returns_view_event_and_audit_record() {
             principal: "operator:bob".to_string(),
             command: "partition create acme network_ids=auto".to_string(),
             error: None,
+            partition: Some("acme".to_string()),
         }]
     );
 }
@@ -2152,6 +2171,7 @@ fn index_is_not_serialized() {
             "networks",
             "create_failures",
             "credentials",
+            "principals",
             "audit",
         ])
     );
@@ -2321,8 +2341,111 @@ pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
         prop_assert!(id < max_id);
     }
 
+    // Principals: one key id each, roles only on partitions that exist.
+    let mut key_ids = HashSet::new();
+    for (name, p) in &state.principals {
+        prop_assert_eq!(name, &p.name);
+        prop_assert!(
+            key_ids.insert(p.token.key_id),
+            "key id {} shared by two principals",
+            p.token.key_id
+        );
+        prop_assert!(!p.roles.is_empty());
+        prop_assert!(p.roles.windows(2).all(|w| w[0] < w[1]), "{:?}", &p.roles);
+        for role in &p.roles {
+            if let Some(partition) = role.partition() {
+                prop_assert!(
+                    state.index.partition_by_name.contains_key(partition),
+                    "principal {} has a role on deleted partition {}",
+                    name,
+                    partition
+                );
+            }
+        }
+        let view = state.principal(name).unwrap();
+        prop_assert_eq!(view.token_key_id, p.token.key_id.to_string());
+    }
+    prop_assert_eq!(state.has_principals(), !state.principals.is_empty());
+
+    // Quota usage in the views is what the records add up to.
+    for p in state.partitions() {
+        let id = PartitionId(p.id);
+        let volumes: Vec<&Volume> = state
+            .volumes
+            .values()
+            .filter(|v| v.partition == id)
+            .collect();
+        let usage = partitions::Usage {
+            servers: state.servers.values().filter(|s| s.partition == id).count() as u64,
+            volumes: volumes.len() as u64,
+            volume_bytes: volumes.iter().map(|v| storage::volume_charge(v)).sum(),
+            networks: state
+                .networks
+                .values()
+                .filter(|n| n.partition == id)
+                .count() as u64,
+            blades: state
+                .servers
+                .values()
+                .filter(|s| s.partition == id && s.blade.is_some())
+                .count() as u64,
+        };
+        prop_assert_eq!(&p.usage, &usage, "partition {}", &p.name);
+        prop_assert_eq!(&p.quota, &state.partitions[&id].quota);
+    }
+
     // The incrementally kept index equals the one rebuilt from the records.
     prop_assert_eq!(normalized_index(state), rebuilt_index(state));
+    Ok(())
+}
+
+/// Checks that an accepted request grew no partition's use past a limit
+/// that was in place (executor reports and quota changes are exempt: they
+/// record facts and decisions, they do not ask for more).
+pub(super) fn check_quota_growth(
+    before: &State,
+    after: &State,
+    command: &Command,
+) -> Result<(), TestCaseError> {
+    if matches!(
+        command,
+        Command::SetQuota { .. } | Command::VolumeOpDone { .. }
+    ) {
+        return Ok(());
+    }
+    for p in after.partitions() {
+        let Some(old) = before.partitions().into_iter().find(|o| o.id == p.id) else {
+            continue;
+        };
+        let q = &p.quota;
+        let (u, o) = (&p.usage, &old.usage);
+        for (now, was, limit, what) in [
+            (u.servers, o.servers, q.max_servers, "servers"),
+            (u.volumes, o.volumes, q.max_volumes, "volumes"),
+            (
+                u.volume_bytes,
+                o.volume_bytes,
+                q.max_volume_bytes,
+                "volume bytes",
+            ),
+            (u.networks, o.networks, q.max_networks, "networks"),
+            (u.blades, o.blades, q.max_blades, "blades"),
+        ] {
+            if let Some(limit) = limit
+                && now > was
+            {
+                prop_assert!(
+                    now <= limit,
+                    "`{}` took partition {} to {} {} (limit {})",
+                    command,
+                    &p.name,
+                    now,
+                    what,
+                    limit
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -2419,6 +2542,106 @@ fn arb_command() -> impl Strategy<Value = Command> {
             .prop_map(delete_identity_pool),
         3 => arb_storage_command(),
         3 => arb_network_command(),
+        3 => arb_principal_command(),
+        2 => arb_quota_command(),
+    ]
+}
+
+const PRINCIPALS: [&str; 3] = ["root", "alice", "bob"];
+
+/// A deterministic token hash; equal `n` give equal key ids.
+pub(super) fn token_hash(n: u8) -> partitions::TokenHash {
+    let mut bytes = [0u8; partitions::SEED_LEN];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(n.wrapping_mul(71)) ^ 0x3c;
+    }
+    partitions::issue(&partitions::TokenSeed::from_random(bytes), 0)
+        .unwrap()
+        .1
+}
+
+/// Principal commands: key ids from a few seeds (so some collide), roles on
+/// the random partitions, expiries in the past, the near future or never.
+fn arb_principal_command() -> impl Strategy<Value = Command> {
+    let roles = prop::sample::select(vec![
+        vec![partitions::Role::FabricAdmin],
+        vec![partitions::Role::FabricAdmin],
+        vec![partitions::Role::Operator],
+        vec![partitions::Role::PartitionAdmin("p0".into())],
+        vec![
+            partitions::Role::Operator,
+            partitions::Role::PartitionViewer("p2".into()),
+        ],
+        vec![],
+    ]);
+    let expiry = prop::sample::select(vec![
+        None,
+        None,
+        Some(1),
+        Some(1_700_000_000_000 + 250 * 30),
+    ]);
+    prop_oneof![
+        3 => (one_of(&PRINCIPALS), roles, 0u8..5, expiry.clone(), any::<bool>())
+            .prop_map(|(name, roles, n, expires_at_ms, boot)| {
+                let principal = partitions::Principal {
+                    name,
+                    roles,
+                    token: token_hash(n),
+                    revoked: false,
+                    created_at_ms: 0,
+                    expires_at_ms,
+                };
+                if boot {
+                    Command::BootstrapPrincipal { principal }
+                } else {
+                    Command::CreatePrincipal { principal }
+                }
+            }),
+        1 => (one_of(&PRINCIPALS), 0u8..5, expiry)
+            .prop_map(|(name, n, expires_at_ms)| Command::RotatePrincipal {
+                name,
+                token: token_hash(n),
+                expires_at_ms,
+            }),
+        1 => one_of(&PRINCIPALS).prop_map(|name| Command::RevokePrincipal { name }),
+        1 => one_of(&PRINCIPALS).prop_map(|name| Command::DeletePrincipal { name }),
+    ]
+}
+
+/// Quotas with small limits, and the commands that place servers (the
+/// blades quota).
+fn arb_quota_command() -> impl Strategy<Value = Command> {
+    let small = prop::option::weighted(0.6, 0u64..3);
+    let quota = (
+        small.clone(),
+        small.clone(),
+        prop::option::weighted(0.5, prop::sample::select(vec![1u64 << 30, 3 << 30])),
+        small.clone(),
+        small,
+        prop::option::weighted(0.2, prop::sample::select(vec!["gold", "nope"])),
+    )
+        .prop_map(
+            |(servers, volumes, bytes, networks, blades, pool)| partitions::Quota {
+                max_servers: servers,
+                max_volumes: volumes,
+                max_volume_bytes: bytes,
+                max_networks: networks,
+                max_blades: blades,
+                dedicated_pool: pool.map(str::to_string),
+            },
+        );
+    prop_oneof![
+        2 => (one_of(&PARTITIONS), quota)
+            .prop_map(|(partition, quota)| Command::SetQuota { partition, quota }),
+        2 => (one_of(&SERVERS), one_of(&PARTITIONS))
+            .prop_map(|(name, partition)| Command::StartServer { name, partition, blade: None }),
+        1 => (one_of(&SERVERS), one_of(&PARTITIONS), 1u64..48)
+            .prop_map(|(name, partition, generation)| Command::ServerStartFailed {
+                name,
+                partition,
+                generation,
+                reason: "no agent".to_string(),
+            }),
     ]
 }
 
@@ -2536,6 +2759,7 @@ fn run_sequence(commands: Vec<Command>) -> Result<(usize, usize), TestCaseError>
                 prop_assert_eq!(applied.events.len(), 1);
                 prop_assert_eq!(applied.events[0].index, index);
                 prop_assert_eq!(applied.events[0].at_ms, envelope.at_ms);
+                check_quota_growth(&before, &state, &envelope.command)?;
             }
             Err(e) => {
                 refusals += 1;
@@ -2611,6 +2835,7 @@ fn random_sequences_do_reach_the_interesting_cases() {
     );
     let mut seen = BTreeSet::new();
     let mut servers = 0;
+    let (mut principals, mut placed) = (0, 0);
     for _ in 0..32 {
         let commands = prop::collection::vec(arb_command(), 150..200)
             .new_tree(&mut runner)
@@ -2624,9 +2849,14 @@ fn random_sequences_do_reach_the_interesting_cases() {
             {
                 let kind = format!("{e:?}");
                 seen.insert(kind.split([' ', '{']).next().unwrap().to_string());
+                if e.to_string().contains("quota: limit") {
+                    seen.insert("quota".to_string());
+                }
             }
         }
         servers = servers.max(state.server_count());
+        principals = principals.max(state.principals().len());
+        placed = placed.max(state.partitions().iter().map(|p| p.usage.blades).sum());
     }
     for kind in [
         "InvalidArgument",
@@ -2636,10 +2866,14 @@ fn random_sequences_do_reach_the_interesting_cases() {
         "IdentityPoolExhausted",
         "MacRangeOverlap",
         "Unqualified",
+        "quota",
+        "InvalidTransition",
     ] {
         assert!(seen.contains(kind), "{kind} never happened: {seen:?}");
     }
     assert!(servers >= 4, "at most {servers} servers at once");
+    assert!(principals >= 2, "at most {principals} principals at once");
+    assert!(placed >= 1, "no server was ever placed");
 }
 
 #[test]

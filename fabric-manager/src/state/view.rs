@@ -16,6 +16,10 @@ pub struct PartitionView {
     /// Inclusive network id range, if it has one.
     pub network_ids: Option<(u32, u32)>,
     pub networks: u32,
+    /// Its limits (each `None` is unlimited).
+    pub quota: partitions::Quota,
+    /// What it uses now, counted as the quotas count it.
+    pub usage: partitions::Usage,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,4 +136,17 @@ pub struct ImageView {
     pub state: String,
     pub volumes: u32,
     pub last_error: Option<String>,
+}
+
+/// A principal without its token hash: what the API shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalView {
+    pub name: String,
+    /// Text form: `fabric-admin`, `operator`, `partition-admin:P`, ...
+    pub roles: Vec<String>,
+    pub revoked: bool,
+    pub created_at_ms: u64,
+    pub expires_at_ms: Option<u64>,
+    /// The public key id of its current token (hex); never the hash.
+    pub token_key_id: String,
 }

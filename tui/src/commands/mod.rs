@@ -11,9 +11,11 @@ pub mod image;
 pub mod network;
 pub mod partition;
 pub mod pool;
+pub mod principal;
 pub mod server;
 pub mod volume;
 
+use crate::auth;
 use crate::cli::{Cli, Command, Format};
 use crate::client::{Manager, Principal};
 use anyhow::Context as _;
@@ -45,9 +47,13 @@ impl Ctx {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let token = auth::resolve(
+        cli.global.token_file.as_deref(),
+        std::env::var(auth::TOKEN_ENV).ok(),
+    )?;
+    let principal = Principal::from_env().with_token(token.as_ref());
     let mut ctx = Ctx {
-        manager: Manager::new(cli.global.manager.0, Principal::from_env())
-            .with_ca_cert(cli.global.ca_cert),
+        manager: Manager::new(cli.global.manager.0, principal).with_ca_cert(cli.global.ca_cert),
         format: cli.global.output,
     };
     match cli.command {
@@ -60,6 +66,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(cmd) => server::run(cmd, &mut ctx).await,
         Command::Volume(cmd) => volume::run(cmd, &mut ctx).await,
         Command::Image(cmd) => image::run(cmd, &mut ctx).await,
+        Command::Principal(cmd) => principal::run(cmd, &mut ctx).await,
+        Command::WhoAmI => principal::whoami(&mut ctx).await,
         Command::Audit(args) => audit::run(args, &mut ctx).await,
         Command::Events(args) => events::run(args, &mut ctx).await,
     }

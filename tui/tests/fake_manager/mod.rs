@@ -9,6 +9,14 @@
 //! show web-1` answers a running server with its agent report, `volume show`
 //! answers any volume but [`MISSING`], which is not found.
 //!
+//! Principals: every call's `authorization` metadata is recorded.
+//! `whoami` and the principal calls need a bearer token: without one they
+//! answer `Unauthenticated`; with [`EXPIRED_TOKEN`] too; with
+//! [`VIEWER_TOKEN`] the principal calls answer `PermissionDenied`. Creates
+//! and rotations answer a token made from the name; [`MISSING`] is not
+//! found. `partition list` answers `acme` with a quota and usage;
+//! `set-quota` echoes the quota back on `acme`.
+//!
 //! Discovery streams three records (enrolled, already enrolled, failed) for
 //! any range but two: [`BACKWARDS_RANGE`] is refused, and [`CUT_RANGE`]
 //! announces four BMCs but ends the stream after three.
@@ -26,13 +34,24 @@ use tonic::{Request, Response, Status};
 pub const BACKWARDS_RANGE: &str = "127.0.0.1:8416-8401";
 /// A range whose stream ends before every BMC was reported.
 pub const CUT_RANGE: &str = "127.0.0.1:8401-8404";
-/// A volume, image or network name the fake says does not exist.
+/// A volume, image, network or principal name the fake says does not exist.
 pub const MISSING: &str = "missing";
+/// A token the fake answers `Unauthenticated` for, as for an expired one.
+pub const EXPIRED_TOKEN: &str = "pan_expired_0000";
+/// A partition viewer's token: the principal calls are denied to it.
+pub const VIEWER_TOKEN: &str = "pan_viewer_acme";
 
 /// What the fake saw.
 #[derive(Debug, Default)]
 pub struct Seen {
     pub principals: Vec<String>,
+    /// The `authorization` metadata of every call, `<none>` when absent.
+    pub authorizations: Vec<String>,
+    pub principal_creates: Vec<CreatePrincipalRequest>,
+    pub principal_rotations: Vec<RotatePrincipalRequest>,
+    /// Principal changes in order, e.g. `revoke alice`.
+    pub principal_changes: Vec<String>,
+    pub quotas: Vec<SetQuotaRequest>,
     pub passwords: Vec<String>,
     pub volume_sizes: Vec<u64>,
     pub blade_adds: Vec<AddBladeRequest>,
@@ -91,13 +110,99 @@ impl Service {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("<none>")
             .to_string();
-        self.seen.lock().unwrap().principals.push(principal);
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<none>")
+            .to_string();
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.principals.push(principal);
+            seen.authorizations.push(authorization);
+        }
         if self.unavailable {
             return Err(Status::unavailable(
                 "No leader is elected yet; retry in a few seconds.",
             ));
         }
         Ok(())
+    }
+}
+
+/// The bearer token, as the manager checks it: `Unauthenticated` when
+/// missing, malformed or expired.
+fn bearer<T>(request: &Request<T>) -> Result<String, Status> {
+    let Some(value) = request.metadata().get("authorization") else {
+        return Err(Status::unauthenticated(
+            "no bearer token: send `authorization: Bearer pan_…` metadata.",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| t.starts_with("pan_"))
+        .ok_or_else(|| Status::unauthenticated("malformed authorization metadata."))?;
+    if token == EXPIRED_TOKEN {
+        return Err(Status::unauthenticated(
+            "the token expired at 2025-06-01T12:00:00Z.",
+        ));
+    }
+    Ok(token.to_string())
+}
+
+/// Like [`bearer`], and `PermissionDenied` for [`VIEWER_TOKEN`].
+fn may_manage_principals<T>(request: &Request<T>) -> Result<(), Status> {
+    if bearer(request)? == VIEWER_TOKEN {
+        return Err(Status::permission_denied(
+            "principal \"viewer\" (partition-viewer:acme) may not manage principals; ask a fabric-admin.",
+        ));
+    }
+    Ok(())
+}
+
+/// A principal as the fake reports it.
+pub fn principal(name: &str, roles: &[String], expires_in_s: u64) -> Principal {
+    let created_at_ms = 1_748_779_200_000;
+    Principal {
+        name: name.into(),
+        roles: roles.to_vec(),
+        revoked: false,
+        created_at_ms,
+        expires_at_ms: if expires_in_s == 0 {
+            0
+        } else {
+            created_at_ms + expires_in_s * 1000
+        },
+        token_key_id: format!("k{}", name.len()),
+    }
+}
+
+/// `acme` with a quota of 10 servers and 100 GiB of volumes, using 2 and 40 GiB.
+pub fn partition() -> Partition {
+    Partition {
+        id: 1,
+        name: "acme".into(),
+        description: String::new(),
+        created_at_ms: 1_748_779_200_000,
+        servers: 2,
+        volumes: 3,
+        network_id_first: 10_000,
+        network_id_last: 11_023,
+        networks: 1,
+        quota: Some(Quota {
+            max_servers: Some(10),
+            max_volume_bytes: Some(100 << 30),
+            ..Default::default()
+        }),
+        usage: Some(QuotaUsage {
+            servers: 2,
+            volumes: 3,
+            volume_bytes: 40 << 30,
+            networks: 1,
+            blades: 2,
+        }),
     }
 }
 
@@ -294,7 +399,9 @@ impl Fabric for Service {
         request: Request<ListPartitionsRequest>,
     ) -> Result<Response<ListPartitionsReply>, Status> {
         self.check(&request)?;
-        Ok(Response::new(ListPartitionsReply { partitions: vec![] }))
+        Ok(Response::new(ListPartitionsReply {
+            partitions: vec![partition()],
+        }))
     }
 
     async fn delete_partition(
@@ -816,5 +923,123 @@ impl Fabric for Service {
             })
             .collect::<Vec<_>>();
         Ok(Response::new(tokio_stream::iter(events)))
+    }
+
+    async fn create_principal(
+        &self,
+        request: Request<CreatePrincipalRequest>,
+    ) -> Result<Response<PrincipalToken>, Status> {
+        self.check(&request)?;
+        may_manage_principals(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().principal_creates.push(r.clone());
+        Ok(Response::new(PrincipalToken {
+            principal: Some(principal(&r.name, &r.roles, r.expires_in_s)),
+            token: format!("pan_k{}_{}-secret", r.name.len(), r.name),
+        }))
+    }
+
+    async fn list_principals(
+        &self,
+        request: Request<ListPrincipalsRequest>,
+    ) -> Result<Response<ListPrincipalsReply>, Status> {
+        self.check(&request)?;
+        may_manage_principals(&request)?;
+        Ok(Response::new(ListPrincipalsReply {
+            principals: vec![
+                principal("admin", &["fabric-admin".into()], 0),
+                Principal {
+                    revoked: true,
+                    ..principal("ci", &["partition-admin:acme".into()], 86_400)
+                },
+            ],
+        }))
+    }
+
+    async fn revoke_principal(
+        &self,
+        request: Request<RevokePrincipalRequest>,
+    ) -> Result<Response<Principal>, Status> {
+        self.check(&request)?;
+        may_manage_principals(&request)?;
+        let r = request.into_inner();
+        if r.name == MISSING {
+            return Err(missing("Principal", &r.name));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .principal_changes
+            .push(format!("revoke {}", r.name));
+        Ok(Response::new(Principal {
+            revoked: true,
+            ..principal(&r.name, &["operator".into()], 0)
+        }))
+    }
+
+    async fn rotate_principal(
+        &self,
+        request: Request<RotatePrincipalRequest>,
+    ) -> Result<Response<PrincipalToken>, Status> {
+        self.check(&request)?;
+        may_manage_principals(&request)?;
+        let r = request.into_inner();
+        self.seen
+            .lock()
+            .unwrap()
+            .principal_rotations
+            .push(r.clone());
+        Ok(Response::new(PrincipalToken {
+            principal: Some(principal(&r.name, &["operator".into()], r.expires_in_s)),
+            token: format!("pan_k{}_{}-rotated", r.name.len(), r.name),
+        }))
+    }
+
+    async fn delete_principal(
+        &self,
+        request: Request<DeletePrincipalRequest>,
+    ) -> Result<Response<DeleteReply>, Status> {
+        self.check(&request)?;
+        may_manage_principals(&request)?;
+        let r = request.into_inner();
+        if r.name == MISSING {
+            return Err(missing("Principal", &r.name));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .principal_changes
+            .push(format!("delete {}", r.name));
+        Ok(Response::new(DeleteReply {}))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<Response<Principal>, Status> {
+        self.check(&request)?;
+        let token = bearer(&request)?;
+        let roles = if token == VIEWER_TOKEN {
+            vec!["partition-viewer:acme".to_string()]
+        } else {
+            vec!["fabric-admin".to_string()]
+        };
+        Ok(Response::new(principal("me", &roles, 0)))
+    }
+
+    async fn set_quota(
+        &self,
+        request: Request<SetQuotaRequest>,
+    ) -> Result<Response<Partition>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.partition != "acme" {
+            return Err(missing("Partition", &r.partition));
+        }
+        self.seen.lock().unwrap().quotas.push(r.clone());
+        Ok(Response::new(Partition {
+            quota: r.quota,
+            ..partition()
+        }))
     }
 }
