@@ -42,9 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Wait (bounded) until the manager answers.
+# Wait (bounded) until the manager answers. On the first start it writes the
+# first fabric-admin token to $DATA/admin.token (mode 0600); every panctl call
+# below uses it.
+PANCTL="$PANCTL --token-file $DATA/admin.token"
 for _ in $(seq 1 100); do
-  if $PANCTL cluster status >/dev/null 2>&1; then break; fi
+  if [ -s "$DATA/admin.token" ] && $PANCTL cluster status >/dev/null 2>&1; then break; fi
   if ! kill -0 $FM 2>/dev/null; then echo "fabric-manager exited; see the lines above" >&2; exit 1; fi
   sleep 0.1
 done
@@ -89,7 +92,8 @@ cat <<MSG
 
 PAN is running: fabric-manager node 1 at $ADDR (state in $DATA) and a
 simulated rack of $BLADES blades (control API $CONTROL).
-Try:  $BIN/panctl --manager $ADDR server list
+Try:  export PAN_TOKEN=\$(cat $DATA/admin.token)    (the first fabric-admin token)
+      $BIN/panctl --manager $ADDR server list
       $BIN/panctl --manager $ADDR blade list
       $BIN/panctl --manager $ADDR events            (live state changes)
       $BIN/hwsim status --control $CONTROL           (the rack as the hardware sees it)

@@ -70,6 +70,7 @@ impl From<Error> for tonic::Status {
                 S::AlreadyExists { .. } => tonic::Status::already_exists(message),
                 S::NotFound { .. } => tonic::Status::not_found(message),
                 S::Exhausted { .. } => tonic::Status::resource_exhausted(message),
+                S::Denied { .. } => tonic::Status::permission_denied(message),
                 S::InUse { .. }
                 | S::IdentityPoolExhausted { .. }
                 | S::DuplicateIdentity { .. }

@@ -112,7 +112,10 @@ async fn bootstrap_admin(node: Node, data_dir: PathBuf) {
         if metrics.borrow_and_update().state == openraft::ServerState::Leader {
             break;
         }
-        if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, metrics.changed())
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -143,7 +146,10 @@ async fn bootstrap_admin(node: Node, data_dir: PathBuf) {
         return;
     }
     match node
-        .propose("bootstrap", fabric_manager::state::Command::BootstrapPrincipal { principal })
+        .propose(
+            "bootstrap",
+            fabric_manager::state::Command::BootstrapPrincipal { principal },
+        )
         .await
     {
         Ok(_) => eprintln!(

@@ -16,9 +16,7 @@ use crate::token::{KeyId, parse};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthnError {
     /// No token was presented.
-    #[error(
-        "no bearer token; send one as `authorization: Bearer pan_…` metadata"
-    )]
+    #[error("no bearer token; send one as `authorization: Bearer pan_…` metadata")]
     Missing,
     /// Something was presented, but not a PAN token.
     #[error(

@@ -70,21 +70,64 @@ pub trait Scoped {
     fn target(&self) -> Target<'_>;
 }
 
+/// Denials recorded in the audit log per second by one member at most; the
+/// rest are only logged, so a misbehaving client cannot flood the log.
+const DENIALS_PER_SECOND: u32 = 20;
+
+static DENIALS: std::sync::Mutex<Option<(std::time::Instant, u32)>> = std::sync::Mutex::new(None);
+
+/// Records a refused request in the replicated audit log (in the
+/// background: the refusal does not wait for it), within the rate limit.
+fn audit_denial(node: &Node, caller: &Caller, action: Action, target: Target<'_>, reason: &str) {
+    let now = std::time::Instant::now();
+    {
+        let mut window = DENIALS.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, count) = window.get_or_insert((now, 0));
+        if now.duration_since(*start) >= std::time::Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= DENIALS_PER_SECOND {
+            return;
+        }
+        *count += 1;
+    }
+    let command = crate::state::Command::Denied {
+        action: action.rpc_name().to_string(),
+        partition: match target {
+            Target::Partition(p) => Some(p.to_string()),
+            Target::Fabric | Target::Partitions => None,
+        },
+        reason: reason.to_string(),
+    };
+    let (node, principal) = (node.clone(), caller.name().to_string());
+    tokio::spawn(async move {
+        // Refused by design: only its audit record stays.
+        let _ = node.propose(&principal, command).await;
+    });
+}
+
 /// Authorizes a request: the caller (set by [`authenticate`]) may perform
-/// the request's action on its target, or the answer says why not.
-pub fn admit<R: Scoped>(req: &Request<R>) -> Result<Caller, Status> {
+/// the request's action on its target, or the answer says why not. Every
+/// refusal is audited.
+pub fn admit<R: Scoped>(node: &Node, req: &Request<R>) -> Result<Caller, Status> {
     let caller = req.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        Status::unauthenticated("no authenticated caller; pass a bearer token (panctl: --token-file or PAN_TOKEN)")
+        Status::unauthenticated(
+            "no authenticated caller; pass a bearer token (panctl: --token-file or PAN_TOKEN)",
+        )
     })?;
     let target = req.get_ref().target();
     match partitions::authorize(&caller.0, R::ACTION, target) {
         Decision::Allow => Ok(caller),
         Decision::DenyNotFound => {
             tracing::info!(principal = %caller.name(), action = R::ACTION.rpc_name(), "denied: another partition's object");
-            Err(not_found(target))
+            let status = not_found(target);
+            audit_denial(node, &caller, R::ACTION, target, status.message());
+            Err(status)
         }
         Decision::DenyPermission { reason } => {
             tracing::info!(principal = %caller.name(), action = R::ACTION.rpc_name(), %reason, "denied");
+            audit_denial(node, &caller, R::ACTION, target, &reason);
             Err(Status::permission_denied(reason))
         }
     }

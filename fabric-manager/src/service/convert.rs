@@ -38,8 +38,20 @@ impl From<state::PartitionView> for pb::Partition {
             network_id_first: v.network_ids.map_or(0, |r| r.0),
             network_id_last: v.network_ids.map_or(0, |r| r.1),
             networks: v.networks,
-            quota: None,
-            usage: None,
+            quota: Some(pb::Quota {
+                max_servers: v.quota.max_servers,
+                max_volumes: v.quota.max_volumes,
+                max_volume_bytes: v.quota.max_volume_bytes,
+                max_networks: v.quota.max_networks,
+                max_blades: v.quota.max_blades,
+            }),
+            usage: Some(pb::QuotaUsage {
+                servers: v.usage.servers,
+                volumes: v.usage.volumes,
+                volume_bytes: v.usage.volume_bytes,
+                networks: v.usage.networks,
+                blades: v.usage.blades,
+            }),
         }
     }
 }

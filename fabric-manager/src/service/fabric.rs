@@ -5,11 +5,11 @@
 //! the wire type. Validation and its error messages live in the state
 //! machine; status codes come from [`crate::error::Error`].
 
+use super::auth;
 use super::convert::{opt, qualification_from};
 use super::hardware::{
     self, blade_name, bmc_status, expand_range, facts_from_inventory, read_inventory,
 };
-use super::auth;
 use super::principals;
 use super::storage;
 use crate::agent::AgentRegistry;
@@ -247,7 +247,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         Ok(Response::new(self.node.cluster_status()))
     }
 
@@ -255,7 +255,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let pb::AddMemberRequest { id, addr } = req.into_inner();
         self.node.add_member(id, addr).await?;
         Ok(Response::new(self.node.cluster_status()))
@@ -265,7 +265,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         self.node.remove_member(req.into_inner().id).await?;
         Ok(Response::new(self.node.cluster_status()))
     }
@@ -274,7 +274,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePartitionRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePartition {
@@ -289,7 +289,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPartitionsRequest>,
     ) -> Result<Response<pb::ListPartitionsReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let partitions = self.read(|s| Ok(s.partitions())).await?;
         Ok(Response::new(pb::ListPartitionsReply {
             partitions: partitions
@@ -304,7 +304,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePartitionRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let command = Command::DeletePartition {
             name: req.into_inner().name,
@@ -316,7 +316,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePoolRequest>,
     ) -> Result<Response<pb::Pool>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePool {
@@ -330,7 +330,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPoolsRequest>,
     ) -> Result<Response<pb::ListPoolsReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let pools = self.read(|s| Ok(s.pools())).await?;
         Ok(Response::new(pb::ListPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -341,7 +341,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let command = Command::DeletePool {
             name: req.into_inner().name,
@@ -353,7 +353,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateIdentityPoolRequest>,
     ) -> Result<Response<pb::IdentityPool>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateIdentityPool {
@@ -369,7 +369,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListIdentityPoolsRequest>,
     ) -> Result<Response<pb::ListIdentityPoolsReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let pools = self.read(|s| Ok(s.identity_pools())).await?;
         Ok(Response::new(pb::ListIdentityPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -380,7 +380,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteIdentityPoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let command = Command::DeleteIdentityPool {
             name: req.into_inner().name,
@@ -392,7 +392,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let facts = match r.facts {
@@ -432,7 +432,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListBladesRequest>,
     ) -> Result<Response<pb::ListBladesReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let blades = self.read(|s| s.blades(opt(&r.pool))).await?;
         Ok(Response::new(pb::ListBladesReply {
@@ -444,7 +444,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let blade = self.read(|s| s.blade(&r.name)).await?;
         Ok(Response::new(blade.into()))
@@ -454,7 +454,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveBladeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let command = Command::RemoveBlade {
             name: req.into_inner().name,
@@ -466,7 +466,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateServer {
@@ -486,7 +486,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListServersRequest>,
     ) -> Result<Response<pb::ListServersReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let servers = self.read(|s| s.servers(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListServersReply {
@@ -502,7 +502,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let server = self.read(|s| s.server(&r.partition, &r.name)).await?;
         let agent = self.agent_report(&server);
@@ -515,7 +515,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteServerRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteServer {
@@ -529,7 +529,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddImageRequest>,
     ) -> Result<Response<pb::Image>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::AddImage {
@@ -557,7 +557,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListImagesRequest>,
     ) -> Result<Response<pb::ListImagesReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let images = self.read(|s| Ok(s.images())).await?;
         Ok(Response::new(pb::ListImagesReply {
             images: images.into_iter().map(Into::into).collect(),
@@ -568,7 +568,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteImageRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteImage {
@@ -594,7 +594,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateVolume {
@@ -611,7 +611,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListVolumesRequest>,
     ) -> Result<Response<pb::ListVolumesReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let volumes = self.read(|s| s.volumes(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListVolumesReply {
@@ -627,7 +627,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let volume = self.read(|s| s.volume(&r.partition, &r.name)).await?;
         Ok(Response::new(volume.into()))
@@ -637,7 +637,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteVolumeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteVolume {
@@ -670,7 +670,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ResizeVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::ResizeVolume {
@@ -686,7 +686,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::SnapshotVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::SnapshotVolume {
@@ -702,7 +702,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RestoreVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::RestoreVolume {
@@ -718,7 +718,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteSnapshotRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteSnapshot {
@@ -734,7 +734,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateNetworkRequest>,
     ) -> Result<Response<pb::Network>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateNetwork {
@@ -749,7 +749,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListNetworksRequest>,
     ) -> Result<Response<pb::ListNetworksReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let networks = self.read(|s| s.networks(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListNetworksReply {
@@ -765,7 +765,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteNetworkRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteNetwork {
@@ -779,7 +779,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let roles = r
             .roles
@@ -816,7 +816,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPrincipalsRequest>,
     ) -> Result<Response<pb::ListPrincipalsReply>, Status> {
-        let _caller = auth::admit(&req)?;
+        let _caller = auth::admit(&self.node, &req)?;
         let principals = self.read(|s| Ok(s.principals())).await?;
         Ok(Response::new(pb::ListPrincipalsReply {
             principals: principals.into_iter().map(Into::into).collect(),
@@ -827,7 +827,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RevokePrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let outcome = self
             .write(
@@ -845,7 +845,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RotatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let now = principals::now_ms();
         let (token, hash) = partitions::token::issue(&principals::fresh_seed(), now)
@@ -868,7 +868,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePrincipalRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let outcome = self
             .write(
@@ -884,7 +884,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let me = self.read(|s| s.principal(caller.name())).await?;
         Ok(Response::new(me.into()))
     }
@@ -893,7 +893,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::SetQuotaRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         let q = r.quota.unwrap_or_default();
         let command = Command::SetQuota {
@@ -907,14 +907,17 @@ impl Fabric for FabricService {
                 dedicated_pool: None,
             },
         };
-        expect_outcome!(self.write(caller.name().to_string(), command).await?, Partition)
+        expect_outcome!(
+            self.write(caller.name().to_string(), command).await?,
+            Partition
+        )
     }
 
     async fn list_audit(
         &self,
         req: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditReply>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let limit = match req.into_inner().limit as usize {
             0 => AUDIT_DEFAULT,
             n => n.min(AUDIT_MAX),
@@ -933,7 +936,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DiscoverBladesRequest>,
     ) -> Result<Response<Self::DiscoverBladesStream>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let urls = expand_range(&r.bmc_range, &r.scheme).map_err(Status::invalid_argument)?;
@@ -990,7 +993,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::BladePowerRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let action = match r.action.as_str() {
@@ -1051,7 +1054,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StartServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let placed = match self
@@ -1106,7 +1109,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StopServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let stopping = match self
@@ -1142,15 +1145,19 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let caller = auth::admit(&req)?;
+        let caller = auth::admit(&self.node, &req)?;
         let rx = self.node.state_machine().subscribe();
         let stream = BroadcastStream::new(rx).filter_map(move |item| match item {
-            Ok(event) if caller.sees(event.partition.as_deref()) => Some(Ok(pb::Event::from(event))),
+            Ok(event) if caller.sees(event.partition.as_deref()) => {
+                Some(Ok(pb::Event::from(event)))
+            }
             Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Err(Status::resource_exhausted(format!(
-                "this event stream fell {n} events behind and was cut; \
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Err(Status::resource_exhausted(format!(
+                    "this event stream fell {n} events behind and was cut; \
                  reconnect and re-list the objects you track"
-            )))),
+                ))))
+            }
         });
         Ok(Response::new(Box::pin(stream)))
     }

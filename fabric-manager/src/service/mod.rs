@@ -2,10 +2,10 @@
 //! `Raft` service and the blade agents' `Agent` stream, all on the member's
 //! one listen address.
 
+pub mod auth;
 mod convert;
 pub mod fabric;
 pub mod hardware;
-pub mod auth;
 pub mod principals;
 pub mod raft;
 pub mod storage;

@@ -204,6 +204,14 @@ pub enum Command {
     DeletePrincipal {
         name: String,
     },
+    /// A request the API refused before it reached the state (the caller
+    /// may not do it): recorded so the audit log shows who tried what. The
+    /// state machine always refuses it, so it changes nothing.
+    Denied {
+        action: String,
+        partition: Option<String>,
+        reason: String,
+    },
     /// A partition's limits.
     SetQuota {
         partition: String,
@@ -433,6 +441,12 @@ impl fmt::Display for Command {
             ),
             Command::RevokePrincipal { name } => write!(f, "principal revoke {name}"),
             Command::DeletePrincipal { name } => write!(f, "principal delete {name}"),
+            Command::Denied {
+                action, partition, ..
+            } => match partition {
+                Some(p) => write!(f, "denied {action} partition={p}"),
+                None => write!(f, "denied {action}"),
+            },
             Command::SetQuota { partition, quota } => {
                 let limit = |l: Option<u64>| l.map_or("-".to_string(), |n| n.to_string());
                 write!(
@@ -456,9 +470,9 @@ impl Command {
     /// delete included); `None` for fabric-wide commands.
     pub fn partition(&self) -> Option<&str> {
         match self {
-            Command::CreatePartition { name, .. } | Command::DeletePartition { name } => {
-                Some(name)
-            }
+            Command::CreatePartition { name, .. } | Command::DeletePartition { name } => Some(name),
+            Command::SetQuota { partition, .. } => Some(partition),
+            Command::Denied { partition, .. } => partition.as_deref(),
             Command::CreateServer { partition, .. }
             | Command::DeleteServer { partition, .. }
             | Command::CreateVolume { partition, .. }

@@ -60,6 +60,11 @@ pub enum StateError {
         other_last: String,
     },
 
+    /// The API refused the request before it reached the state (recorded
+    /// for the audit log only).
+    #[error("denied: {reason}")]
+    Denied { reason: String },
+
     /// A pool of ids (network ids, ...) has none left; the detail says which
     /// and how to grow it.
     #[error("{detail}")]

@@ -862,6 +862,9 @@ impl State {
             } => self.rotate_principal(name, token, *expires_at_ms, at_ms, events),
             Command::RevokePrincipal { name } => self.revoke_principal(name, at_ms, events),
             Command::DeletePrincipal { name } => self.delete_principal(name, at_ms, events),
+            Command::Denied { reason, .. } => Err(StateError::Denied {
+                reason: reason.clone(),
+            }),
             Command::SetQuota { partition, quota } => self.set_quota(partition, quota, events),
         }
     }
