@@ -34,6 +34,8 @@ fn main() {
                 requirements: Qualification::default(),
                 networks: Vec::new(),
                 volumes: Vec::new(),
+                priority: 0,
+                failover_pool: None,
             }),
         );
         assert!(applied.result.is_ok(), "{:?}", applied.result);

@@ -55,6 +55,16 @@ struct Args {
     /// Seconds from power-on until a blade's agent must report its identity.
     #[arg(long, default_value_t = 120)]
     boot_timeout_s: u64,
+    /// Milliseconds a running blade's agent may be silent before the blade
+    /// is judged failed (cross-checked with its BMC) and failed over; a new
+    /// leader waits this long before judging any blade.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    detect_window_ms: u64,
+    /// Seconds a fence (power Off read back, fabric ports detached, storage
+    /// access revoked) may take; past that the failover stops with an alert
+    /// until an operator runs `panctl blade confirm-fenced`.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    fence_timeout_s: u64,
     /// BMC requests in flight at once, over all blades.
     #[arg(long, default_value_t = 64)]
     bmc_parallel: usize,
@@ -351,6 +361,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ControllerConfig {
             poll_interval: Duration::from_millis(args.poll_ms),
             boot_timeout: Duration::from_secs(args.boot_timeout_s),
+            detect_window: Duration::from_millis(args.detect_window_ms),
+            fence_timeout: Duration::from_secs(args.fence_timeout_s),
             ..ControllerConfig::default()
         },
     )

@@ -134,6 +134,13 @@ actions! {
     WhoAmI             => Observe,    Read;
 
     SetQuota           => Tenancy,    Write;
+
+    ConfirmFenced      => Hardware,   Write;
+    RepairBlade        => Hardware,   Write;
+    DrainBlade         => Hardware,   Write;
+    MoveServer         => Workload,   Write;
+    ListFailovers      => Observe,    Read;
+    Coverage           => Observe,    Read;
 }
 
 impl Action {
@@ -165,7 +172,8 @@ mod tests {
             let name = a.rpc_name();
             let looks_read = ["List", "Get", "Watch"].iter().any(|p| name.starts_with(p))
                 || name == "ClusterStatus"
-                || name == "WhoAmI";
+                || name == "WhoAmI"
+                || name == "Coverage";
             assert_eq!(a.access() == Access::Read, looks_read, "{name}");
         }
     }

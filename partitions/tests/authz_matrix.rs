@@ -88,6 +88,9 @@ const CLASSES: &[(&str, &[Action])] = &[
             Action::BladePower,
             Action::AddImage,
             Action::DeleteImage,
+            Action::ConfirmFenced,
+            Action::RepairBlade,
+            Action::DrainBlade,
         ],
     ),
     (
@@ -115,11 +118,18 @@ const CLASSES: &[(&str, &[Action])] = &[
             Action::DeleteSnapshot,
             Action::CreateNetwork,
             Action::DeleteNetwork,
+            Action::MoveServer,
         ],
     ),
     (
         "observe",
-        &[Action::ListAudit, Action::WatchEvents, Action::WhoAmI],
+        &[
+            Action::ListAudit,
+            Action::WatchEvents,
+            Action::WhoAmI,
+            Action::ListFailovers,
+            Action::Coverage,
+        ],
     ),
 ];
 

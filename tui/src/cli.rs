@@ -11,7 +11,7 @@ use std::path::PathBuf;
     name = "panctl",
     version,
     about = "Operate a PAN fabric: cluster, partitions, networks, pools, identity pools, blades, servers, volumes and images",
-    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions and their networks, blade pools, identity pools, blades, logical servers, SAN volumes and golden images, principals and their tokens, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses. Every call carries a bearer token: pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster).",
+    long_about = "Operate a PAN (Processing Area Network) fabric: manage the fabric-manager cluster, tenant partitions and their networks, blade pools, identity pools, blades, logical servers, SAN volumes and golden images, principals and their tokens, review failovers and N+1 spare coverage, and follow the audit log and events.\n\nEvery command talks to a fabric manager over gRPC; set --manager or PAN_MANAGER to one or more members' addresses. Every call carries a bearer token: pass --token-file FILE or set PAN_TOKEN (the first fabric-admin token is in <data-dir>/admin.token on the member that created the cluster).",
     after_help = "Exit status: 0 success; 1 the fabric manager failed the request or could not be reached; 2 usage error (bad arguments, unreadable token or password file); 3 not authenticated (no, unknown, revoked or expired token) or permission denied (your principal's roles do not allow the request)."
 )]
 pub struct Cli {
@@ -89,6 +89,14 @@ pub enum Command {
     /// Manage logical servers: portable identities plus requirements
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Show failovers: servers moved off failed blades, phase by phase
+    #[command(subcommand)]
+    Failover(FailoverCommand),
+    /// Show running servers that have no qualifying spare blade (N+1 coverage)
+    #[command(
+        long_about = "Show the running servers that have no qualifying spare blade right now: if their blade failed, no blade could take them over. A table of the uncovered servers and why, then a summary line.\n\nWith -o json: {\"servers\": M, \"uncovered\": [{\"server\", \"partition\", \"reason\"}]}, where M is the number of running servers checked.\n\nExit status: 0 whether or not servers are uncovered; with --fail-if-uncovered, 1 when any running server is uncovered (after everything was printed)."
+    )]
+    Coverage(CoverageArgs),
     /// Manage SAN volumes: servers' boot and data disks, their sizes and snapshots
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -359,6 +367,34 @@ pub enum BladeCommand {
         /// Blade name
         name: String,
     },
+    /// State that a blade is powered off and cut off, so a stalled takeover proceeds
+    #[command(
+        name = "confirm-fenced",
+        long_about = "State, as the operator, that a blade is powered off and cut off from the fabric (for example: you pulled its power or its cables), when the manager could not fence it itself (its BMC hung or is unreachable). Your statement is recorded in the audit log under your principal's name, and the takeover of the blade's server proceeds after it: its identity is moved to a spare blade and booted there.\n\nOnly confirm what you have checked with your own eyes: if the blade is in fact still running, two blades would use the same identity and volumes. Show the blade afterwards."
+    )]
+    ConfirmFenced {
+        /// Blade name
+        name: String,
+    },
+    /// Return a failed or fenced blade to service after a health check
+    #[command(
+        long_about = "Return a failed or fenced blade to service: the manager checks the blade's health through its BMC and, if it passes, makes the blade available again (as a spare, too). Show the blade afterwards."
+    )]
+    Repair {
+        /// Blade name
+        name: String,
+    },
+    /// Move a blade's server to another blade (planned), then put the blade in maintenance
+    #[command(
+        long_about = "Drain a blade for maintenance: move the server it runs to another qualifying blade (a planned move: graceful shutdown, the identity moved, booted on the other blade), then put the blade in maintenance so nothing is placed on it. Wait until that is done and show the blade.\n\npanctl waits for the manager's answer for --timeout plus 30 s (330 s without --timeout). Bring the blade back with `panctl blade repair`."
+    )]
+    Drain {
+        /// Blade name
+        name: String,
+        /// How long the manager waits for the server to run elsewhere, in seconds (default: the manager's)
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+        timeout: Option<u32>,
+    },
 }
 
 /// A `blade power` action.
@@ -485,6 +521,11 @@ pub enum ServerCommand {
         long_about = "Shut a server's blade down (gracefully, then forced), free the blade and wait until the server is stopped, then show the server.\n\nWith --no-wait the command returns once the stop is recorded. panctl waits for the manager's answer for --timeout plus 30 s (210 s without --timeout)."
     )]
     Stop(ServerStopArgs),
+    /// Move a running server to another blade (planned) and wait until it runs there
+    #[command(
+        long_about = "Move a running server to another blade (a planned move): shut it down gracefully, move its identity (UUID, MACs, host NQN, volumes) to the other blade, boot it there and wait until its agent reports the identity applied, then show the server.\n\nWithout --to-blade the manager's placement planner picks a qualifying blade (never the current one). panctl waits for the manager's answer for --timeout plus 30 s (330 s without --timeout)."
+    )]
+    Move(ServerMoveArgs),
     /// Delete a logical server and release its identity
     Delete {
         /// Server name
@@ -527,6 +568,12 @@ pub struct ServerCreateArgs {
     /// Only place the server on blades of this model
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// Failover priority: when spares are short, servers with a higher priority get them first (default: 0)
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
+    /// Take failover spares from this blade pool (default: any qualifying available blade)
+    #[arg(long, value_name = "POOL")]
+    pub failover_pool: Option<String>,
 }
 
 /// `panctl server start ...`
@@ -562,6 +609,48 @@ pub struct ServerStopArgs {
     /// How long the manager waits for the server to stop, in seconds (default: the manager's, 120 s)
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
     pub timeout: Option<u32>,
+}
+
+/// `panctl server move ...`
+#[derive(Debug, Args)]
+pub struct ServerMoveArgs {
+    /// Server name
+    pub name: String,
+    /// Partition the server belongs to
+    #[arg(short, long, value_name = "PARTITION")]
+    pub partition: String,
+    /// Move the server to this blade (default: the placement planner picks one, never the current blade)
+    #[arg(long, value_name = "BLADE")]
+    pub to_blade: Option<String>,
+    /// How long the manager waits for the server to run on the other blade, in seconds (default: the manager's)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: Option<u32>,
+}
+
+/// `panctl failover ...`
+#[derive(Debug, Subcommand)]
+pub enum FailoverCommand {
+    /// List failovers, newest first, with how long each phase took
+    #[command(
+        long_about = "List failovers, newest first: the server, the failed blade it left and the spare it moved to, the phase it reached (fencing, fence_failed, awaiting_spare, booting, done) and how long each phase took: detecting the failure, fencing the failed blade, selecting a spare, booting the server on it, and in total (- while a phase is not reached). CONFIRMED-BY names the operator who confirmed a manual fence (`panctl blade confirm-fenced`); ERROR says why the last step failed.\n\nWith -o json: an array of failover objects with the proto's fields (durations in milliseconds, 0 while not reached)."
+    )]
+    History(FailoverHistoryArgs),
+}
+
+/// `panctl failover history`
+#[derive(Debug, Args)]
+pub struct FailoverHistoryArgs {
+    /// Show at most this many failovers (default: the manager's default)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+/// `panctl coverage`
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Exit with status 1 when any running server has no qualifying spare (for scripts and monitoring)
+    #[arg(long)]
+    pub fail_if_uncovered: bool,
 }
 
 /// `panctl volume ...`
@@ -1413,5 +1502,158 @@ mod tests {
         assert!(err.to_string().contains("--timeout"), "{err}");
         let err = parse(&["server", "stop", "web-1", "-p", "acme", "--blade", "b3"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn blade_failover_verbs_grammar() {
+        let cli = parse(&["blade", "confirm-fenced", "b4"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Blade(BladeCommand::ConfirmFenced { ref name }) if name == "b4"
+        ));
+        let cli = parse(&["blade", "repair", "b4"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Blade(BladeCommand::Repair { ref name }) if name == "b4"
+        ));
+        let cli = parse(&["blade", "drain", "b4", "--timeout", "600"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Blade(BladeCommand::Drain { ref name, timeout: Some(600) }) if name == "b4"
+        ));
+        assert!(matches!(
+            parse(&["blade", "drain", "b4"]).unwrap().command,
+            Command::Blade(BladeCommand::Drain { timeout: None, .. })
+        ));
+        for verb in ["confirm-fenced", "repair", "drain"] {
+            let err = parse(&["blade", verb]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{verb}");
+        }
+        let err = parse(&["blade", "drain", "b4", "--timeout", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("--timeout"), "{err}");
+        let err = parse(&["blade", "confirm-fenced", "b4", "--force"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn confirm_fenced_help_says_what_the_operator_states() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("blade")
+            .unwrap()
+            .find_subcommand_mut("confirm-fenced")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for words in [
+            "powered off and cut off",
+            "pulled its power",
+            "audit log under your principal's name",
+            "takeover of the blade's server proceeds after it",
+        ] {
+            assert!(help.contains(words), "{words}: {help}");
+        }
+    }
+
+    #[test]
+    fn server_move_grammar() {
+        let cli = parse(&[
+            "server",
+            "move",
+            "web-1",
+            "-p",
+            "acme",
+            "--to-blade",
+            "b4",
+            "--timeout",
+            "90",
+        ])
+        .unwrap();
+        let Command::Server(ServerCommand::Move(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            (
+                args.name.as_str(),
+                args.partition.as_str(),
+                args.to_blade.as_deref(),
+                args.timeout
+            ),
+            ("web-1", "acme", Some("b4"), Some(90))
+        );
+        let cli = parse(&["server", "move", "web-1", "--partition", "acme"]).unwrap();
+        let Command::Server(ServerCommand::Move(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!((args.to_blade, args.timeout), (None, None));
+        let err = parse(&["server", "move", "web-1"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--partition"), "{err}");
+        let err = parse(&["server", "move", "web-1", "-p", "a", "--timeout", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn server_create_takes_priority_and_failover_pool() {
+        let cli = parse(&[
+            "server",
+            "create",
+            "web-1",
+            "-p",
+            "acme",
+            "--priority",
+            "100",
+            "--failover-pool",
+            "spares",
+        ])
+        .unwrap();
+        let Command::Server(ServerCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.priority, Some(100));
+        assert_eq!(args.failover_pool.as_deref(), Some("spares"));
+        let err = parse(&["server", "create", "w", "-p", "a", "--priority", "high"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("--priority"), "{err}");
+    }
+
+    #[test]
+    fn failover_history_and_coverage_grammar() {
+        let cli = parse(&["failover", "history", "--limit", "5"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Failover(FailoverCommand::History(FailoverHistoryArgs {
+                limit: Some(5)
+            }))
+        ));
+        assert!(matches!(
+            parse(&["failover", "history"]).unwrap().command,
+            Command::Failover(FailoverCommand::History(FailoverHistoryArgs {
+                limit: None
+            }))
+        ));
+        let err = parse(&["failover", "history", "--limit", "0"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let err = parse(&["failover"]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+
+        assert!(matches!(
+            parse(&["coverage"]).unwrap().command,
+            Command::Coverage(CoverageArgs {
+                fail_if_uncovered: false
+            })
+        ));
+        assert!(matches!(
+            parse(&["-o", "json", "coverage", "--fail-if-uncovered"])
+                .unwrap()
+                .command,
+            Command::Coverage(CoverageArgs {
+                fail_if_uncovered: true
+            })
+        ));
     }
 }

@@ -40,6 +40,8 @@ pub enum CliError {
     DiscoveryCut { addr: String, done: u32, total: u32 },
     /// Discovery finished, but some BMCs could not be enrolled.
     DiscoveryFailed { failed: u32, total: u32 },
+    /// `coverage --fail-if-uncovered` found running servers without a spare.
+    Uncovered { uncovered: u32, servers: u32 },
     /// The `--ca-cert` file cannot be read or holds no usable certificate.
     CaCert { path: String, reason: String },
     /// A member's TLS certificate did not verify against `--ca-cert`.
@@ -111,6 +113,10 @@ impl fmt::Display for CliError {
             CliError::DiscoveryFailed { failed, total } => write!(
                 f,
                 "{failed} of {total} BMCs could not be enrolled; fix what their errors say and run `panctl blade discover` again: blades already enrolled are skipped"
+            ),
+            CliError::Uncovered { uncovered, servers } => write!(
+                f,
+                "{uncovered} of {servers} running servers have no qualifying spare; add or repair blades their failover pools can use (see `panctl blade list`), or change the servers' failover pools"
             ),
             CliError::CaCert { path, reason } => write!(
                 f,
@@ -530,6 +536,17 @@ mod tests {
             error_line(&failed).starts_with("error: 2 of 64 BMCs could not be enrolled;"),
             "{}",
             error_line(&failed)
+        );
+        let uncovered = anyhow::Error::new(CliError::Uncovered {
+            uncovered: 2,
+            servers: 5,
+        });
+        assert_eq!(exit_code(&uncovered), 1);
+        assert!(
+            error_line(&uncovered)
+                .starts_with("error: 2 of 5 running servers have no qualifying spare;"),
+            "{}",
+            error_line(&uncovered)
         );
         let cut = anyhow::Error::new(CliError::DiscoveryCut {
             addr: ADDR.into(),

@@ -5,7 +5,8 @@
 
 use crate::cli::Format;
 use crate::commands::{
-    blade, cluster, discover, image, network, partition, principal, server, volume,
+    blade, cluster, coverage, discover, failover, image, network, partition, principal, server,
+    volume,
 };
 use crate::output::{self, Detail};
 
@@ -147,5 +148,20 @@ fn principal_show_table() {
 #[test]
 fn principal_create_with_token_table() {
     let view = principal::TokenView::from(&principal::tests::token_reply());
+    insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
+}
+
+#[test]
+fn failover_history_table() {
+    let views: Vec<_> = failover::tests::sample()
+        .iter()
+        .map(failover::FailoverView::from)
+        .collect();
+    insta::assert_snapshot!(output::list(Format::Table, &views).unwrap());
+}
+
+#[test]
+fn coverage_uncovered_table() {
+    let view = coverage::CoverageView::from(&coverage::tests::sample());
     insta::assert_snapshot!(output::one(Format::Table, &view).unwrap());
 }

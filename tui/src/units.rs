@@ -1,6 +1,6 @@
 //! Units people type and read: byte sizes (`10G`, `512M`, `1T`, binary
-//! multiples) and wall-clock timestamps (milliseconds since the Unix epoch,
-//! shown as RFC 3339 UTC).
+//! multiples), wall-clock timestamps (milliseconds since the Unix epoch,
+//! shown as RFC 3339 UTC) and durations (`0.84s`, `46.2s`, `2m05s`).
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -87,6 +87,30 @@ pub fn format_time_ms(ms: u64) -> String {
     )
 }
 
+/// Formats a duration in milliseconds for tables: `0.84s` below 10 s,
+/// `46.2s` below 100 s, `2m05s` below an hour, `1h02m` above; `0` (not
+/// reached) becomes `-`. Rounded to the nearest shown digit; anything
+/// above zero shows at least `0.01s`.
+pub fn format_duration_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "-".to_string();
+    }
+    let hundredths = (ms.saturating_add(5) / 10).max(1);
+    if hundredths < 1000 {
+        return format!("{}.{:02}s", hundredths / 100, hundredths % 100);
+    }
+    let tenths = ms.saturating_add(50) / 100;
+    if tenths < 1000 {
+        return format!("{}.{}s", tenths / 10, tenths % 10);
+    }
+    let secs = ms.saturating_add(500) / 1000;
+    if secs < 3600 {
+        return format!("{}m{:02}s", secs / 60, secs % 60);
+    }
+    let minutes = ms.saturating_add(30_000) / 60_000;
+    format!("{}h{:02}m", minutes / 60, minutes % 60)
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
 /// Howard Hinnant's `civil_from_days`, for non-negative day counts.
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -148,6 +172,27 @@ mod tests {
         assert_eq!(format_size(10 * GIB), "10 GiB");
         assert_eq!(format_size(GIB + GIB / 2), "1.5 GiB");
         assert_eq!(format_size(TIB), "1 TiB");
+    }
+
+    #[test]
+    fn durations_format_for_people() {
+        assert_eq!(format_duration_ms(0), "-");
+        assert_eq!(format_duration_ms(1), "0.01s");
+        assert_eq!(format_duration_ms(14), "0.01s");
+        assert_eq!(format_duration_ms(15), "0.02s");
+        assert_eq!(format_duration_ms(840), "0.84s");
+        assert_eq!(format_duration_ms(3_210), "3.21s");
+        assert_eq!(format_duration_ms(9_994), "9.99s");
+        assert_eq!(format_duration_ms(9_995), "10.0s");
+        assert_eq!(format_duration_ms(46_200), "46.2s");
+        assert_eq!(format_duration_ms(46_249), "46.2s");
+        assert_eq!(format_duration_ms(99_949), "99.9s");
+        assert_eq!(format_duration_ms(99_950), "1m40s");
+        assert_eq!(format_duration_ms(125_000), "2m05s");
+        assert_eq!(format_duration_ms(3_599_499), "59m59s");
+        assert_eq!(format_duration_ms(3_599_500), "1h00m");
+        assert_eq!(format_duration_ms(3_720_000), "1h02m");
+        assert_eq!(format_duration_ms(u64::MAX), "5124095576030h25m");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! principal metadata, JSON contracts, error lines, the event and discovery
 //! streams, blade power, server start and stop, the data path: volumes,
 //! images, networks, server vNICs and agent reports; bearer tokens,
-//! principals, quotas and the auth error lines).
+//! principals, quotas and the auth error lines; failover: confirm-fenced,
+//! repair, drain, server move, failover history, coverage).
 
 mod fake_manager;
 
@@ -129,10 +130,10 @@ async fn usage_errors_are_one_line_naming_the_argument_with_exit_2() {
     let line = one_error_line(&panctl(&["server"]).await, 2);
     assert_eq!(
         line,
-        "error: 'panctl server' needs a command (create, list, show, start, stop, delete); run 'panctl server --help' for usage"
+        "error: 'panctl server' needs a command (create, list, show, start, stop, move, delete); run 'panctl server --help' for usage"
     );
     let line = one_error_line(&panctl(&[]).await, 2);
-    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, network, pool, identity-pool, blade, server, volume, image, principal, whoami, audit, events)"), "{line}");
+    assert!(line.starts_with("error: 'panctl' needs a command (cluster, partition, network, pool, identity-pool, blade, server, failover, coverage, volume, image, principal, whoami, audit, events)"), "{line}");
 
     let line = one_error_line(
         &panctl(&["--manager", "nowhere", "cluster", "status"]).await,
@@ -158,6 +159,8 @@ async fn help_works_and_exits_zero() {
         "network",
         "audit",
         "events",
+        "failover",
+        "coverage",
     ] {
         assert!(help.contains(noun), "{help}");
     }
@@ -1681,4 +1684,294 @@ async fn partition_quotas_list_show_and_set() {
         Some(1 << 40)
     );
     assert_eq!(seen.quotas[1].quota, Some(Default::default()));
+}
+
+#[tokio::test]
+async fn blade_confirm_fenced_repair_and_drain_send_the_blade_and_print_it() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl_with_token(
+            &[
+                "--manager",
+                &addr,
+                "-o",
+                "json",
+                "blade",
+                "confirm-fenced",
+                "b4",
+            ],
+            "pan_alice_token",
+        )
+        .await,
+    );
+    assert_eq!(value["name"], "b4");
+    assert_eq!(value["state"], "fenced");
+
+    let output = panctl(&["--manager", &addr, "blade", "repair", "b4"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("\nstate       available\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "blade",
+            "drain",
+            "b5",
+            "--timeout",
+            "600",
+        ])
+        .await,
+    );
+    assert_eq!(value["state"], "maintenance");
+    let output = panctl(&["--manager", &addr, "blade", "drain", "b6"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "blade", "confirm-fenced", MISSING]).await,
+        1,
+    );
+    assert_eq!(
+        line,
+        "error: not found: Blade \"missing\" does not exist; list them with `panctl blade list`"
+    );
+    let line = one_error_line(&panctl(&["--manager", &addr, "blade", "drain"]).await, 2);
+    assert!(line.contains("<NAME>"), "{line}");
+
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(
+        seen.blade_changes,
+        ["confirm-fenced b4", "repair b4", "drain b5", "drain b6"]
+    );
+    assert_eq!(seen.authorizations[0], "Bearer pan_alice_token");
+    let drains: Vec<_> = seen
+        .drains
+        .iter()
+        .map(|r| (r.blade.as_str(), r.timeout_s))
+        .collect();
+    assert_eq!(drains, [("b5", 600), ("b6", 0)]);
+}
+
+#[tokio::test]
+async fn server_move_sends_the_target_and_timeout_and_prints_the_server() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "move",
+            "web-1",
+            "-p",
+            "acme",
+            "--to-blade",
+            "b7",
+            "--timeout",
+            "90",
+        ])
+        .await,
+    );
+    assert_eq!(value["blade"], "b7");
+    assert_eq!(value["state"], "running");
+
+    let output = panctl(&["--manager", &addr, "server", "move", "web-1", "-p", "acme"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("\nblade          b2\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let line = one_error_line(
+        &panctl(&["--manager", &addr, "server", "move", "db-1", "-p", "acme"]).await,
+        1,
+    );
+    assert_eq!(
+        line,
+        "error: refused: Server \"db-1\" in partition \"acme\" is not running; only a running server can be moved (start it with `panctl server start`)"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let moves: Vec<_> = seen
+        .moves
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.partition.as_str(),
+                r.to_blade.as_str(),
+                r.timeout_s,
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("web-1", "acme", "b7", 90),
+            ("web-1", "acme", "", 0),
+            ("db-1", "acme", "", 0)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn server_create_sends_priority_and_failover_pool_and_show_prints_them() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(
+        &panctl(&[
+            "--manager",
+            &addr,
+            "-o",
+            "json",
+            "server",
+            "create",
+            "web-2",
+            "-p",
+            "acme",
+            "--priority",
+            "100",
+            "--failover-pool",
+            "spares",
+        ])
+        .await,
+    );
+    assert_eq!(value["priority"], 100);
+    assert_eq!(value["failover_pool"], "spares");
+
+    let output = panctl(&[
+        "--manager",
+        &addr,
+        "server",
+        "create",
+        "web-3",
+        "-p",
+        "acme",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("\npriority       0\nfailover pool  any qualifying blade\n"),
+        "{text}"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let sent: Vec<_> = seen
+        .server_creates
+        .iter()
+        .map(|r| (r.name.as_str(), r.priority, r.failover_pool.as_str()))
+        .collect();
+    assert_eq!(sent, [("web-2", 100, "spares"), ("web-3", 0, "")]);
+}
+
+#[tokio::test]
+async fn failover_history_prints_phases_and_durations() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let value = json(&panctl(&["--manager", &addr, "-o", "json", "failover", "history"]).await);
+    assert_eq!(value.as_array().unwrap().len(), 2);
+    assert_eq!(
+        value[1],
+        serde_json::json!({
+            "id": 1,
+            "server": "web-1",
+            "partition": "acme",
+            "from_blade": "b3",
+            "to_blade": "b8",
+            "phase": "done",
+            "reason": "agent silent for 15 s",
+            "error": null,
+            "confirmed_by": null,
+            "started_at_ms": 1_748_779_200_000u64,
+            "detect_ms": 840,
+            "fence_ms": 3_210,
+            "select_ms": 12,
+            "boot_ms": 46_200,
+            "total_ms": 50_262
+        })
+    );
+    assert_eq!(value[0]["confirmed_by"], "alice");
+    assert_eq!(value[0]["to_blade"], Value::Null);
+
+    let output = panctl(&["--manager", &addr, "failover", "history", "--limit", "1"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "ID  SERVER     FROM  TO  PHASE           DETECT  FENCE  SELECT  BOOT  TOTAL  CONFIRMED-BY  ERROR\n\
+         2   acme/db-1  b4    -   awaiting_spare  15.4s   5m12s  -       -     -      alice         no available blade qualifies\n"
+    );
+
+    let seen = fake.seen.lock().unwrap();
+    let limits: Vec<_> = seen.failover_lists.iter().map(|r| r.limit).collect();
+    assert_eq!(limits, [0, 1]);
+}
+
+#[tokio::test]
+async fn coverage_prints_uncovered_servers_and_fails_only_when_asked() {
+    let fake = FakeManager::start(false).await;
+    let addr = fake.addr.to_string();
+    let output = panctl(&["--manager", &addr, "coverage"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "SERVER     REASON\n\
+         acme/db-1  no available blade in pool spares has >= 32 cores\n\
+         \n\
+         4 of 5 running servers have a qualifying spare\n"
+    );
+    let value = json(&panctl(&["--manager", &addr, "-o", "json", "coverage"]).await);
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "servers": 5,
+            "uncovered": [{
+                "server": "db-1",
+                "partition": "acme",
+                "reason": "no available blade in pool spares has >= 32 cores"
+            }]
+        })
+    );
+
+    // For scripts: exit 1 after printing the report.
+    let output = panctl(&[
+        "--manager",
+        &addr,
+        "-o",
+        "json",
+        "coverage",
+        "--fail-if-uncovered",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(printed, value);
+    assert_eq!(
+        stderr(&output),
+        "error: 1 of 5 running servers have no qualifying spare; add or repair blades their failover pools can use (see `panctl blade list`), or change the servers' failover pools\n"
+    );
+
+    *fake.coverage.lock().unwrap() = pan_api::v1::CoverageReply {
+        servers: 5,
+        uncovered: vec![],
+    };
+    let output = panctl(&["--manager", &addr, "coverage", "--fail-if-uncovered"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "every running server has a qualifying spare\n"
+    );
+    let value = json(&panctl(&["--manager", &addr, "-o", "json", "coverage"]).await);
+    assert_eq!(value, serde_json::json!({"servers": 5, "uncovered": []}));
+    assert_eq!(fake.seen.lock().unwrap().coverage_checks, 5);
 }

@@ -188,7 +188,7 @@ impl Controller {
         }
     }
 
-    async fn record(&self, command: Command) {
+    pub(super) async fn record(&self, command: Command) {
         if let Err(e) = self.node.propose(CONTROLLER, command).await {
             // A stale report (the server moved on) is refused by design.
             tracing::info!(error = %e, "controller report not recorded");
@@ -389,7 +389,7 @@ impl Controller {
 
     /// The name the blade's agent goes by: the blade's own name, or the
     /// agent whose interfaces show one of the blade's burned-in MACs.
-    fn agent_of(&self, work: &ServerWork) -> String {
+    pub(super) fn agent_of(&self, work: &ServerWork) -> String {
         if self.agents.get(&work.blade).is_some() {
             return work.blade.clone();
         }

@@ -1,15 +1,18 @@
 //! The controller: the part of the manager that acts on hardware. It runs
 //! on the raft leader only.
 //!
-//! When this member becomes leader it starts the BMC [`poller`] and the
+//! When this member becomes leader it starts the BMC [`poller`], the
 //! server reconciler (which runs an [`executor`] for every server recorded
-//! as `starting` or `stopping`); when it loses leadership it stops them. It
+//! as `starting` or `stopping`), the storage reconciler and the [`failover`]
+//! tasks (failure detection, fencing, takeover); when it loses leadership
+//! it stops them. It
 //! also routes blade agents: the leader accepts their streams, followers
 //! redirect them to the leader. Decisions stay in the state machine; the
 //! controller reads state, does I/O and reports results as commands.
 
 pub mod bmcs;
 pub mod executor;
+pub mod failover;
 pub mod poller;
 pub mod storage;
 
@@ -42,6 +45,15 @@ pub struct ControllerConfig {
     pub power_timeout: Duration,
     /// Pause before retrying a stop that failed.
     pub retry_pause: Duration,
+    /// How long a running blade's agent may be silent before the blade is
+    /// judged failed (cross-checked with its BMC); a new leader also waits
+    /// this long before it judges any blade.
+    pub detect_window: Duration,
+    /// How long the failure detector's BMC read may take.
+    pub bmc_check_timeout: Duration,
+    /// How long a fence (power Off read back, ports detached, storage
+    /// access revoked) may take before it is reported failed.
+    pub fence_timeout: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -52,6 +64,9 @@ impl Default for ControllerConfig {
             stop_timeout: Duration::from_secs(30),
             power_timeout: Duration::from_secs(60),
             retry_pause: Duration::from_secs(2),
+            detect_window: Duration::from_millis(1000),
+            bmc_check_timeout: Duration::from_secs(1),
+            fence_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -125,6 +140,10 @@ impl Controller {
                     )));
                     leading.push(tokio::spawn(self.clone().reconcile(term)));
                     leading.push(tokio::spawn(self.clone().reconcile_storage(term)));
+                    // N+1 failover: detection, fencing, takeover.
+                    leading.push(tokio::spawn(self.clone().detect(term, Instant::now())));
+                    leading.push(tokio::spawn(self.clone().reconcile_fences(term)));
+                    leading.push(tokio::spawn(self.clone().take_over(term)));
                 }
             } else {
                 match leader_addr {

@@ -219,6 +219,13 @@ scoped! {
     RotatePrincipalRequest => RotatePrincipal, |_r| Target::Fabric;
     DeletePrincipalRequest => DeletePrincipal, |_r| Target::Fabric;
     WhoAmIRequest => WhoAmI, |_r| Target::Partitions;
+
+    ConfirmFencedRequest => ConfirmFenced, |_r| Target::Fabric;
+    RepairBladeRequest => RepairBlade, |_r| Target::Fabric;
+    DrainBladeRequest => DrainBlade, |_r| Target::Fabric;
+    MoveServerRequest => MoveServer, |r| partition(&r.partition);
+    ListFailoversRequest => ListFailovers, |_r| Target::Partitions;
+    CoverageRequest => Coverage, |_r| Target::Partitions;
 }
 
 #[cfg(test)]
@@ -277,6 +284,12 @@ mod tests {
             pb::RotatePrincipalRequest::ACTION,
             pb::DeletePrincipalRequest::ACTION,
             pb::WhoAmIRequest::ACTION,
+            pb::ConfirmFencedRequest::ACTION,
+            pb::RepairBladeRequest::ACTION,
+            pb::DrainBladeRequest::ACTION,
+            pb::MoveServerRequest::ACTION,
+            pb::ListFailoversRequest::ACTION,
+            pb::CoverageRequest::ACTION,
         ];
         let mut want: Vec<Action> = Action::ALL.to_vec();
         let mut got = scoped;

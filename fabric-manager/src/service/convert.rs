@@ -138,6 +138,8 @@ impl From<state::ServerView> for pb::Server {
                 .collect(),
             volumes: v.volumes,
             agent: None,
+            priority: v.priority,
+            failover_pool: v.failover_pool.unwrap_or_default(),
         }
     }
 }
@@ -212,6 +214,28 @@ impl From<Event> for pb::Event {
             kind: e.kind,
             object: e.object,
             partition: e.partition.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<state::FailoverView> for pb::Failover {
+    fn from(v: state::FailoverView) -> Self {
+        pb::Failover {
+            id: v.id,
+            server: v.server,
+            partition: v.partition,
+            from_blade: v.from_blade,
+            to_blade: v.to_blade.unwrap_or_default(),
+            phase: v.phase,
+            reason: v.reason,
+            error: v.error.unwrap_or_default(),
+            confirmed_by: v.confirmed_by.unwrap_or_default(),
+            started_at_ms: v.started_at_ms,
+            detect_ms: v.detect_ms,
+            fence_ms: v.fence_ms,
+            select_ms: v.select_ms,
+            boot_ms: v.boot_ms,
+            total_ms: v.total_ms,
         }
     }
 }

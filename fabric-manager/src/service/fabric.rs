@@ -35,6 +35,14 @@ const AUDIT_MAX: usize = 10_000;
 
 /// How long `server start` waits by default (boot plus agent report).
 const START_WAIT: Duration = Duration::from_secs(180);
+/// The wait a request asked for (seconds; 0: `default`).
+fn wait_or(timeout_s: u32, default: Duration) -> Duration {
+    match timeout_s {
+        0 => default,
+        s => Duration::from_secs(u64::from(s)),
+    }
+}
+
 /// How long `server stop` waits by default.
 const STOP_WAIT: Duration = Duration::from_secs(120);
 /// Enrolments discovery runs at once.
@@ -78,6 +86,90 @@ impl FabricService {
                 "volume '{name}' in partition '{partition}' was deleted while the operation ran"
             ))),
         }
+    }
+
+    /// Places a server (on `blade`, or where the planner chooses) and, with
+    /// a timeout, waits until its agent reports the identity applied.
+    async fn start_and_wait(
+        &self,
+        principal: &str,
+        partition: &str,
+        name: &str,
+        blade: Option<String>,
+        wait: Option<Duration>,
+    ) -> Result<crate::state::ServerView, Status> {
+        let placed = match self
+            .write(
+                principal.to_string(),
+                Command::StartServer {
+                    name: name.to_string(),
+                    partition: partition.to_string(),
+                    blade,
+                },
+            )
+            .await?
+        {
+            Outcome::Server(v) => v,
+            other => return Err(unexpected(&other)),
+        };
+        let Some(timeout) = wait else {
+            return Ok(placed);
+        };
+        let generation = placed.generation;
+        hardware::wait_server(&self.node, partition, name, timeout, |v| {
+            if v.generation < generation {
+                return None; // this member has not applied the start yet
+            }
+            if v.generation > generation {
+                return Some(Err(format!(
+                    "server '{}' was placed again (generation {}) while starting",
+                    v.name, v.generation
+                )));
+            }
+            match v.state.as_str() {
+                "running" => Some(Ok(())),
+                "failed" => Some(Err(format!(
+                    "server '{}' in partition '{}' failed to start on blade {}: {}",
+                    v.name,
+                    v.partition,
+                    placed.blade.as_deref().unwrap_or("?"),
+                    v.last_error.as_deref().unwrap_or("no reason recorded")
+                ))),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// Stops a server and, with a timeout, waits until its blade is off
+    /// and free.
+    async fn stop_and_wait(
+        &self,
+        principal: &str,
+        partition: &str,
+        name: &str,
+        wait: Option<Duration>,
+    ) -> Result<crate::state::ServerView, Status> {
+        let stopping = match self
+            .write(
+                principal.to_string(),
+                Command::StopServer {
+                    name: name.to_string(),
+                    partition: partition.to_string(),
+                },
+            )
+            .await?
+        {
+            Outcome::Server(v) => v,
+            other => return Err(unexpected(&other)),
+        };
+        let Some(timeout) = wait else {
+            return Ok(stopping);
+        };
+        hardware::wait_server(&self.node, partition, name, timeout, |v| {
+            (v.state == ServerState::Defined.to_string()).then_some(Ok(()))
+        })
+        .await
     }
 
     pub fn new(node: Node, bmcs: BmcPool, agents: AgentRegistry) -> Self {
@@ -478,6 +570,8 @@ impl Fabric for FabricService {
             requirements: qualification_from(r.requirements),
             networks: r.networks,
             volumes: r.volumes,
+            priority: r.priority,
+            failover_pool: opt(&r.failover_pool).map(str::to_string),
         };
         expect_outcome!(self.write(principal, command).await?, Server)
     }
@@ -1055,53 +1149,16 @@ impl Fabric for FabricService {
         req: Request<pb::StartServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
         let caller = auth::admit(&self.node, &req)?;
-        let principal = caller.name().to_string();
         let r = req.into_inner();
-        let placed = match self
-            .write(
-                principal,
-                Command::StartServer {
-                    name: r.name.clone(),
-                    partition: r.partition.clone(),
-                    blade: opt(&r.blade).map(str::to_string),
-                },
+        let view = self
+            .start_and_wait(
+                caller.name(),
+                &r.partition,
+                &r.name,
+                opt(&r.blade).map(str::to_string),
+                (!r.no_wait).then(|| wait_or(r.timeout_s, START_WAIT)),
             )
-            .await?
-        {
-            Outcome::Server(v) => v,
-            other => return Err(unexpected(&other)),
-        };
-        if r.no_wait {
-            return Ok(Response::new(placed.into()));
-        }
-        let timeout = match r.timeout_s {
-            0 => START_WAIT,
-            s => Duration::from_secs(u64::from(s)),
-        };
-        let generation = placed.generation;
-        let view = hardware::wait_server(&self.node, &r.partition, &r.name, timeout, |v| {
-            if v.generation < generation {
-                return None; // this member has not applied the start yet
-            }
-            if v.generation > generation {
-                return Some(Err(format!(
-                    "server '{}' was placed again (generation {}) while starting",
-                    v.name, v.generation
-                )));
-            }
-            match v.state.as_str() {
-                "running" => Some(Ok(())),
-                "failed" => Some(Err(format!(
-                    "server '{}' in partition '{}' failed to start on blade {}: {}",
-                    v.name,
-                    v.partition,
-                    placed.blade.as_deref().unwrap_or("?"),
-                    v.last_error.as_deref().unwrap_or("no reason recorded")
-                ))),
-                _ => None,
-            }
-        })
-        .await?;
+            .await?;
         Ok(Response::new(view.into()))
     }
 
@@ -1110,33 +1167,180 @@ impl Fabric for FabricService {
         req: Request<pb::StopServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
         let caller = auth::admit(&self.node, &req)?;
-        let principal = caller.name().to_string();
         let r = req.into_inner();
-        let stopping = match self
+        let view = self
+            .stop_and_wait(
+                caller.name(),
+                &r.partition,
+                &r.name,
+                (!r.no_wait).then(|| wait_or(r.timeout_s, STOP_WAIT)),
+            )
+            .await?;
+        Ok(Response::new(view.into()))
+    }
+
+    async fn confirm_fenced(
+        &self,
+        req: Request<pb::ConfirmFencedRequest>,
+    ) -> Result<Response<pb::Blade>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let r = req.into_inner();
+        expect_outcome!(
+            self.write(
+                caller.name().to_string(),
+                Command::ConfirmFenced { blade: r.blade }
+            )
+            .await?,
+            Blade
+        )
+    }
+
+    async fn repair_blade(
+        &self,
+        req: Request<pb::RepairBladeRequest>,
+    ) -> Result<Response<pb::Blade>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let r = req.into_inner();
+        // The health check: the BMC answers and does not report Critical.
+        let target = self
+            .read(|s| s.bmc_target(&r.blade))
+            .await?;
+        let bmc = self.bmcs.get(&target).map_err(|e| bmc_status(&e))?;
+        let health = bmc.health().await.map_err(|e| bmc_status(&e))?;
+        if health.worst() == Some(crate::bmc::Health::Critical) {
+            return Err(Status::failed_precondition(format!(
+                "blade '{}' is not repaired: its BMC still reports health Critical; fix the hardware and check its BMC log",
+                r.blade
+            )));
+        }
+        expect_outcome!(
+            self.write(
+                caller.name().to_string(),
+                Command::RepairBlade { blade: r.blade }
+            )
+            .await?,
+            Blade
+        )
+    }
+
+    async fn drain_blade(
+        &self,
+        req: Request<pb::DrainBladeRequest>,
+    ) -> Result<Response<pb::Blade>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let r = req.into_inner();
+        let blade = self.read(|s| s.blade(&r.blade)).await?;
+        let timeout = wait_or(r.timeout_s, START_WAIT);
+        // Stop its server, take the blade out of service, start the server
+        // elsewhere (the planner never picks a blade in maintenance).
+        let moved = match blade.server.as_deref().and_then(|p| p.split_once('/')) {
+            Some((partition, name)) => {
+                let (partition, name) = (partition.to_string(), name.to_string());
+                self.stop_and_wait(caller.name(), &partition, &name, Some(timeout))
+                    .await?;
+                Some((partition, name))
+            }
+            None => None,
+        };
+        let outcome = self
             .write(
-                principal,
-                Command::StopServer {
-                    name: r.name.clone(),
-                    partition: r.partition.clone(),
+                caller.name().to_string(),
+                Command::SetMaintenance {
+                    blade: r.blade.clone(),
                 },
             )
-            .await?
-        {
-            Outcome::Server(v) => v,
-            other => return Err(unexpected(&other)),
-        };
-        if r.no_wait {
-            return Ok(Response::new(stopping.into()));
+            .await?;
+        if let Some((partition, name)) = moved {
+            self.start_and_wait(caller.name(), &partition, &name, None, Some(timeout))
+                .await?;
         }
-        let timeout = match r.timeout_s {
-            0 => STOP_WAIT,
-            s => Duration::from_secs(u64::from(s)),
+        expect_outcome!(outcome, Blade)
+    }
+
+    async fn move_server(
+        &self,
+        req: Request<pb::MoveServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let r = req.into_inner();
+        let timeout = wait_or(r.timeout_s, START_WAIT);
+        let before = self.read(|s| s.server(&r.partition, &r.name)).await?;
+        let Some(from) = before.blade.clone() else {
+            return Err(Status::failed_precondition(format!(
+                "server '{}' in partition '{}' is {}, not on a blade; start it instead",
+                r.name, r.partition, before.state
+            )));
         };
-        let view = hardware::wait_server(&self.node, &r.partition, &r.name, timeout, |v| {
-            (v.state == ServerState::Defined.to_string()).then_some(Ok(()))
-        })
-        .await?;
+        // Choose first, so a move with nowhere to go changes nothing.
+        let to = match opt(&r.to_blade) {
+            Some(b) if b == from => {
+                return Err(Status::invalid_argument(format!(
+                    "server '{}' already runs on blade '{b}'; pick another blade",
+                    r.name
+                )));
+            }
+            Some(b) => b.to_string(),
+            None => self
+                .read(|s| {
+                    let sid = s.server_id_of(&r.partition, &r.name)?;
+                    let from_id = s.blade(&from)?.id;
+                    s.choose_blade_except(sid, pan_api::BladeId(from_id))
+                        .map(|b| s.blade_name(b))
+                        .map_err(|why| StateError::NoQualifyingBlade {
+                            server: format!("server '{}' in partition '{}'", r.name, r.partition),
+                            detail: why,
+                        })
+                })
+                .await?,
+        };
+        self.stop_and_wait(caller.name(), &r.partition, &r.name, Some(timeout))
+            .await?;
+        let view = self
+            .start_and_wait(caller.name(), &r.partition, &r.name, Some(to), Some(timeout))
+            .await?;
         Ok(Response::new(view.into()))
+    }
+
+    async fn list_failovers(
+        &self,
+        req: Request<pb::ListFailoversRequest>,
+    ) -> Result<Response<pb::ListFailoversReply>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let limit = match req.into_inner().limit as usize {
+            0 => 100,
+            n => n.min(crate::state::FAILOVER_HISTORY),
+        };
+        let failovers = self
+            .read(|s| Ok(s.failover_history(crate::state::FAILOVER_HISTORY)))
+            .await?;
+        Ok(Response::new(pb::ListFailoversReply {
+            failovers: failovers
+                .into_iter()
+                .filter(|f| caller.sees(Some(&f.partition)))
+                .take(limit)
+                .map(Into::into)
+                .collect(),
+        }))
+    }
+
+    async fn coverage(
+        &self,
+        req: Request<pb::CoverageRequest>,
+    ) -> Result<Response<pb::CoverageReply>, Status> {
+        let caller = auth::admit(&self.node, &req)?;
+        let (servers, uncovered) = self.read(|s| Ok(s.coverage())).await?;
+        Ok(Response::new(pb::CoverageReply {
+            servers,
+            uncovered: uncovered
+                .into_iter()
+                .filter(|u| caller.sees(Some(&u.partition)))
+                .map(|u| pb::UncoveredServer {
+                    server: u.server,
+                    partition: u.partition,
+                    reason: u.reason,
+                })
+                .collect(),
+        }))
     }
 
     type WatchEventsStream = EventStream;

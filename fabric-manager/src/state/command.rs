@@ -68,6 +68,10 @@ pub enum Command {
         networks: Vec<String>,
         /// Data volumes.
         volumes: Vec<String>,
+        /// Failover priority (higher first).
+        priority: u32,
+        /// Pool spares come from.
+        failover_pool: Option<String>,
     },
     DeleteServer {
         name: String,
@@ -203,6 +207,41 @@ pub enum Command {
     },
     DeletePrincipal {
         name: String,
+    },
+    /// The controller judged a blade failed (its agent silent for the
+    /// detection window, cross-checked with its BMC): a failover of its
+    /// server starts with the fence.
+    BladeSuspect {
+        blade: String,
+        reason: String,
+        /// How long the agent had been silent.
+        silent_ms: u64,
+    },
+    /// The controller confirmed the fence (power Off, ports detached,
+    /// storage access revoked, each read back).
+    BladeFenced {
+        blade: String,
+    },
+    /// The fence could not be confirmed: alert, and no takeover.
+    FenceFailed {
+        blade: String,
+        reason: String,
+    },
+    /// An operator states the blade is fenced (powered off by hand).
+    ConfirmFenced {
+        blade: String,
+    },
+    /// Gives the highest-priority failover awaiting a spare one, if any
+    /// qualifies (else records that none does).
+    TakeOver,
+    /// Returns a failed, fenced or maintenance blade to service (the API
+    /// checked its health first).
+    RepairBlade {
+        blade: String,
+    },
+    /// Takes an idle blade out of service.
+    SetMaintenance {
+        blade: String,
     },
     /// A request the API refused before it reached the state (the caller
     /// may not do it): recorded so the audit log shows who tried what. The
@@ -441,6 +480,22 @@ impl fmt::Display for Command {
             ),
             Command::RevokePrincipal { name } => write!(f, "principal revoke {name}"),
             Command::DeletePrincipal { name } => write!(f, "principal delete {name}"),
+            Command::BladeSuspect {
+                blade,
+                reason,
+                silent_ms,
+            } => write!(
+                f,
+                "blade suspect {blade} silent_ms={silent_ms} reason={reason:?}"
+            ),
+            Command::BladeFenced { blade } => write!(f, "blade fenced {blade}"),
+            Command::FenceFailed { blade, reason } => {
+                write!(f, "blade fence-failed {blade} reason={reason:?}")
+            }
+            Command::ConfirmFenced { blade } => write!(f, "blade confirm-fenced {blade}"),
+            Command::TakeOver => write!(f, "failover take-over"),
+            Command::RepairBlade { blade } => write!(f, "blade repair {blade}"),
+            Command::SetMaintenance { blade } => write!(f, "blade maintenance {blade}"),
             Command::Denied {
                 action, partition, ..
             } => match partition {

@@ -159,7 +159,7 @@ impl State {
     }
 
     /// Why `blade` cannot run `server` now, or `None` when it can.
-    fn unfit(&self, blade: &Blade, server: ServerId) -> Option<String> {
+    pub(super) fn unfit(&self, blade: &Blade, server: ServerId) -> Option<String> {
         if blade.state != BladeState::Available || blade.server.is_some() {
             return Some(format!("it is {}", blade.state));
         }
@@ -183,6 +183,14 @@ impl State {
         let sid = self.server_id(pid, partition, name)?;
         let object = format!("server '{name}' in partition '{partition}'");
         let server = &self.servers[&sid];
+        if let Some(f) = self.active_failover(sid) {
+            return Err(StateError::InvalidTransition {
+                object,
+                state: format!("failing over ({})", f.phase),
+                remedy: "the failover places it; wait until it ends (`panctl failover history`)"
+                    .to_string(),
+            });
+        }
         match server.state {
             ServerState::Defined | ServerState::Failed => {}
             ServerState::Running | ServerState::Starting => {
@@ -229,22 +237,7 @@ impl State {
             }
             None => self.choose_blade(sid)?,
         };
-        let generation = self.next_generation.max(self.servers[&sid].generation + 1);
-        self.next_generation = generation + 1;
-        let server = self.servers.get_mut(&sid).expect("looked up above");
-        server.state = ServerState::Starting;
-        server.blade = Some(bid);
-        server.generation = generation;
-        server.last_error = None;
-        self.index.transitioning.insert(sid);
-        self.index
-            .partition_placed
-            .entry(pid)
-            .or_default()
-            .insert(sid);
-        let blade = self.blades.get_mut(&bid).expect("chosen above");
-        blade.state = BladeState::Allocated;
-        blade.server = Some(sid);
+        self.place(sid, bid);
         push(
             events,
             "server.starting",
@@ -252,6 +245,28 @@ impl State {
             Some(partition),
         );
         Ok(Outcome::Server(self.server_view(sid)))
+    }
+
+    /// Places `sid` on `bid` with a new generation: `starting`, the blade
+    /// allocated. The caller checked the blade fits.
+    pub(super) fn place(&mut self, sid: ServerId, bid: BladeId) {
+        let generation = self.next_generation.max(self.servers[&sid].generation + 1);
+        self.next_generation = generation + 1;
+        let server = self.servers.get_mut(&sid).expect("caller looked it up");
+        server.state = ServerState::Starting;
+        server.blade = Some(bid);
+        server.generation = generation;
+        server.last_error = None;
+        let pid = server.partition;
+        self.index.transitioning.insert(sid);
+        self.index
+            .partition_placed
+            .entry(pid)
+            .or_default()
+            .insert(sid);
+        let blade = self.blades.get_mut(&bid).expect("caller chose it");
+        blade.state = BladeState::Allocated;
+        blade.server = Some(sid);
     }
 
     /// Looks up a server and checks a report is about its current placement.
@@ -285,11 +300,13 @@ impl State {
         partition: &str,
         name: &str,
         generation: u64,
+        at_ms: u64,
         events: &mut Vec<Event>,
     ) -> CommandResult {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
         self.servers.get_mut(&sid).expect("current").state = ServerState::Running;
         self.index.transitioning.remove(&sid);
+        self.failover_running(sid, at_ms);
         push(
             events,
             "server.running",
@@ -314,6 +331,7 @@ impl State {
             blade.server = None;
             if blade.state == BladeState::Allocated {
                 blade.state = BladeState::Available;
+                self.spare_epoch += 1;
             }
         }
     }
@@ -340,7 +358,11 @@ impl State {
             reason.truncate(cut);
             reason.push('…');
         }
-        self.release(sid, ServerState::Failed, Some(reason));
+        let blade = self.servers[&sid].blade;
+        self.release(sid, ServerState::Failed, Some(reason.clone()));
+        if let Some(blade) = blade {
+            self.failover_start_failed(sid, blade, &reason);
+        }
         push(
             events,
             "server.start_failed",

@@ -56,6 +56,8 @@ fn new_server(
         boot_volume: boot.map(str::to_string),
         networks: Vec::new(),
         volumes: Vec::new(),
+        priority: 0,
+        failover_pool: None,
         requirements,
     }
 }

@@ -8,6 +8,7 @@
 
 mod command;
 mod error;
+mod failover;
 pub mod identity;
 mod lifecycle;
 mod model;
@@ -21,12 +22,15 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod principal_tests;
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod storage_tests;
 #[cfg(test)]
 mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};
 pub use error::StateError;
+pub use failover::{FAILOVER_HISTORY, FailoverView, FenceWork, Uncovered};
 pub use lifecycle::{BmcTarget, NicWork, ServerWork};
 pub use model::*;
 pub use storage::{MAX_SNAPSHOTS, StorageWork, VolumeWork, volume_nqn};
@@ -69,6 +73,13 @@ pub struct State {
     /// Why recent image or volume creates failed (their records are gone).
     #[serde(default)]
     create_failures: BTreeMap<u64, String>,
+    /// Failover operations: in progress, and the newest finished ones.
+    #[serde(default)]
+    failovers: BTreeMap<u64, Failover>,
+    /// Moves whenever a blade becomes available: a failover told "no spare"
+    /// looks again only then.
+    #[serde(default)]
+    spare_epoch: u64,
     credentials: BTreeMap<CredentialId, Secret>,
     /// Who may call the API, by name (token hashes only, never tokens).
     #[serde(default)]
@@ -113,6 +124,8 @@ struct Index {
     storage_volumes: BTreeSet<VolumeId>,
     /// Principal name by its token's key id, for authentication.
     principal_by_key: BTreeMap<partitions::KeyId, String>,
+    /// The failover in progress for a server.
+    failover_of_server: BTreeMap<ServerId, u64>,
     /// Sum of each partition's volume sizes (a pending resize counts at its
     /// target size), for the volume bytes quota.
     partition_volume_bytes: BTreeMap<PartitionId, u64>,
@@ -128,6 +141,8 @@ struct ServerSpec<'a> {
     requirements: &'a Qualification,
     networks: &'a [String],
     volumes: &'a [String],
+    priority: u32,
+    failover_pool: Option<&'a str>,
 }
 
 /// The result of applying one command.
@@ -160,6 +175,8 @@ impl Default for State {
             images: BTreeMap::new(),
             networks: BTreeMap::new(),
             create_failures: BTreeMap::new(),
+            failovers: BTreeMap::new(),
+            spare_epoch: 0,
             credentials: BTreeMap::new(),
             principals: BTreeMap::new(),
             audit: VecDeque::new(),
@@ -184,6 +201,8 @@ impl PartialEq for State {
             && self.images == other.images
             && self.networks == other.networks
             && self.create_failures == other.create_failures
+            && self.failovers == other.failovers
+            && self.spare_epoch == other.spare_epoch
             && self.credentials == other.credentials
             && self.principals == other.principals
             && self.audit == other.audit
@@ -324,6 +343,11 @@ impl State {
                 ix.storage_images.insert(i.id);
             }
         }
+        for f in self.failovers.values() {
+            if f.phase != FailoverPhase::Done {
+                ix.failover_of_server.insert(f.server, f.id);
+            }
+        }
         for n in self.networks.values() {
             ix.network_by_name
                 .insert((n.partition, n.name.clone()), n.id);
@@ -343,7 +367,12 @@ impl State {
     /// command leaves the state unchanged except for its audit record.
     pub fn apply(&mut self, index: u64, envelope: &Envelope) -> Applied {
         let mut events = Vec::new();
-        let result = self.execute(&envelope.command, envelope.at_ms, &mut events);
+        let result = self.execute(
+            &envelope.command,
+            envelope.at_ms,
+            &envelope.principal,
+            &mut events,
+        );
         for event in &mut events {
             event.index = index;
             event.at_ms = envelope.at_ms;
@@ -368,7 +397,13 @@ impl State {
         id
     }
 
-    fn execute(&mut self, command: &Command, at_ms: u64, events: &mut Vec<Event>) -> CommandResult {
+    fn execute(
+        &mut self,
+        command: &Command,
+        at_ms: u64,
+        principal: &str,
+        events: &mut Vec<Event>,
+    ) -> CommandResult {
         let mut event = |kind: &str, object: String, partition: Option<&str>| {
             push_event(events, kind, object, partition);
         };
@@ -740,6 +775,8 @@ impl State {
                 requirements,
                 networks,
                 volumes,
+                priority,
+                failover_pool,
             } => self.create_server(
                 partition,
                 name,
@@ -750,6 +787,8 @@ impl State {
                     requirements,
                     networks,
                     volumes,
+                    priority: *priority,
+                    failover_pool: failover_pool.as_deref(),
                 },
                 at_ms,
                 events,
@@ -836,7 +875,7 @@ impl State {
                 name,
                 partition,
                 generation,
-            } => self.server_running(partition, name, *generation, events),
+            } => self.server_running(partition, name, *generation, at_ms, events),
             Command::ServerStartFailed {
                 name,
                 partition,
@@ -862,6 +901,19 @@ impl State {
             } => self.rotate_principal(name, token, *expires_at_ms, at_ms, events),
             Command::RevokePrincipal { name } => self.revoke_principal(name, at_ms, events),
             Command::DeletePrincipal { name } => self.delete_principal(name, at_ms, events),
+            Command::BladeSuspect {
+                blade,
+                reason,
+                silent_ms,
+            } => self.blade_suspect(blade, reason, *silent_ms, at_ms, events),
+            Command::BladeFenced { blade } => self.fence_done(blade, None, at_ms, events),
+            Command::ConfirmFenced { blade } => {
+                self.fence_done(blade, Some(principal), at_ms, events)
+            }
+            Command::FenceFailed { blade, reason } => self.fence_failed(blade, reason, events),
+            Command::TakeOver => self.take_over(at_ms, events),
+            Command::RepairBlade { blade } => self.repair_blade(blade, events),
+            Command::SetMaintenance { blade } => self.set_maintenance(blade, events),
             Command::Denied { reason, .. } => Err(StateError::Denied {
                 reason: reason.clone(),
             }),
@@ -924,6 +976,7 @@ impl State {
                 ),
             ));
         }
+        let failover_pool = spec.failover_pool.map(|p| self.pool_id(p)).transpose()?;
         let pool_name = spec.identity_pool.unwrap_or(DEFAULT_IDENTITY_POOL);
         let pool_id = self.identity_pool_id(pool_name)?;
         let boot = spec
@@ -1010,6 +1063,8 @@ impl State {
                 last_error: None,
                 nic_networks,
                 volumes: data,
+                priority: spec.priority,
+                failover_pool,
             },
         );
         push_event(
@@ -1030,6 +1085,13 @@ impl State {
         let partition_id = self.partition_id(partition)?;
         let id = self.server_id(partition_id, partition, name)?;
         let server = &self.servers[&id];
+        if let Some(f) = self.active_failover(id) {
+            return Err(StateError::InvalidTransition {
+                object: format!("server '{name}' in partition '{partition}'"),
+                state: format!("failing over ({})", f.phase),
+                remedy: "wait until its failover ends (`panctl failover history`)".to_string(),
+            });
+        }
         if let Some(blade) = server.blade {
             return Err(StateError::InUse {
                 object: format!("server '{name}' in partition '{partition}'"),
@@ -1347,6 +1409,11 @@ impl State {
                 .iter()
                 .map(|v| self.volumes[v].name.clone())
                 .collect(),
+            priority: s.priority,
+            failover_pool: s
+                .failover_pool
+                .and_then(|p| self.pools.get(&p))
+                .map(|p| p.name.clone()),
         }
     }
 

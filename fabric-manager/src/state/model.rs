@@ -292,6 +292,12 @@ pub struct Server {
     /// Data volumes, attached after the boot volume.
     #[serde(default)]
     pub volumes: Vec<VolumeId>,
+    /// Failover policy: higher priority servers get spares first.
+    #[serde(default)]
+    pub priority: u32,
+    /// The pool spares come from; `None`: any qualifying available blade.
+    #[serde(default)]
+    pub failover_pool: Option<PoolId>,
 }
 
 impl Server {
@@ -301,6 +307,62 @@ impl Server {
             .into_iter()
             .chain(self.volumes.iter().copied())
     }
+}
+
+/// Where a failover stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverPhase {
+    /// The old blade is being fenced (powered off, cut off the fabric and
+    /// the storage, each read back).
+    Fencing,
+    /// The fence could not be confirmed: no takeover until an operator
+    /// confirms it (`panctl blade confirm-fenced`).
+    FenceFailed,
+    /// Fenced; waiting for a qualifying spare.
+    AwaitingSpare,
+    /// Placed on a spare; booting there.
+    Booting,
+    /// Running on the spare.
+    Done,
+}
+
+impl fmt::Display for FailoverPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailoverPhase::Fencing => "fencing",
+            FailoverPhase::FenceFailed => "fence_failed",
+            FailoverPhase::AwaitingSpare => "awaiting_spare",
+            FailoverPhase::Booting => "booting",
+            FailoverPhase::Done => "done",
+        })
+    }
+}
+
+/// One failover operation: every step is recorded here, in the log, so a
+/// new leader resumes it from the last recorded step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failover {
+    pub id: u64,
+    pub server: ServerId,
+    pub from_blade: BladeId,
+    pub to_blade: Option<BladeId>,
+    pub phase: FailoverPhase,
+    /// Why the blade was judged failed.
+    pub reason: String,
+    /// Why the last step failed, if one did.
+    pub error: Option<String>,
+    /// The operator who confirmed a manual fence.
+    pub confirmed_by: Option<String>,
+    /// How long the blade had been silent when it was judged failed.
+    pub silent_ms: u64,
+    pub detected_at_ms: u64,
+    pub fenced_at_ms: Option<u64>,
+    pub selected_at_ms: Option<u64>,
+    pub running_at_ms: Option<u64>,
+    /// The spare epoch of the last search that found no spare: the next
+    /// search waits until a blade becomes available (the epoch moves).
+    pub tried_epoch: Option<u64>,
 }
 
 /// A partition network: an isolated L2 segment with one VXLAN network id.

@@ -88,6 +88,8 @@ fn server_on(partition: &str, name: &str, networks: &[&str], volumes: &[&str]) -
         requirements: Qualification::default(),
         networks: networks.iter().map(|n| n.to_string()).collect(),
         volumes: volumes.iter().map(|v| v.to_string()).collect(),
+        priority: 0,
+        failover_pool: None,
     }
 }
 

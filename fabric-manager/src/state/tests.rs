@@ -214,6 +214,7 @@ pub(super) struct NormIndex {
     principal_by_key: BTreeMap<partitions::KeyId, String>,
     partition_volume_bytes: BTreeMap<PartitionId, u64>,
     partition_placed: BTreeMap<PartitionId, BTreeSet<ServerId>>,
+    failover_of_server: BTreeMap<ServerId, u64>,
 }
 
 fn sorted<K: Ord + Clone, V: Clone>(map: &BTreeMap<K, V>) -> BTreeMap<K, V> {
@@ -260,6 +261,7 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
         vnis: sorted(&ix.vnis),
         storage_images: ix.storage_images.clone(),
         storage_volumes: ix.storage_volumes.clone(),
+        failover_of_server: sorted(&ix.failover_of_server),
         principal_by_key: sorted(&ix.principal_by_key),
         partition_volume_bytes: ix
             .partition_volume_bytes
@@ -302,7 +304,7 @@ fn delete_partition(name: &str) -> Command {
     }
 }
 
-fn pool(name: &str, model: Option<&str>, min_cores: u32, min_memory_gib: u64) -> Command {
+pub(super) fn pool(name: &str, model: Option<&str>, min_cores: u32, min_memory_gib: u64) -> Command {
     Command::CreatePool {
         name: name.to_string(),
         qualification: Qualification {
@@ -386,6 +388,8 @@ pub(super) fn server_with(
         requirements: Qualification::default(),
         networks: Vec::new(),
         volumes: Vec::new(),
+        priority: 0,
+        failover_pool: None,
     }
 }
 
@@ -1830,6 +1834,8 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
             },
             networks: Vec::new(),
             volumes: Vec::new(),
+            priority: 0,
+            failover_pool: None,
         },
     );
     let expected = ServerView {
@@ -1866,6 +1872,8 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
             })
             .collect(),
         volumes: Vec::new(),
+        priority: 0,
+        failover_pool: None,
     };
     assert_eq!(applied.result, Ok(Outcome::Server(expected.clone())));
     assert_eq!(
@@ -2170,6 +2178,8 @@ fn index_is_not_serialized() {
             "images",
             "networks",
             "create_failures",
+            "failovers",
+            "spare_epoch",
             "credentials",
             "principals",
             "audit",
@@ -2714,6 +2724,8 @@ fn arb_network_command() -> impl Strategy<Value = Command> {
                 requirements: Qualification::default(),
                 networks: networks.into_iter().map(str::to_string).collect(),
                 volumes: volumes.into_iter().map(str::to_string).collect(),
+                priority: 0,
+                failover_pool: None,
             }),
     ]
 }

@@ -91,6 +91,8 @@ pub struct ServerView {
     pub nics: Vec<NicView>,
     /// Data volumes.
     pub volumes: Vec<String>,
+    pub priority: u32,
+    pub failover_pool: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

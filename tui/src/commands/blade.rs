@@ -1,20 +1,22 @@
 //! `panctl blade`: add (with the BMC password read from a file), discover
-//! (see [`super::discover`]), list, show, power and remove physical blades.
-//! The password is sent once and never printed.
+//! (see [`super::discover`]), list, show, power and remove physical blades;
+//! for failover: confirm a manual fence, repair, drain. The password is
+//! sent once and never printed.
 //!
 //! JSON: `{"id", "name", "state", "power": "..."|null, "health": "..."|null,
 //! "pool": "..."|null, "server": "..."|null, "bmc_url", "bmc_user",
 //! "credential_ref": "..."|null, "facts": null | {"model", "cores",
-//! "memory_gib", "macs": [...], "uuid": "..."|null}}` (add, show and power
-//! print one, list an array); remove prints `{"deleted": "blade/NAME"}`.
+//! "memory_gib", "macs": [...], "uuid": "..."|null}}` (add, show, power,
+//! confirm-fenced, repair and drain print one, list an array); remove prints `{"deleted": "blade/NAME"}`.
 
+use super::server::move_timeout;
 use super::{Ctx, discover};
 use crate::cli::{BladeAddArgs, BladeCommand, PowerAction};
 use crate::error::CliError;
 use crate::output::{self, Detail, Row, details, opt, or_dash};
 use pan_api::v1::{
-    AddBladeRequest, Blade, BladeFacts, BladePowerRequest, GetBladeRequest, ListBladesRequest,
-    RemoveBladeRequest,
+    AddBladeRequest, Blade, BladeFacts, BladePowerRequest, ConfirmFencedRequest, DrainBladeRequest,
+    GetBladeRequest, ListBladesRequest, RemoveBladeRequest, RepairBladeRequest,
 };
 use serde::Serialize;
 use std::io::Read;
@@ -24,6 +26,9 @@ use std::time::Duration;
 /// How long `blade power` waits for an answer: the manager waits up to
 /// 120 s for the BMC to read the new power state back.
 pub const POWER_TIMEOUT: Duration = Duration::from_secs(150);
+/// How long `blade repair` waits for an answer: the manager checks the
+/// blade's health through its BMC first, as slow as a power change.
+pub const REPAIR_TIMEOUT: Duration = POWER_TIMEOUT;
 
 /// A blade as printed.
 #[derive(Debug, Serialize)]
@@ -206,6 +211,14 @@ fn power_request(action: PowerAction, name: String, force: bool) -> BladePowerRe
     }
 }
 
+/// The `blade drain` request.
+fn drain_request(name: String, timeout: Option<u32>) -> DrainBladeRequest {
+    DrainBladeRequest {
+        blade: name,
+        timeout_s: timeout.unwrap_or(0),
+    }
+}
+
 /// Runs `panctl blade ...`.
 pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
     let text = match cmd {
@@ -266,6 +279,38 @@ pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                 &format!("blade/{name}"),
                 &format!("removed blade {name}"),
             )?
+        }
+        BladeCommand::ConfirmFenced { name } => {
+            let blade = ctx
+                .manager
+                .call(
+                    ConfirmFencedRequest { blade: name },
+                    |mut c, r| async move { c.confirm_fenced(r).await },
+                )
+                .await?;
+            output::one(ctx.format, &BladeView::from(&blade))?
+        }
+        BladeCommand::Repair { name } => {
+            let blade = ctx
+                .manager
+                .call_with_timeout(
+                    RepairBladeRequest { blade: name },
+                    REPAIR_TIMEOUT,
+                    |mut c, r| async move { c.repair_blade(r).await },
+                )
+                .await?;
+            output::one(ctx.format, &BladeView::from(&blade))?
+        }
+        BladeCommand::Drain { name, timeout } => {
+            let blade = ctx
+                .manager
+                .call_with_timeout(
+                    drain_request(name, timeout),
+                    move_timeout(timeout),
+                    |mut c, r| async move { c.drain_blade(r).await },
+                )
+                .await?;
+            output::one(ctx.format, &BladeView::from(&blade))?
         }
     };
     ctx.print(&text)
@@ -457,6 +502,18 @@ pub(crate) mod tests {
             (facts.model.as_str(), facts.cores, facts.memory_gib),
             ("PAN-X1", 32, 256)
         );
+    }
+
+    #[test]
+    fn drain_sends_the_timeout_or_zero() {
+        assert_eq!(
+            drain_request("b7".into(), Some(60)),
+            DrainBladeRequest {
+                blade: "b7".into(),
+                timeout_s: 60
+            }
+        );
+        assert_eq!(drain_request("b7".into(), None).timeout_s, 0);
     }
 
     #[test]

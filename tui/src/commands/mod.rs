@@ -4,8 +4,10 @@
 pub mod audit;
 pub mod blade;
 pub mod cluster;
+pub mod coverage;
 pub mod discover;
 pub mod events;
+pub mod failover;
 pub mod identity_pool;
 pub mod image;
 pub mod network;
@@ -64,6 +66,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::IdentityPool(cmd) => identity_pool::run(cmd, &mut ctx).await,
         Command::Blade(cmd) => blade::run(cmd, &mut ctx).await,
         Command::Server(cmd) => server::run(cmd, &mut ctx).await,
+        Command::Failover(cmd) => failover::run(cmd, &mut ctx).await,
+        Command::Coverage(args) => coverage::run(args, &mut ctx).await,
         Command::Volume(cmd) => volume::run(cmd, &mut ctx).await,
         Command::Image(cmd) => image::run(cmd, &mut ctx).await,
         Command::Principal(cmd) => principal::run(cmd, &mut ctx).await,

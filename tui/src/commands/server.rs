@@ -1,26 +1,29 @@
-//! `panctl server`: create, list, show, start, stop, delete logical servers.
+//! `panctl server`: create, list, show, start, stop, move (planned, to
+//! another blade), delete logical servers.
 //!
 //! JSON: `{"name", "partition", "id", "state", "last_error": "..."|null,
 //! "blade": "..."|null, "generation", "identity": {"uuid", "macs": [...],
 //! "host_nqn"} | null, "identity_pool": "..."|null, "boot_volume":
 //! "..."|null, "requirements": {"model": "..."|null, "min_cores",
-//! "min_memory_gib"}, "created_at_ms", "nics": [{"mac", "network":
+//! "min_memory_gib"}, "priority", "failover_pool": "..."|null, "created_at_ms", "nics": [{"mac", "network":
 //! "..."|null, "network_id"}], "volumes": ["VOLUME", ...], "agent":
 //! {"interfaces": [{"name", "mac"}], "volumes": [{"name", "subsystem_nqn",
 //! "device"}], "token": {"term", "generation"}|null} | null}` (create, show,
-//! start and stop print one, list an array); delete prints
+//! start, stop and move print one, list an array); delete prints
 //! `{"deleted": "server/PARTITION/NAME"}`.
 
 use super::Ctx;
 use super::pool::{QualificationView, qualification};
-use crate::cli::{ServerCommand, ServerCreateArgs, ServerStartArgs, ServerStopArgs};
+use crate::cli::{
+    ServerCommand, ServerCreateArgs, ServerMoveArgs, ServerStartArgs, ServerStopArgs,
+};
 use crate::error::CliError;
 use crate::output::{self, Detail, Row, Table, details, opt, or_dash};
 use crate::units::format_time_ms;
 use pan_api::v1::{
     AgentReport, AttachedVolume, CreateServerRequest, DeleteServerRequest, FencingToken,
-    GetServerRequest, HostInterface, Identity, ListServersRequest, Nic, Server, StartServerRequest,
-    StopServerRequest,
+    GetServerRequest, HostInterface, Identity, ListServersRequest, MoveServerRequest, Nic, Server,
+    StartServerRequest, StopServerRequest,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -28,6 +31,10 @@ use std::time::Duration;
 /// How long `server start` and `server stop` wait for an answer without
 /// `--timeout`: the manager's longest default wait (180 s) plus [`SLACK`].
 pub const DEFAULT_WAIT_SECS: u64 = 180;
+/// How long `server move` and `blade drain` wait for an answer without
+/// `--timeout`: a graceful shutdown (120 s) and a boot (180 s), plus
+/// [`SLACK`].
+pub const MOVE_WAIT_SECS: u64 = 300;
 /// What the manager may take beyond its own wait to answer.
 pub const SLACK: Duration = Duration::from_secs(30);
 
@@ -48,6 +55,11 @@ pub struct ServerView {
     pub identity_pool: Option<String>,
     pub boot_volume: Option<String>,
     pub requirements: QualificationView,
+    /// Failover priority: higher gets spares first.
+    pub priority: u32,
+    /// The blade pool failover spares come from; `null`: any qualifying
+    /// available blade.
+    pub failover_pool: Option<String>,
     pub created_at_ms: u64,
     /// One per vNIC, in vNIC order (the order of `identity.macs`).
     pub nics: Vec<NicView>,
@@ -178,6 +190,8 @@ impl From<&Server> for ServerView {
             identity_pool: opt(&s.identity_pool),
             boot_volume: opt(&s.boot_volume),
             requirements: QualificationView::from(s.requirements.as_ref()),
+            priority: s.priority,
+            failover_pool: opt(&s.failover_pool),
             created_at_ms: s.created_at_ms,
             nics: s.nics.iter().map(NicView::from).collect(),
             volumes: s.volumes.clone(),
@@ -314,6 +328,13 @@ impl Detail for ServerView {
             ("boot volume", or_dash(&self.boot_volume)),
             ("data volumes", self.volumes_cell()),
             ("requirements", self.requirements.summary()),
+            ("priority", self.priority.to_string()),
+            (
+                "failover pool",
+                self.failover_pool
+                    .clone()
+                    .unwrap_or_else(|| "any qualifying blade".to_string()),
+            ),
             ("created", format_time_ms(self.created_at_ms)),
             ("agent", self.agent_cell()),
         ]) + &self.sections()
@@ -346,6 +367,8 @@ fn create_request(args: ServerCreateArgs) -> Result<CreateServerRequest, CliErro
         )),
         networks: args.networks,
         volumes: args.volumes,
+        priority: args.priority.unwrap_or(0),
+        failover_pool: args.failover_pool.unwrap_or_default(),
     })
 }
 
@@ -370,10 +393,27 @@ fn stop_request(args: ServerStopArgs) -> StopServerRequest {
     }
 }
 
+/// The `server move` request.
+fn move_request(args: ServerMoveArgs) -> MoveServerRequest {
+    MoveServerRequest {
+        name: args.name,
+        partition: args.partition,
+        to_blade: args.to_blade.unwrap_or_default(),
+        timeout_s: args.timeout.unwrap_or(0),
+    }
+}
+
 /// How long to wait for the manager's answer to a start or stop that waits
 /// `timeout` seconds (default: the manager's): that wait plus [`SLACK`].
 pub fn wait_timeout(timeout: Option<u32>) -> Duration {
     let wait = timeout.map_or(DEFAULT_WAIT_SECS, u64::from);
+    Duration::from_secs(wait) + SLACK
+}
+
+/// How long to wait for the manager's answer to a move (or a drain) that
+/// waits `timeout` seconds (default: [`MOVE_WAIT_SECS`]), plus [`SLACK`].
+pub fn move_timeout(timeout: Option<u32>) -> Duration {
+    let wait = timeout.map_or(MOVE_WAIT_SECS, u64::from);
     Duration::from_secs(wait) + SLACK
 }
 
@@ -425,6 +465,16 @@ pub async fn run(cmd: ServerCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
                 .manager
                 .call_with_timeout(stop_request(args), timeout, |mut c, r| async move {
                     c.stop_server(r).await
+                })
+                .await?;
+            output::one(ctx.format, &ServerView::from(&server))?
+        }
+        ServerCommand::Move(args) => {
+            let timeout = move_timeout(args.timeout);
+            let server = ctx
+                .manager
+                .call_with_timeout(move_request(args), timeout, |mut c, r| async move {
+                    c.move_server(r).await
                 })
                 .await?;
             output::one(ctx.format, &ServerView::from(&server))?
@@ -486,6 +536,8 @@ pub(crate) mod tests {
                     network_id: 10_000,
                 }],
                 volumes: vec!["web-1-data".into()],
+                priority: 10,
+                failover_pool: "spares".into(),
                 agent: Some(AgentReport {
                     interfaces: vec![
                         HostInterface {
@@ -541,6 +593,8 @@ pub(crate) mod tests {
                     },
                 ],
                 volumes: vec![],
+                priority: 0,
+                failover_pool: String::new(),
                 agent: None,
             },
             Server {
@@ -558,6 +612,8 @@ pub(crate) mod tests {
                 last_error: String::new(),
                 nics: vec![],
                 volumes: vec![],
+                priority: 0,
+                failover_pool: String::new(),
                 agent: None,
             },
         ]
@@ -587,6 +643,8 @@ pub(crate) mod tests {
                 "identity_pool": "default",
                 "boot_volume": "web-1-boot",
                 "requirements": {"model": null, "min_cores": 16, "min_memory_gib": 64},
+                "priority": 10,
+                "failover_pool": "spares",
                 "created_at_ms": 1_748_779_200_000u64,
                 "nics": [
                     {"mac": "02:50:41:00:00:01", "network": "front", "network_id": 10_000}
@@ -625,6 +683,8 @@ pub(crate) mod tests {
             "blade b4 did not report the identity applied within 180 s"
         );
         assert_eq!(value[1]["boot_volume"], json!(null));
+        assert_eq!(value[1]["priority"], 0);
+        assert_eq!(value[1]["failover_pool"], json!(null));
         assert_eq!(
             value[1]["identity"]["macs"],
             json!(["02:50:41:00:00:02", "02:50:41:00:00:03"])
@@ -660,6 +720,8 @@ pub(crate) mod tests {
             min_cores: None,
             min_memory_gib: None,
             model: None,
+            priority: None,
+            failover_pool: None,
         }
     }
 
@@ -673,6 +735,7 @@ pub(crate) mod tests {
         assert_eq!(request.nics, 1);
         assert_eq!(request.identity_pool, "");
         assert_eq!(request.boot_volume, "");
+        assert_eq!((request.priority, request.failover_pool.as_str()), (0, ""));
         assert!(request.networks.is_empty() && request.volumes.is_empty());
         assert_eq!(
             request.requirements,
@@ -706,6 +769,60 @@ pub(crate) mod tests {
         })
         .unwrap();
         assert_eq!(request.nics, 3);
+    }
+
+    #[test]
+    fn create_sends_priority_and_failover_pool() {
+        let request = create_request(ServerCreateArgs {
+            priority: Some(100),
+            failover_pool: Some("spares".into()),
+            ..create_args()
+        })
+        .unwrap();
+        assert_eq!(request.priority, 100);
+        assert_eq!(request.failover_pool, "spares");
+    }
+
+    #[test]
+    fn show_prints_priority_and_failover_pool() {
+        let text = ServerView::from(&sample()[0]).detail();
+        assert!(
+            text.contains("\npriority       10\nfailover pool  spares\n"),
+            "{text}"
+        );
+        let text = ServerView::from(&sample()[1]).detail();
+        assert!(
+            text.contains("\npriority       0\nfailover pool  any qualifying blade\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn move_sends_the_blade_and_timeout_and_waits_longer() {
+        let request = move_request(ServerMoveArgs {
+            name: "web-1".into(),
+            partition: "acme".into(),
+            to_blade: Some("b4".into()),
+            timeout: Some(90),
+        });
+        assert_eq!(
+            request,
+            MoveServerRequest {
+                name: "web-1".into(),
+                partition: "acme".into(),
+                to_blade: "b4".into(),
+                timeout_s: 90,
+            }
+        );
+        let request = move_request(ServerMoveArgs {
+            name: "web-1".into(),
+            partition: "acme".into(),
+            to_blade: None,
+            timeout: None,
+        });
+        assert_eq!((request.to_blade.as_str(), request.timeout_s), ("", 0));
+        assert_eq!(move_timeout(None), Duration::from_secs(330));
+        assert_eq!(move_timeout(Some(90)), Duration::from_secs(120));
     }
 
     #[test]

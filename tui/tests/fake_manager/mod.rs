@@ -17,6 +17,13 @@
 //! found. `partition list` answers `acme` with a quota and usage;
 //! `set-quota` echoes the quota back on `acme`.
 //!
+//! Failover: `blade confirm-fenced`, `repair` and `drain` and `server move`
+//! are recorded and answer the blade (fenced, available, maintenance) or
+//! the server (running on the target, `b2` when none was given); [`MISSING`]
+//! blades are not found and moving any server but `web-1` is refused as not
+//! running. `failover history` answers [`failovers`] (at most `limit`);
+//! `coverage` answers [`FakeManager::coverage`], by default [`coverage`].
+//!
 //! Discovery streams three records (enrolled, already enrolled, failed) for
 //! any range but two: [`BACKWARDS_RANGE`] is refused, and [`CUT_RANGE`]
 //! announces four BMCs but ends the stream after three.
@@ -69,12 +76,20 @@ pub struct Seen {
     pub network_creates: Vec<CreateNetworkRequest>,
     pub network_lists: Vec<ListNetworksRequest>,
     pub network_deletes: Vec<DeleteNetworkRequest>,
+    /// Blade failover verbs in order, e.g. `confirm-fenced b4`.
+    pub blade_changes: Vec<String>,
+    pub drains: Vec<DrainBladeRequest>,
+    pub moves: Vec<MoveServerRequest>,
+    pub failover_lists: Vec<ListFailoversRequest>,
+    pub coverage_checks: usize,
 }
 
 /// A running fake manager.
 pub struct FakeManager {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Seen>>,
+    /// What `coverage` answers; change it between calls.
+    pub coverage: Arc<Mutex<CoverageReply>>,
 }
 
 impl FakeManager {
@@ -83,8 +98,10 @@ impl FakeManager {
         let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = incoming.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let coverage = Arc::new(Mutex::new(coverage()));
         let service = Service {
             seen: seen.clone(),
+            coverage: coverage.clone(),
             unavailable,
         };
         tokio::spawn(
@@ -92,12 +109,17 @@ impl FakeManager {
                 .add_service(FabricServer::new(service))
                 .serve_with_incoming(incoming),
         );
-        FakeManager { addr, seen }
+        FakeManager {
+            addr,
+            seen,
+            coverage,
+        }
     }
 }
 
 struct Service {
     seen: Arc<Mutex<Seen>>,
+    coverage: Arc<Mutex<CoverageReply>>,
     unavailable: bool,
 }
 
@@ -323,6 +345,59 @@ pub fn blade(name: &str) -> Blade {
         server: String::new(),
         power: "off".into(),
         health: "ok".into(),
+    }
+}
+
+/// Two failovers, newest first: `acme/db-1` waiting for a spare after
+/// alice confirmed the fence, and `acme/web-1` done.
+pub fn failovers() -> Vec<Failover> {
+    vec![
+        Failover {
+            id: 2,
+            server: "db-1".into(),
+            partition: "acme".into(),
+            from_blade: "b4".into(),
+            to_blade: String::new(),
+            phase: "awaiting_spare".into(),
+            reason: "agent silent for 15 s, BMC unreachable".into(),
+            error: "no available blade qualifies".into(),
+            confirmed_by: "alice".into(),
+            started_at_ms: 1_748_779_500_000,
+            detect_ms: 15_400,
+            fence_ms: 312_000,
+            select_ms: 0,
+            boot_ms: 0,
+            total_ms: 0,
+        },
+        Failover {
+            id: 1,
+            server: "web-1".into(),
+            partition: "acme".into(),
+            from_blade: "b3".into(),
+            to_blade: "b8".into(),
+            phase: "done".into(),
+            reason: "agent silent for 15 s".into(),
+            error: String::new(),
+            confirmed_by: String::new(),
+            started_at_ms: 1_748_779_200_000,
+            detect_ms: 840,
+            fence_ms: 3_210,
+            select_ms: 12,
+            boot_ms: 46_200,
+            total_ms: 50_262,
+        },
+    ]
+}
+
+/// Five running servers, `acme/db-1` without a spare.
+pub fn coverage() -> CoverageReply {
+    CoverageReply {
+        servers: 5,
+        uncovered: vec![UncoveredServer {
+            server: "db-1".into(),
+            partition: "acme".into(),
+            reason: "no available blade in pool spares has >= 32 cores".into(),
+        }],
     }
 }
 
@@ -582,6 +657,8 @@ impl Fabric for Service {
             boot_volume: request.boot_volume,
             nics,
             volumes: request.volumes,
+            priority: request.priority,
+            failover_pool: request.failover_pool,
             ..server()
         }))
     }
@@ -1041,5 +1118,112 @@ impl Fabric for Service {
             quota: r.quota,
             ..partition()
         }))
+    }
+
+    async fn confirm_fenced(
+        &self,
+        request: Request<ConfirmFencedRequest>,
+    ) -> Result<Response<Blade>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.blade == MISSING {
+            return Err(missing("Blade", &r.blade));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .blade_changes
+            .push(format!("confirm-fenced {}", r.blade));
+        Ok(Response::new(Blade {
+            state: "fenced".into(),
+            power: "unknown".into(),
+            health: "critical".into(),
+            ..blade(&r.blade)
+        }))
+    }
+
+    async fn repair_blade(
+        &self,
+        request: Request<RepairBladeRequest>,
+    ) -> Result<Response<Blade>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.blade == MISSING {
+            return Err(missing("Blade", &r.blade));
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .blade_changes
+            .push(format!("repair {}", r.blade));
+        Ok(Response::new(blade(&r.blade)))
+    }
+
+    async fn drain_blade(
+        &self,
+        request: Request<DrainBladeRequest>,
+    ) -> Result<Response<Blade>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        if r.blade == MISSING {
+            return Err(missing("Blade", &r.blade));
+        }
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.blade_changes.push(format!("drain {}", r.blade));
+            seen.drains.push(r.clone());
+        }
+        Ok(Response::new(Blade {
+            state: "maintenance".into(),
+            ..blade(&r.blade)
+        }))
+    }
+
+    async fn move_server(
+        &self,
+        request: Request<MoveServerRequest>,
+    ) -> Result<Response<Server>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().moves.push(r.clone());
+        if r.name != "web-1" {
+            return Err(Status::failed_precondition(format!(
+                "Server \"{}\" in partition \"{}\" is not running; only a running server can be moved (start it with `panctl server start`).",
+                r.name, r.partition
+            )));
+        }
+        let blade = if r.to_blade.is_empty() {
+            "b2".to_string()
+        } else {
+            r.to_blade
+        };
+        Ok(Response::new(Server {
+            blade,
+            generation: 3,
+            ..running_server()
+        }))
+    }
+
+    async fn list_failovers(
+        &self,
+        request: Request<ListFailoversRequest>,
+    ) -> Result<Response<ListFailoversReply>, Status> {
+        self.check(&request)?;
+        let r = request.into_inner();
+        self.seen.lock().unwrap().failover_lists.push(r);
+        let mut failovers = failovers();
+        if r.limit > 0 {
+            failovers.truncate(r.limit as usize);
+        }
+        Ok(Response::new(ListFailoversReply { failovers }))
+    }
+
+    async fn coverage(
+        &self,
+        request: Request<CoverageRequest>,
+    ) -> Result<Response<CoverageReply>, Status> {
+        self.check(&request)?;
+        self.seen.lock().unwrap().coverage_checks += 1;
+        Ok(Response::new(self.coverage.lock().unwrap().clone()))
     }
 }
