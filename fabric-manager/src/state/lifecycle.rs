@@ -381,6 +381,14 @@ impl State {
         let pid = self.partition_id(partition)?;
         let sid = self.server_id(pid, partition, name)?;
         let s = &self.servers[&sid];
+        if let Some(f) = self.active_failover(sid) {
+            return Err(StateError::InvalidTransition {
+                object: format!("server '{name}' in partition '{partition}'"),
+                state: format!("failing over ({})", f.phase),
+                remedy: "wait until its failover ends (`panctl failover history`), then stop it"
+                    .to_string(),
+            });
+        }
         match s.state {
             ServerState::Running | ServerState::Starting => {}
             ServerState::Stopping => return Ok(Outcome::Server(self.server_view(sid))),

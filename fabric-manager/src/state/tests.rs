@@ -2312,6 +2312,38 @@ pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
         prop_assert_eq!(&p.blades, &blades);
         prop_assert_eq!(state.blades(Some(&p.name)).unwrap().len(), blades.len());
     }
+    // Failovers: the fence is recorded before any takeover, and a server
+    // is on one blade at most, the one the failover says.
+    for f in state.failovers.values() {
+        let s = state.servers.get(&f.server);
+        if f.phase == FailoverPhase::Done {
+            prop_assert!(f.fenced_at_ms.is_some() && f.running_at_ms.is_some());
+            continue;
+        }
+        prop_assert_eq!(state.index.failover_of_server.get(&f.server), Some(&f.id));
+        let s = s.expect("a failover's server exists");
+        match f.phase {
+            FailoverPhase::Fencing | FailoverPhase::FenceFailed => {
+                prop_assert_eq!(s.blade, Some(f.from_blade));
+                prop_assert_eq!(state.blades[&f.from_blade].state, BladeState::Failed);
+            }
+            FailoverPhase::AwaitingSpare => {
+                prop_assert!(f.fenced_at_ms.is_some());
+                prop_assert_eq!(s.blade, None);
+            }
+            FailoverPhase::Booting => {
+                prop_assert!(f.fenced_at_ms.is_some(), "placed before the fence");
+                prop_assert_eq!(s.blade, f.to_blade);
+                prop_assert_eq!(s.state, ServerState::Starting);
+            }
+            FailoverPhase::Done => {}
+        }
+    }
+    for b in state.blades.values() {
+        if let Some(sid) = b.server {
+            prop_assert_eq!(state.servers[&sid].blade, Some(b.id), "blade {} holds a server placed elsewhere", b.name);
+        }
+    }
     let mut vnis = HashSet::new();
     for n in state.networks.values() {
         let range = state.partitions[&n.partition].network_ids;
@@ -2552,6 +2584,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
             .prop_map(delete_identity_pool),
         3 => arb_storage_command(),
         3 => arb_network_command(),
+        3 => arb_failover_command(),
         3 => arb_principal_command(),
         2 => arb_quota_command(),
     ]
@@ -2699,6 +2732,26 @@ fn arb_storage_command() -> impl Strategy<Value = Command> {
                 size_bytes: 0,
                 image: Some(image.into()),
             }),
+    ]
+}
+
+/// Failover steps in any order: the state refuses what does not fit.
+fn arb_failover_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        2 => one_of(&BLADES).prop_map(|blade| Command::BladeSuspect {
+            blade,
+            reason: "agent silent".into(),
+            silent_ms: 1000,
+        }),
+        2 => one_of(&BLADES).prop_map(|blade| Command::BladeFenced { blade }),
+        1 => one_of(&BLADES).prop_map(|blade| Command::FenceFailed {
+            blade,
+            reason: "BMC hung".into(),
+        }),
+        1 => one_of(&BLADES).prop_map(|blade| Command::ConfirmFenced { blade }),
+        2 => Just(Command::TakeOver),
+        1 => one_of(&BLADES).prop_map(|blade| Command::RepairBlade { blade }),
+        1 => one_of(&BLADES).prop_map(|blade| Command::SetMaintenance { blade }),
     ]
 }
 
