@@ -706,11 +706,39 @@ impl Controller {
         self.record(command).await;
     }
 
+    /// Whether the agent of any running server has been silent for longer
+    /// than `threshold` (it may be about to be judged failed).
+    fn others_look_sick(&self, threshold: Duration) -> bool {
+        let now = Instant::now();
+        self.running_servers().iter().any(|work| {
+            let agent = self.agent_of(work);
+            self.agents
+                .get(&agent)
+                .and_then(|a| a.last_heartbeat)
+                .is_some_and(|at| now.saturating_duration_since(at) > threshold)
+        })
+    }
+
     /// Proposes `TakeOver` while a failover awaits a spare; re-checks on
     /// every state event and at least every `retry_pause`.
     pub(super) async fn take_over(self, term: u64) {
         let mut events = self.node.state_machine().subscribe();
+        let window = self.config.detect_window;
+        // When other running blades look sick too (a double failure being
+        // detected), spares wait up to one window so every failover of the
+        // burst competes for them by priority, not by detection order.
+        let mut hold: Option<Instant> = None;
         loop {
+            let pending = self.node.state_machine().read(|s| s.takeover_pending());
+            if pending && self.others_look_sick(window / 2) {
+                let now = Instant::now();
+                let until = *hold.get_or_insert(now + window);
+                if now < until {
+                    tokio::time::sleep((until - now).min(Duration::from_millis(50))).await;
+                    continue;
+                }
+            }
+            hold = None;
             takeover_pass(
                 || self.node.state_machine().read(|s| s.takeover_pending()),
                 || self.still_leading(term),

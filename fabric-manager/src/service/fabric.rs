@@ -1202,9 +1202,7 @@ impl Fabric for FabricService {
         let caller = auth::admit(&self.node, &req)?;
         let r = req.into_inner();
         // The health check: the BMC answers and does not report Critical.
-        let target = self
-            .read(|s| s.bmc_target(&r.blade))
-            .await?;
+        let target = self.read(|s| s.bmc_target(&r.blade)).await?;
         let bmc = self.bmcs.get(&target).map_err(|e| bmc_status(&e))?;
         let health = bmc.health().await.map_err(|e| bmc_status(&e))?;
         if health.worst() == Some(crate::bmc::Health::Critical) {
@@ -1280,8 +1278,8 @@ impl Fabric for FabricService {
                 )));
             }
             Some(b) => b.to_string(),
-            None => self
-                .read(|s| {
+            None => {
+                self.read(|s| {
                     let sid = s.server_id_of(&r.partition, &r.name)?;
                     let from_id = s.blade(&from)?.id;
                     s.choose_blade_except(sid, pan_api::BladeId(from_id))
@@ -1291,12 +1289,19 @@ impl Fabric for FabricService {
                             detail: why,
                         })
                 })
-                .await?,
+                .await?
+            }
         };
         self.stop_and_wait(caller.name(), &r.partition, &r.name, Some(timeout))
             .await?;
         let view = self
-            .start_and_wait(caller.name(), &r.partition, &r.name, Some(to), Some(timeout))
+            .start_and_wait(
+                caller.name(),
+                &r.partition,
+                &r.name,
+                Some(to),
+                Some(timeout),
+            )
             .await?;
         Ok(Response::new(view.into()))
     }

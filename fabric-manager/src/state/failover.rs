@@ -13,8 +13,8 @@
 
 use super::push_event as push;
 use super::{
-    Blade, BladeState, CommandResult, Event, Failover, FailoverPhase, Outcome, ServerState,
-    State, StateError,
+    Blade, BladeState, CommandResult, Event, Failover, FailoverPhase, Outcome, ServerState, State,
+    StateError,
 };
 use pan_api::{BladeId, ServerId};
 
@@ -83,16 +83,12 @@ impl State {
     }
 
     fn failover_of_blade(&self, blade: BladeId) -> Option<u64> {
-        self.index
-            .failover_of_server
-            .values()
-            .copied()
-            .find(|id| {
-                self.failovers.get(id).is_some_and(|f| {
-                    f.from_blade == blade
-                        && matches!(f.phase, FailoverPhase::Fencing | FailoverPhase::FenceFailed)
-                })
+        self.index.failover_of_server.values().copied().find(|id| {
+            self.failovers.get(id).is_some_and(|f| {
+                f.from_blade == blade
+                    && matches!(f.phase, FailoverPhase::Fencing | FailoverPhase::FenceFailed)
             })
+        })
     }
 
     pub(super) fn blade_suspect(
@@ -173,9 +169,7 @@ impl State {
         let Some(id) = self.failover_of_blade(bid) else {
             let blade = &self.blades[&bid];
             // An operator may fence an empty failed blade too.
-            if confirmed_by.is_some()
-                && blade.server.is_none()
-                && blade.state == BladeState::Failed
+            if confirmed_by.is_some() && blade.server.is_none() && blade.state == BladeState::Failed
             {
                 self.blades.get_mut(&bid).expect("looked up").state = BladeState::Fenced;
                 push(events, "blade.fenced", format!("blade/{name}"), None);
@@ -248,14 +242,25 @@ impl State {
 
     /// The failover that should get a spare next: the highest priority,
     /// then the oldest, among those not yet told "no spare" at this epoch.
+    /// A failover still fencing holds back lower-priority ones: when several
+    /// blades fail together, the most important server is served first even
+    /// if its fence takes longer.
     fn next_takeover(&self) -> Option<u64> {
-        self.index
-            .failover_of_server
-            .values()
-            .filter_map(|id| self.failovers.get(id))
+        let active = || {
+            self.index
+                .failover_of_server
+                .values()
+                .filter_map(|id| self.failovers.get(id))
+        };
+        let fencing_priority = active()
+            .filter(|f| f.phase == FailoverPhase::Fencing)
+            .map(|f| self.servers[&f.server].priority)
+            .max();
+        active()
             .filter(|f| {
                 f.phase == FailoverPhase::AwaitingSpare && f.tried_epoch != Some(self.spare_epoch)
             })
+            .filter(|f| fencing_priority.is_none_or(|p| self.servers[&f.server].priority >= p))
             .max_by_key(|f| (self.servers[&f.server].priority, std::cmp::Reverse(f.id)))
             .map(|f| f.id)
     }
@@ -449,11 +454,7 @@ impl State {
         Ok(Outcome::Blade(self.blade_view(bid)))
     }
 
-    pub(super) fn set_maintenance(
-        &mut self,
-        name: &str,
-        events: &mut Vec<Event>,
-    ) -> CommandResult {
+    pub(super) fn set_maintenance(&mut self, name: &str, events: &mut Vec<Event>) -> CommandResult {
         let bid = self.blade_id(name)?;
         let blade = &self.blades[&bid];
         if let Some(sid) = blade.server {
@@ -561,7 +562,11 @@ impl State {
     }
 
     /// The placement planner, never choosing `except` (a planned move).
-    pub fn choose_blade_except(&self, server: ServerId, except: BladeId) -> Result<BladeId, String> {
+    pub fn choose_blade_except(
+        &self,
+        server: ServerId,
+        except: BladeId,
+    ) -> Result<BladeId, String> {
         let mut best: Option<(&Blade, (u32, u64, &str))> = None;
         for blade in self.blades.values() {
             if blade.id == except || self.unfit(blade, server).is_some() {

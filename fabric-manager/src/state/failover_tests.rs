@@ -93,7 +93,14 @@ fn a_failover_fences_then_takes_over_and_ends_when_the_identity_runs() {
     // Nothing may move it meanwhile.
     assert!(!state.takeover_pending());
     refused(&mut state, suspect("b1"));
-    refused(&mut state, Command::StartServer { name: "web".into(), partition: ACME.into(), blade: Some("b2".into()) });
+    refused(
+        &mut state,
+        Command::StartServer {
+            name: "web".into(),
+            partition: ACME.into(),
+            blade: Some("b2".into()),
+        },
+    );
     refused(&mut state, tests::delete_server(ACME, "web"));
     refused(&mut state, Command::TakeOver);
 
@@ -121,12 +128,24 @@ fn a_failover_fences_then_takes_over_and_ends_when_the_identity_runs() {
     );
     let h = &history(&state)[0];
     assert_eq!(h.phase, "done");
-    assert_eq!((h.from_blade.as_str(), h.to_blade.as_deref()), ("b1", Some("b2")));
+    assert_eq!(
+        (h.from_blade.as_str(), h.to_blade.as_deref()),
+        ("b1", Some("b2"))
+    );
     assert_eq!(h.detect_ms, 1000);
-    assert!(h.total_ms >= h.detect_ms + h.fence_ms + h.select_ms + h.boot_ms - 1, "{h:?}");
+    assert!(
+        h.total_ms >= h.detect_ms + h.fence_ms + h.select_ms + h.boot_ms - 1,
+        "{h:?}"
+    );
     assert!(h.fence_ms > 0 && h.select_ms > 0 && h.boot_ms > 0, "{h:?}");
     // It is an ordinary running server again.
-    ok(&mut state, Command::StopServer { name: "web".into(), partition: ACME.into() });
+    ok(
+        &mut state,
+        Command::StopServer {
+            name: "web".into(),
+            partition: ACME.into(),
+        },
+    );
 }
 
 #[test]
@@ -140,7 +159,13 @@ fn without_a_spare_it_alerts_once_and_retries_when_a_blade_comes_back() {
     let applied = tests::run(&mut state, Command::TakeOver);
     assert_eq!(applied.result, Ok(Outcome::Done));
     assert_eq!(applied.events[0].kind, "alert.no_spare");
-    assert!(history(&state)[0].error.as_deref().unwrap().contains("no qualifying spare"));
+    assert!(
+        history(&state)[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no qualifying spare")
+    );
     // Told once per spare epoch: nothing to do until a blade appears.
     assert!(!state.takeover_pending());
     // The repaired old blade is a spare again.
@@ -160,10 +185,15 @@ fn the_higher_priority_server_wins_the_one_spare() {
     ok(&mut state, server("high", 9, None));
     run_on(&mut state, "low", "b1");
     run_on(&mut state, "high", "b2");
-    // The low-priority one fails first, but both await when spares are given.
+    // The low-priority one fails and is fenced first, but waits while the
+    // higher-priority one is still fencing.
     ok(&mut state, suspect("b1"));
     ok(&mut state, suspect("b2"));
     ok(&mut state, fenced("b1"));
+    assert!(
+        !state.takeover_pending(),
+        "held back by a higher priority fence"
+    );
     ok(&mut state, fenced("b2"));
     ok(&mut state, Command::TakeOver);
     assert_eq!(placed_on(&state, "high").as_deref(), Some("spare"));
@@ -208,7 +238,13 @@ fn an_unconfirmed_fence_blocks_the_takeover_until_an_operator_confirms() {
     assert_eq!(history(&state)[0].phase, "fence_failed");
     assert!(!state.takeover_pending());
     assert!(state.pending_fences().is_empty(), "no automatic retry");
-    refused(&mut state, Command::FenceFailed { blade: "b1".into(), reason: "again".into() });
+    refused(
+        &mut state,
+        Command::FenceFailed {
+            blade: "b1".into(),
+            reason: "again".into(),
+        },
+    );
     // The operator's word, recorded under their name.
     let envelope = Envelope {
         principal: "alice".into(),

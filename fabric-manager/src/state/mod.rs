@@ -18,11 +18,11 @@ mod storage;
 mod view;
 
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod principal_tests;
-#[cfg(test)]
-mod failover_tests;
 #[cfg(test)]
 mod storage_tests;
 #[cfg(test)]

@@ -304,7 +304,12 @@ fn delete_partition(name: &str) -> Command {
     }
 }
 
-pub(super) fn pool(name: &str, model: Option<&str>, min_cores: u32, min_memory_gib: u64) -> Command {
+pub(super) fn pool(
+    name: &str,
+    model: Option<&str>,
+    min_cores: u32,
+    min_memory_gib: u64,
+) -> Command {
     Command::CreatePool {
         name: name.to_string(),
         qualification: Qualification {
@@ -2341,7 +2346,12 @@ pub(super) fn check_invariants(state: &State) -> Result<(), TestCaseError> {
     }
     for b in state.blades.values() {
         if let Some(sid) = b.server {
-            prop_assert_eq!(state.servers[&sid].blade, Some(b.id), "blade {} holds a server placed elsewhere", b.name);
+            prop_assert_eq!(
+                state.servers[&sid].blade,
+                Some(b.id),
+                "blade {} holds a server placed elsewhere",
+                b.name
+            );
         }
     }
     let mut vnis = HashSet::new();

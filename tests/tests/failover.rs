@@ -1,0 +1,344 @@
+//! N+1 failover end to end on the simulated rack: a blade dies (or its link
+//! is cut, or its BMC hangs), the manager detects it, fences it at three
+//! layers, and boots the same identity on a spare — and the rack's ground
+//! truth never shows two powered blades holding one identity.
+
+use anyhow::{Context as _, Result, bail};
+use pan_tests::{Cluster, Hwsim, bmc_password_file, discover, panctl, panctl_json, poll};
+use std::time::Duration;
+
+/// Manager flags for fast failover tests.
+const FAST: &[&str] = &[
+    "--poll-ms",
+    "300",
+    "--boot-timeout-s",
+    "20",
+    "--detect-window-ms",
+    "1000",
+    "--fence-timeout-s",
+    "4",
+];
+
+fn ok(out: &std::process::Output) -> Result<String> {
+    anyhow::ensure!(
+        out.status.success(),
+        "panctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn fault(rack: &Hwsim, args: &[&str]) -> Result<()> {
+    let mut full = vec!["fault"];
+    full.extend_from_slice(args);
+    let out = rack.client(&full)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "hwsim fault {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// The rack's invariant checker over its ground truth: no moment with two
+/// powered blades holding one identity.
+fn no_violations(rack: &Hwsim) -> Result<()> {
+    let out = rack.client(&["violations"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success() && text.trim().is_empty(),
+        "hwsim violations: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Enrols the rack and creates partition `acme`.
+async fn setup(cluster: &Cluster, rack: &Hwsim) -> Result<String> {
+    let addr = cluster.addr(1);
+    let pw = bmc_password_file(cluster.dir())?;
+    ok(&discover(&addr, rack, &pw, false, &[])?)?;
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    Ok(addr)
+}
+
+fn start(addr: &str, server: &str, blade: &str, priority: &str) -> Result<serde_json::Value> {
+    ok(&panctl(
+        addr,
+        &[
+            "server",
+            "create",
+            server,
+            "--partition",
+            "acme",
+            "--priority",
+            priority,
+        ],
+    )?)?;
+    let s = panctl_json(
+        addr,
+        &[
+            "server",
+            "start",
+            server,
+            "--partition",
+            "acme",
+            "--blade",
+            blade,
+            "--timeout",
+            "30",
+        ],
+    )?;
+    anyhow::ensure!(s["state"] == "running", "{s}");
+    Ok(s)
+}
+
+/// Waits until `server` runs on a blade other than `from`; returns it.
+async fn running_elsewhere(addr: &str, server: &str, from: &str) -> Result<serde_json::Value> {
+    poll(
+        Duration::from_secs(30),
+        &format!("{server} running on a blade other than {from}"),
+        || async {
+            let s = panctl_json(addr, &["server", "show", server, "--partition", "acme"]).ok()?;
+            (s["state"] == "running" && s["blade"] != from).then_some(s)
+        },
+    )
+    .await
+}
+
+/// The ground truth's time of `blade` going Off, and of the first identity
+/// applied on `spare` after it.
+fn off_then_on(rack: &Hwsim, blade: &str, spare: &str, uuid: &str) -> Result<(u64, u64)> {
+    let truth = rack.ground_truth()?;
+    let off = truth
+        .iter()
+        .filter(|r| r["kind"] == "power" && r["blade"] == blade && r["to"] == "Off")
+        .filter_map(|r| r["seq"].as_u64())
+        .next_back()
+        .with_context(|| format!("{blade} never went Off"))?;
+    let on = truth
+        .iter()
+        .filter(|r| r["kind"] == "identity" && r["blade"] == spare && r["uuid"] == uuid)
+        .filter_map(|r| r["seq"].as_u64())
+        .next()
+        .with_context(|| format!("the identity never came up on {spare}"))?;
+    Ok((off, on))
+}
+
+fn history(addr: &str) -> Result<Vec<serde_json::Value>> {
+    let h = panctl_json(addr, &["failover", "history"])?;
+    Ok(h.as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_blade_s_server_runs_on_a_spare_with_the_same_identity() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    let before = start(&addr, "web", "blade-001", "0")?;
+    let cover = panctl_json(&addr, &["coverage"])?;
+    assert_eq!(cover["uncovered"], serde_json::json!([]), "{cover}");
+
+    fault(&rack, &["kill", "blade-001"])?;
+    let after = running_elsewhere(&addr, "web", "blade-001").await?;
+    assert_eq!(
+        after["identity"], before["identity"],
+        "the identity moved as it was"
+    );
+    let spare = after["blade"].as_str().context("blade")?.to_string();
+
+    // The old blade was Off before the identity came up on the spare.
+    let uuid = before["identity"]["uuid"].as_str().context("uuid")?;
+    let (off, on) = off_then_on(&rack, "blade-001", &spare, uuid)?;
+    assert!(
+        off < on,
+        "blade-001 off at seq {off}, identity on {spare} at {on}"
+    );
+    no_violations(&rack)?;
+
+    let h = history(&addr)?;
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0]["phase"], "done");
+    assert_eq!(h[0]["from_blade"], "blade-001");
+    assert_eq!(h[0]["to_blade"], spare.as_str());
+    for phase in ["detect_ms", "fence_ms", "boot_ms", "total_ms"] {
+        assert!(
+            h[0][phase].as_u64().is_some_and(|ms| ms > 0),
+            "{phase}: {}",
+            h[0]
+        );
+    }
+    assert_eq!(
+        panctl_json(&addr, &["blade", "show", "blade-001"])?["state"],
+        "fenced"
+    );
+    // Repaired, the old blade is a spare again.
+    fault(&rack, &["clear", "blade-001"])?;
+    ok(&panctl(&addr, &["blade", "repair", "blade-001"])?)?;
+    assert_eq!(
+        panctl_json(&addr, &["blade", "show", "blade-001"])?["state"],
+        "available"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_bmc_blocks_the_takeover_until_an_operator_confirms_the_fence() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    start(&addr, "web", "blade-001", "0")?;
+
+    fault(&rack, &["hang", "blade-001"])?;
+    fault(&rack, &["kill", "blade-001"])?;
+    let failed = poll(Duration::from_secs(30), "the fence to fail", || async {
+        let h = history(&addr).ok()?;
+        h.into_iter().find(|f| f["phase"] == "fence_failed")
+    })
+    .await?;
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("confirm-fenced")),
+        "{failed}"
+    );
+    // An alert, and no takeover.
+    let web = panctl_json(&addr, &["server", "show", "web", "--partition", "acme"])?;
+    assert_eq!(web["state"], "failed", "{web}");
+    assert_eq!(
+        web["blade"], "blade-001",
+        "still held by the unfenced blade: {web}"
+    );
+    let audit = panctl_json(&addr, &["audit", "--limit", "50"])?;
+    assert!(audit.to_string().contains("blade fence-failed blade-001"));
+
+    // The operator checked the blade is off and says so.
+    ok(&panctl(&addr, &["blade", "confirm-fenced", "blade-001"])?)?;
+    let after = running_elsewhere(&addr, "web", "blade-001").await?;
+    assert_eq!(after["blade"], "blade-002");
+    let h = history(&addr)?;
+    assert_eq!(h[0]["confirmed_by"], "admin", "{h:?}");
+    assert_eq!(h[0]["phase"], "done");
+    no_violations(&rack)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_on_a_powered_blade_is_fenced_before_the_spare_boots() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    let before = start(&addr, "web", "blade-001", "0")?;
+
+    fault(&rack, &["cut-link", "blade-001"])?;
+    let after = running_elsewhere(&addr, "web", "blade-001").await?;
+    let uuid = before["identity"]["uuid"].as_str().context("uuid")?;
+    let (off, on) = off_then_on(&rack, "blade-001", "blade-002", uuid)?;
+    assert!(
+        off < on,
+        "the still-powered blade went Off (seq {off}) before the spare (seq {on})"
+    );
+    assert_eq!(after["identity"], before["identity"]);
+    no_violations(&rack)?;
+    let h = history(&addr)?;
+    assert!(
+        h[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("link cut")),
+        "{h:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_spare_the_higher_priority_server_wins_and_the_other_is_alerted() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    start(&addr, "low", "blade-001", "1")?;
+    start(&addr, "high", "blade-002", "9")?;
+    let cover = panctl_json(&addr, &["coverage"])?;
+    assert_eq!(cover["servers"], 2);
+
+    fault(&rack, &["kill", "blade-001"])?;
+    fault(&rack, &["kill", "blade-002"])?;
+    running_elsewhere(&addr, "high", "blade-002").await?;
+    let low = poll(
+        Duration::from_secs(30),
+        "low alerted without a spare",
+        || async {
+            let h = history(&addr).ok()?;
+            h.into_iter().find(|f| {
+                f["server"] == "low"
+                    && f["phase"] == "awaiting_spare"
+                    && f["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("no qualifying spare"))
+            })
+        },
+    )
+    .await?;
+    assert_eq!(low["to_blade"], serde_json::Value::Null, "{low}");
+    let events = panctl_json(&addr, &["audit", "--limit", "100"])?;
+    assert!(events.to_string().contains("failover take-over"));
+    let cover = panctl_json(&addr, &["coverage"])?;
+    assert_eq!(cover["uncovered"][0]["server"], "high", "{cover}");
+    no_violations(&rack)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_finishes_a_failover_exactly_once() -> Result<()> {
+    let mut cluster = Cluster::start(3, FAST).await?;
+    let managers = (1..=3)
+        .map(|id| cluster.addr(id))
+        .collect::<Vec<_>>()
+        .join(",");
+    let rack = Hwsim::start(2, Some(&managers), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    let before = start(&addr, "web", "blade-001", "0")?;
+    // The spare's BMC answers slowly, so the takeover is caught between the
+    // recorded placement and the power-on.
+    fault(&rack, &["slow", "blade-002", "--ms", "1500"])?;
+    fault(&rack, &["kill", "blade-001"])?;
+    poll(
+        Duration::from_secs(30),
+        "the failover placed on the spare",
+        || async {
+            let h = history(&addr).ok()?;
+            (h.first()?["phase"] == "booting").then_some(())
+        },
+    )
+    .await?;
+    let leader = cluster.leader().await?;
+    cluster.kill(leader)?;
+    let survivor = (1..=3).find(|id| *id != leader).context("a survivor")?;
+    let addr = cluster.addr(survivor);
+    let after = poll(
+        Duration::from_secs(60),
+        "web running on the spare",
+        || async {
+            let s = panctl_json(&addr, &["server", "show", "web", "--partition", "acme"]).ok()?;
+            (s["state"] == "running").then_some(s)
+        },
+    )
+    .await?;
+    assert_eq!(after["blade"], "blade-002");
+    assert_eq!(after["identity"], before["identity"]);
+    let h = history(&addr)?;
+    let web: Vec<_> = h.iter().filter(|f| f["server"] == "web").collect();
+    assert_eq!(web.len(), 1, "one failover, finished once: {h:?}");
+    assert_eq!(web[0]["phase"], "done");
+    // The spare was powered on once.
+    let truth = rack.ground_truth()?;
+    let ons = truth
+        .iter()
+        .filter(|r| r["kind"] == "power" && r["blade"] == "blade-002" && r["to"] == "On")
+        .count();
+    if ons != 1 {
+        bail!("blade-002 went On {ons} times");
+    }
+    no_violations(&rack)?;
+    Ok(())
+}
