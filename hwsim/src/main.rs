@@ -69,6 +69,17 @@ struct ServeArgs {
     /// Time from GracefulShutdown to power off.
     #[arg(long, default_value_t = 100)]
     shutdown_delay_ms: u64,
+    /// Time from a ForceOff of a powered blade to power off, on every
+    /// blade: the Reset is answered at once, the power reads as before
+    /// until then (0: at once). With --boot-delay-ms (the power-on time)
+    /// and --conflict-after-off-s it models a real BMC's latency profile.
+    #[arg(long, default_value_t = 0)]
+    power_off_ms: u64,
+    /// For this many seconds after a blade's power goes Off (by any cause,
+    /// `fault kill` included), its BMC refuses ComputerSystem.Reset with
+    /// 409 Conflict (reads are answered); on every blade (0: never).
+    #[arg(long, default_value_t = 0)]
+    conflict_after_off_s: u64,
     /// Control API address.
     #[arg(long, default_value = "127.0.0.1:8399")]
     control_listen: SocketAddr,
@@ -292,6 +303,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         timing: Timing {
             boot_delay: Duration::from_millis(args.boot_delay_ms),
             shutdown_delay: Duration::from_millis(args.shutdown_delay_ms),
+            power_off_delay: Duration::from_millis(args.power_off_ms),
+            conflict_after_off: Duration::from_secs(args.conflict_after_off_s),
         },
         session_limit: args.session_limit,
         session_timeout: Duration::from_secs(args.session_timeout_s),

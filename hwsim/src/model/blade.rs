@@ -63,6 +63,15 @@ pub struct Timing {
     pub boot_delay: Duration,
     /// From `GracefulShutdown` to `Off`.
     pub shutdown_delay: Duration,
+    /// From `ForceOff` of a powered blade to `Off` (0: at once). The Reset
+    /// is answered at once; the power reads as before until then. A second
+    /// `ForceOff` meanwhile changes nothing.
+    pub power_off_delay: Duration,
+    /// For this long after the power reaches `Off` (any cause, a kill
+    /// included), `ComputerSystem.Reset` is refused with 409 Conflict
+    /// (`ResourceInUse`), as some BMCs do while the power sequencing
+    /// settles (0: never). Reads are answered as usual.
+    pub conflict_after_off: Duration,
 }
 
 impl Default for Timing {
@@ -70,6 +79,8 @@ impl Default for Timing {
         Timing {
             boot_delay: Duration::from_millis(300),
             shutdown_delay: Duration::from_millis(100),
+            power_off_delay: Duration::ZERO,
+            conflict_after_off: Duration::ZERO,
         }
     }
 }
@@ -141,6 +152,10 @@ enum PendingKind {
     },
     /// An open-loop reset accepted earlier.
     DeferredReset(ResetType),
+    /// A `ForceOff` in progress ([`Timing::power_off_delay`]).
+    PowerOffComplete {
+        epoch: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +196,8 @@ pub struct BladeModel {
     pending: Vec<Pending>,
     next_seq: u64,
     timing: Timing,
+    /// When the power last reached `Off` ([`Timing::conflict_after_off`]).
+    off_at: Option<Instant>,
     /// The epoch whose NVMe/TCP boot waits for its verdict.
     awaiting_check: Option<u64>,
     /// Why the last boot failed; cleared by the next successful boot.
@@ -229,6 +246,7 @@ impl BladeModel {
             pending: Vec::new(),
             next_seq: 0,
             timing,
+            off_at: None,
             awaiting_check: None,
             boot_failure: None,
             booted_target: None,
@@ -393,6 +411,16 @@ impl BladeModel {
         t
     }
 
+    /// Whether a `ComputerSystem.Reset` arriving at `now` is refused: 409
+    /// Conflict within [`Timing::conflict_after_off`] of the power reaching
+    /// `Off`.
+    pub fn reset_refusal(&self, now: Instant) -> Option<RedfishError> {
+        let until = later(self.off_at?, self.timing.conflict_after_off);
+        (now < until).then(|| {
+            RedfishError::injected(409, until.saturating_duration_since(now).as_secs().max(1))
+        })
+    }
+
     /// `ComputerSystem.Reset` at `now`. Closed loop: applied now. Open loop
     /// (fault): scheduled for `now + delay`, nothing changes yet.
     pub fn reset(&mut self, reset: ResetType, now: Instant) -> Transition {
@@ -444,6 +472,16 @@ impl BladeModel {
                     }
                 }
                 PendingKind::DeferredReset(reset) => self.apply_reset(&mut t, reset, at),
+                PendingKind::PowerOffComplete { epoch } => {
+                    if self.power.is_powered() && epoch == self.epoch {
+                        self.change(
+                            &mut t,
+                            PowerState::Off,
+                            PowerCause::Reset(ResetType::ForceOff),
+                            at,
+                        );
+                    }
+                }
             }
         }
         t
@@ -525,7 +563,23 @@ impl BladeModel {
                 }
                 PowerState::On | PowerState::PoweringOn => {}
             },
-            ResetType::ForceOff => self.change(t, PowerState::Off, cause, at),
+            ResetType::ForceOff if self.timing.power_off_delay.is_zero() => {
+                self.change(t, PowerState::Off, cause, at)
+            }
+            ResetType::ForceOff => {
+                let epoch = self.epoch;
+                let in_progress = self
+                    .pending
+                    .iter()
+                    .any(|p| p.kind == PendingKind::PowerOffComplete { epoch });
+                if self.power.is_powered() && !in_progress {
+                    self.schedule(
+                        t,
+                        later(at, self.timing.power_off_delay),
+                        PendingKind::PowerOffComplete { epoch },
+                    );
+                }
+            }
             ResetType::GracefulShutdown => match self.power {
                 PowerState::On => {
                     self.change(t, PowerState::PoweringOff, cause, at);
@@ -579,6 +633,7 @@ impl BladeModel {
         });
         self.power = to;
         if to == PowerState::Off {
+            self.off_at = Some(at);
             if self.os_running {
                 self.os_running = false;
                 t.effects.push(Effect::StopOs { epoch: self.epoch });

@@ -14,6 +14,7 @@ fn model() -> BladeModel {
     BladeModel::new(Timing {
         boot_delay: BOOT,
         shutdown_delay: SHUTDOWN,
+        ..Timing::default()
     })
 }
 
@@ -489,4 +490,79 @@ fn a_verdict_after_power_off_is_ignored_and_pxe_boots_without_one() {
     let t = firmware_done(&mut m, pxe, t1);
     assert_eq!(started(&t).len(), 1, "Pxe boots as it always did");
     assert!(m.os_running());
+}
+
+#[test]
+fn a_slow_force_off_answers_first_and_powers_off_after_the_delay() {
+    use PowerState::*;
+    let t0 = Instant::now();
+    let off_delay = Duration::from_secs(6);
+    let mut m = BladeModel::new(Timing {
+        boot_delay: BOOT,
+        shutdown_delay: SHUTDOWN,
+        power_off_delay: off_delay,
+        ..Timing::default()
+    });
+    m.reset(ResetType::On, t0);
+    m.advance(t0 + BOOT);
+    let t1 = t0 + BOOT;
+    let t = m.reset(ResetType::ForceOff, t1);
+    assert!(t.changes.is_empty());
+    assert_eq!(t.effects, [Effect::Wake(t1 + off_delay)]);
+    assert_eq!(m.power(), On, "still on right after the reset answered");
+    // A second ForceOff meanwhile does not move the deadline.
+    let again = m.reset(ResetType::ForceOff, t1 + Duration::from_secs(2));
+    assert!(again.changes.is_empty() && again.effects.is_empty());
+    assert!(m.advance(t1 + off_delay - MS).changes.is_empty());
+    let t = m.advance(t1 + off_delay);
+    assert_eq!(path(&t), [(On, Off, "ForceOff".to_owned())]);
+    assert_eq!(stopped(&t), [1]);
+    // Off already: nothing to do, nothing scheduled.
+    assert!(m.reset(ResetType::ForceOff, t1 + off_delay).is_empty());
+}
+
+#[test]
+fn a_slow_force_off_is_dropped_when_the_power_goes_off_otherwise() {
+    let t0 = Instant::now();
+    let mut m = BladeModel::new(Timing {
+        boot_delay: BOOT,
+        power_off_delay: Duration::from_secs(6),
+        ..Timing::default()
+    });
+    m.reset(ResetType::On, t0);
+    m.advance(t0 + BOOT);
+    m.reset(ResetType::ForceOff, t0 + BOOT);
+    m.apply_fault(&FaultAction::Kill, t0 + BOOT + MS);
+    m.apply_fault(&FaultAction::Clear, t0 + BOOT + 2 * MS);
+    m.reset(ResetType::On, t0 + BOOT + 2 * MS);
+    // The old ForceOff's deadline passes: the new power-on is not cut.
+    let t = m.advance(t0 + BOOT + Duration::from_secs(7));
+    assert_eq!(m.power(), PowerState::On);
+    assert!(t.changes.iter().all(|c| c.to != PowerState::Off), "{t:?}");
+}
+
+#[test]
+fn resets_are_refused_with_409_for_a_while_after_power_off() {
+    let t0 = Instant::now();
+    let mut m = BladeModel::new(Timing {
+        boot_delay: BOOT,
+        conflict_after_off: Duration::from_secs(10),
+        ..Timing::default()
+    });
+    assert!(m.reset_refusal(t0).is_none(), "never off yet");
+    m.reset(ResetType::On, t0);
+    m.advance(t0 + BOOT);
+    assert!(m.reset_refusal(t0 + BOOT).is_none(), "powered");
+    let off = t0 + BOOT + MS;
+    m.apply_fault(&FaultAction::Kill, off);
+    let e = m.reset_refusal(off + Duration::from_secs(9)).unwrap();
+    assert_eq!(e.status, 409);
+    assert_eq!(e.code(), "Base.1.8.ResourceInUse");
+    assert!(m.reset_refusal(off + Duration::from_secs(10)).is_none());
+    // Off by ForceOff counts too.
+    m.apply_fault(&FaultAction::Clear, off + Duration::from_secs(10));
+    m.reset(ResetType::On, off + Duration::from_secs(10));
+    let off2 = off + Duration::from_secs(11);
+    m.reset(ResetType::ForceOff, off2);
+    assert!(m.reset_refusal(off2 + Duration::from_secs(1)).is_some());
 }

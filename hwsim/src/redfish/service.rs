@@ -262,6 +262,9 @@ fn dispatch(
         (Route::System, _) => RedfishResponse::ok(render::render_system(info, model)),
         (Route::Reset, _) => {
             let reset = parse_reset(&req.body)?;
+            if let Some(refused) = model.reset_refusal(now) {
+                return Err(refused);
+            }
             return Ok((RedfishResponse::no_content(), model.reset(reset, now)));
         }
         (Route::Nics, _) => RedfishResponse::ok(render::render_ethernet_interfaces(info)),

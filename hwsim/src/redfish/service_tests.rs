@@ -203,6 +203,33 @@ fn reset_validates_the_body_and_changes_the_etag() {
 }
 
 #[test]
+fn resets_answer_409_after_power_off_while_reads_still_work() {
+    let mut bmc = Bmc::new(4);
+    bmc.state.model = BladeModel::new(Timing {
+        conflict_after_off: Duration::from_secs(10),
+        ..Timing::default()
+    });
+    let post = |body: &[u8]| {
+        let mut r = RedfishRequest::new(Method::POST, paths::RESET).basic(&Credentials::default());
+        r.body = body.to_vec();
+        r
+    };
+    assert_eq!(bmc.call(post(br#"{"ResetType": "On"}"#)).0.status, 204);
+    assert_eq!(
+        bmc.call(post(br#"{"ResetType": "ForceOff"}"#)).0.status,
+        204
+    );
+    bmc.now += Duration::from_secs(9);
+    let (resp, t) = bmc.call(post(br#"{"ResetType": "On"}"#));
+    assert_eq!(resp.status, 409);
+    assert_eq!(message_ids(&resp), ["Base.1.8.ResourceInUse"]);
+    assert!(t.is_empty());
+    assert_eq!(bmc.get(paths::SYSTEM).status, 200, "reads are answered");
+    bmc.now += Duration::from_secs(1);
+    assert_eq!(bmc.call(post(br#"{"ResetType": "On"}"#)).0.status, 204);
+}
+
+#[test]
 fn patch_honours_if_match() {
     let mut bmc = Bmc::new(4);
     let etag = bmc.get(paths::SYSTEM).header("ETag").unwrap().to_owned();
