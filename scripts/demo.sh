@@ -10,7 +10,10 @@
 # agent applying the identity's MACs and attaching the volume.
 # The storage target lives in $DATA/san (qcow2 volumes made with qemu-img,
 # exports in the nvmet configfs layout under $DATA/san/nvmet).
-# Everything keeps running afterwards; Ctrl-C stops the server and exits.
+# Then the blade running the server loses power (an hwsim fault) and the
+# server comes back on a spare with the same identity; the failover's phase
+# timings are shown. Everything keeps running afterwards; Ctrl-C stops the
+# server and exits.
 # Running the script again recovers the manager's state from ./data/m1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +86,22 @@ case "$state" in defined|failed) ;; *) step server stop web-1 --partition acme ;
 step server start web-1 --partition acme
 step server show web-1 --partition acme
 step volume list
+step coverage
+
+# N+1 failover: the blade running web-1 loses power. The manager notices the
+# agent's silence, fences the blade (power off, fabric ports, storage access,
+# each read back), and boots the same identity on a spare.
+json_field() { grep -o "\"$1\": *\"[^\"]*\"" | head -1 | sed 's/.*: *"\(.*\)"/\1/'; }
+BLADE=$($PANCTL -o json server show web-1 --partition acme | json_field blade)
+printf '\n$ hwsim fault kill %s   (the blade running web-1 loses power)\n' "$BLADE"
+"$BIN/hwsim" fault kill "$BLADE" --control "$CONTROL"
+for _ in $(seq 1 600); do
+  NOW=$($PANCTL -o json server show web-1 --partition acme)
+  if echo "$NOW" | grep -q '"state": *"running"' && [ "$(echo "$NOW" | json_field blade)" != "$BLADE" ]; then break; fi
+  sleep 0.1
+done
+step server show web-1 --partition acme
+step failover history
 step blade list
 echo; echo "\$ hwsim ground-truth   (what the simulated hardware saw, last 6 records)"
 "$BIN/hwsim" ground-truth --control "$CONTROL" | tail -n 6

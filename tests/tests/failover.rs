@@ -511,3 +511,76 @@ async fn random_failures_never_leave_two_blades_holding_one_identity() -> Result
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_moves_and_drains_carry_the_identity_gracefully() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    let before = start(&addr, "web", "blade-001", "0")?;
+
+    let moved = panctl_json(
+        &addr,
+        &[
+            "server",
+            "move",
+            "web",
+            "--partition",
+            "acme",
+            "--to-blade",
+            "blade-002",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    assert_eq!(moved["state"], "running", "{moved}");
+    assert_eq!(moved["blade"], "blade-002");
+    assert_eq!(moved["identity"], before["identity"]);
+    // Without a target the planner never picks the current blade.
+    let moved = panctl_json(
+        &addr,
+        &[
+            "server",
+            "move",
+            "web",
+            "--partition",
+            "acme",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    assert_ne!(moved["blade"], "blade-002", "{moved}");
+    let err = panctl(
+        &addr,
+        &[
+            "server",
+            "move",
+            "web",
+            "--partition",
+            "acme",
+            "--to-blade",
+            moved["blade"].as_str().context("blade")?,
+        ],
+    )?;
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("already runs on"));
+
+    // Drain: the server leaves, the blade goes to maintenance.
+    let from = moved["blade"].as_str().context("blade")?.to_string();
+    let drained = panctl_json(&addr, &["blade", "drain", &from, "--timeout", "30"])?;
+    assert_eq!(drained["state"], "maintenance", "{drained}");
+    let web = panctl_json(&addr, &["server", "show", "web", "--partition", "acme"])?;
+    assert_eq!(web["state"], "running");
+    assert_ne!(web["blade"], from.as_str());
+    ok(&panctl(&addr, &["blade", "repair", &from])?)?;
+    assert_eq!(
+        panctl_json(&addr, &["blade", "show", &from])?["state"],
+        "available"
+    );
+    assert!(
+        history(&addr)?.is_empty(),
+        "planned moves are not failovers"
+    );
+    no_violations(&rack)?;
+    Ok(())
+}
