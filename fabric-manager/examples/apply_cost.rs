@@ -36,6 +36,7 @@ fn main() {
                 volumes: Vec::new(),
                 priority: 0,
                 failover_pool: None,
+                preempt: false,
             }),
         );
         assert!(applied.result.is_ok(), "{:?}", applied.result);

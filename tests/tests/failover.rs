@@ -584,3 +584,60 @@ async fn planned_moves_and_drains_carry_the_identity_gracefully() -> Result<()> 
     no_violations(&rack)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preempting_server_takes_the_blade_of_a_lower_priority_one() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    ok(&panctl(
+        &addr,
+        &[
+            "server",
+            "create",
+            "db",
+            "--partition",
+            "acme",
+            "--priority",
+            "9",
+            "--preempt",
+        ],
+    )?)?;
+    let db = panctl_json(
+        &addr,
+        &[
+            "server",
+            "start",
+            "db",
+            "--partition",
+            "acme",
+            "--blade",
+            "blade-001",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    start(&addr, "batch", "blade-002", "1")?;
+
+    fault(&rack, &["kill", "blade-001"])?;
+    let after = running_elsewhere(&addr, "db", "blade-001").await?;
+    assert_eq!(after["blade"], "blade-002");
+    assert_eq!(after["identity"], db["identity"]);
+    let batch = panctl_json(&addr, &["server", "show", "batch", "--partition", "acme"])?;
+    assert_eq!(batch["state"], "failed", "{batch}");
+    assert!(
+        batch["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("preempted for acme/db")),
+        "{batch}"
+    );
+    // batch's blade was fenced (powered off) before db booted there.
+    let uuid = db["identity"]["uuid"].as_str().context("uuid")?;
+    let (off, on) = off_then_on(&rack, "blade-002", "blade-002", uuid)?;
+    assert!(
+        off < on,
+        "blade-002 off (seq {off}) before db on it (seq {on})"
+    );
+    no_violations(&rack)?;
+    Ok(())
+}

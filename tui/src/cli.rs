@@ -574,6 +574,9 @@ pub struct ServerCreateArgs {
     /// Take failover spares from this blade pool (default: any qualifying available blade)
     #[arg(long, value_name = "POOL")]
     pub failover_pool: Option<String>,
+    /// On failover with no free spare, stop a lower-priority server (fenced like a failed blade) and take its blade
+    #[arg(long)]
+    pub preempt: bool,
 }
 
 /// `panctl server start ...`

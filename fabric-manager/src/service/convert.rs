@@ -140,6 +140,7 @@ impl From<state::ServerView> for pb::Server {
             agent: None,
             priority: v.priority,
             failover_pool: v.failover_pool.unwrap_or_default(),
+            preempt: v.preempt,
         }
     }
 }

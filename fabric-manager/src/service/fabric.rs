@@ -572,6 +572,7 @@ impl Fabric for FabricService {
             volumes: r.volumes,
             priority: r.priority,
             failover_pool: opt(&r.failover_pool).map(str::to_string),
+            preempt: r.preempt,
         };
         expect_outcome!(self.write(principal, command).await?, Server)
     }

@@ -72,6 +72,8 @@ pub enum Command {
         priority: u32,
         /// Pool spares come from.
         failover_pool: Option<String>,
+        /// May preempt a lower-priority server when no spare is free.
+        preempt: bool,
     },
     DeleteServer {
         name: String,

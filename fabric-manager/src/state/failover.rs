@@ -139,6 +139,8 @@ impl State {
                 selected_at_ms: None,
                 running_at_ms: None,
                 tried_epoch: None,
+                preempted_for: None,
+                waiting_for: None,
             },
         );
         self.index.failover_of_server.insert(sid, id);
@@ -191,9 +193,16 @@ impl State {
             set.remove(&sid);
         }
         self.servers.get_mut(&sid).expect("failover's server").blade = None;
+        let preempted = self.failovers[&id].preempted_for.is_some();
         let blade = self.blades.get_mut(&bid).expect("looked up");
         blade.server = None;
-        blade.state = BladeState::Fenced;
+        if preempted {
+            // A healthy blade freed for a higher-priority server: a spare.
+            blade.state = BladeState::Available;
+            self.spare_epoch += 1;
+        } else {
+            blade.state = BladeState::Fenced;
+        }
         let f = self.failovers.get_mut(&id).expect("found above");
         f.phase = FailoverPhase::AwaitingSpare;
         f.fenced_at_ms = Some(at_ms);
@@ -261,6 +270,13 @@ impl State {
                 f.phase == FailoverPhase::AwaitingSpare && f.tried_epoch != Some(self.spare_epoch)
             })
             .filter(|f| fencing_priority.is_none_or(|p| self.servers[&f.server].priority >= p))
+            .filter(|f| {
+                f.waiting_for.is_none_or(|w| {
+                    self.failovers.get(&w).is_none_or(|v| {
+                        !matches!(v.phase, FailoverPhase::Fencing | FailoverPhase::FenceFailed)
+                    })
+                })
+            })
             .max_by_key(|f| (self.servers[&f.server].priority, std::cmp::Reverse(f.id)))
             .map(|f| f.id)
     }
@@ -330,6 +346,56 @@ impl State {
         let path = self.server_path(sid);
         let partition = path.split('/').next().unwrap_or_default().to_string();
         match self.choose_spare(sid) {
+            Err(_) if self.servers[&sid].preempt && self.choose_victim(sid).is_some() => {
+                let (victim, vblade) = self.choose_victim(sid).expect("checked");
+                let vid = self.alloc_id();
+                let me = format!(
+                    "preempted for {path} (priority {} over {})",
+                    self.servers[&sid].priority, self.servers[&victim].priority
+                );
+                self.failovers.insert(
+                    vid,
+                    Failover {
+                        id: vid,
+                        server: victim,
+                        from_blade: vblade,
+                        to_blade: None,
+                        phase: FailoverPhase::Fencing,
+                        reason: me.clone(),
+                        error: None,
+                        confirmed_by: None,
+                        silent_ms: 0,
+                        detected_at_ms: at_ms,
+                        fenced_at_ms: None,
+                        selected_at_ms: None,
+                        running_at_ms: None,
+                        tried_epoch: None,
+                        preempted_for: Some(sid),
+                        waiting_for: None,
+                    },
+                );
+                self.index.failover_of_server.insert(victim, vid);
+                self.index.transitioning.remove(&victim);
+                let v = self.servers.get_mut(&victim).expect("chosen");
+                v.state = ServerState::Failed;
+                v.last_error = Some(me);
+                self.blades.get_mut(&vblade).expect("chosen").state = BladeState::Failed;
+                let note = format!(
+                    "no free spare; preempting {} on blade '{}'",
+                    self.server_path(victim),
+                    self.blades[&vblade].name
+                );
+                let f = self.failovers.get_mut(&id).expect("found above");
+                f.waiting_for = Some(vid);
+                f.error = Some(note);
+                push(
+                    events,
+                    "failover.preempting",
+                    format!("server/{path}"),
+                    Some(&partition),
+                );
+                Ok(Outcome::Done)
+            }
             Err(why) => {
                 let f = self.failovers.get_mut(&id).expect("found above");
                 f.tried_epoch = Some(self.spare_epoch);
@@ -360,6 +426,38 @@ impl State {
                 Ok(Outcome::Server(self.server_view(sid)))
             }
         }
+    }
+
+    /// A running, lower-priority server whose blade would qualify as a
+    /// spare for `server`: the lowest priority first, then the best fit.
+    fn choose_victim(&self, server: ServerId) -> Option<(ServerId, BladeId)> {
+        let me = &self.servers[&server];
+        self.servers
+            .values()
+            .filter(|v| {
+                v.id != server
+                    && v.state == ServerState::Running
+                    && v.priority < me.priority
+                    && self.active_failover(v.id).is_none()
+            })
+            .filter_map(|v| {
+                let blade = self.blades.get(&v.blade?)?;
+                if let Some(pool) = me.failover_pool
+                    && blade.pool != Some(pool)
+                {
+                    return None;
+                }
+                if blade.health == super::Health::Critical {
+                    return None;
+                }
+                let facts = blade.facts.as_ref()?;
+                if me.requirements.unmet_by(facts).is_some() {
+                    return None;
+                }
+                Some((v.priority, facts.cores, facts.memory_gib, v.id, blade.id))
+            })
+            .min()
+            .map(|(_, _, _, v, b)| (v, b))
     }
 
     /// The start path's hook: the failover of `server` ends when it runs.

@@ -17,6 +17,10 @@ fn blade(name: &str, n: u8, pool: Option<&str>) -> Command {
 }
 
 fn server(name: &str, priority: u32, failover_pool: Option<&str>) -> Command {
+    server_with(name, priority, failover_pool, false)
+}
+
+fn server_with(name: &str, priority: u32, failover_pool: Option<&str>, preempt: bool) -> Command {
     Command::CreateServer {
         name: name.into(),
         partition: ACME.into(),
@@ -28,6 +32,7 @@ fn server(name: &str, priority: u32, failover_pool: Option<&str>) -> Command {
         volumes: Vec::new(),
         priority,
         failover_pool: failover_pool.map(str::to_string),
+        preempt,
     }
 }
 
@@ -314,4 +319,61 @@ fn an_idle_blade_that_fails_is_only_taken_out_of_service() {
     ok(&mut state, Command::RepairBlade { blade: "b1".into() });
     ok(&mut state, Command::SetMaintenance { blade: "b1".into() });
     assert_eq!(state.blade("b1").unwrap().state, "maintenance");
+}
+
+#[test]
+fn a_preempting_server_stops_a_lower_priority_one_and_takes_its_blade() {
+    let mut state = with_partitions(&[ACME]);
+    for (b, n) in [("b1", 1), ("b2", 2), ("b3", 3)] {
+        ok(&mut state, blade(b, n, None));
+    }
+    ok(&mut state, server_with("db", 9, None, true));
+    ok(&mut state, server("batch", 1, None));
+    ok(&mut state, server("web", 5, None));
+    run_on(&mut state, "db", "b1");
+    run_on(&mut state, "batch", "b2");
+    run_on(&mut state, "web", "b3");
+    ok(&mut state, suspect("b1"));
+    ok(&mut state, fenced("b1"));
+    // No free spare: the lowest-priority server is stopped with its own fence.
+    let applied = tests::run(&mut state, Command::TakeOver);
+    assert_eq!(applied.events[0].kind, "failover.preempting");
+    let batch = state.server(ACME, "batch").unwrap();
+    assert_eq!(batch.state, "failed");
+    assert!(batch.last_error.unwrap().contains("preempted for acme/db"));
+    assert_eq!(state.pending_fences()[0].blade, "b2");
+    assert!(
+        !state.takeover_pending(),
+        "db waits for the preemption's fence"
+    );
+    assert_eq!(
+        state.server(ACME, "web").unwrap().state,
+        "running",
+        "a higher priority is left alone"
+    );
+    ok(&mut state, fenced("b2"));
+    assert_eq!(
+        state.blade("b2").unwrap().state,
+        "available",
+        "a healthy blade: a spare"
+    );
+    ok(&mut state, Command::TakeOver);
+    assert_eq!(placed_on(&state, "db").as_deref(), Some("b2"));
+    // The preempted server waits for a spare, with an alert.
+    let applied = tests::run(&mut state, Command::TakeOver);
+    assert_eq!(applied.events[0].kind, "alert.no_spare");
+    assert_eq!(applied.events[0].object, "server/acme/batch");
+    // Without the policy nobody is preempted.
+    let mut state = with_partitions(&[ACME]);
+    ok(&mut state, blade("b1", 1, None));
+    ok(&mut state, blade("b2", 2, None));
+    ok(&mut state, server("db", 9, None));
+    ok(&mut state, server("batch", 1, None));
+    run_on(&mut state, "db", "b1");
+    run_on(&mut state, "batch", "b2");
+    ok(&mut state, suspect("b1"));
+    ok(&mut state, fenced("b1"));
+    let applied = tests::run(&mut state, Command::TakeOver);
+    assert_eq!(applied.events[0].kind, "alert.no_spare");
+    assert_eq!(state.server(ACME, "batch").unwrap().state, "running");
 }

@@ -58,6 +58,7 @@ fn new_server(
         volumes: Vec::new(),
         priority: 0,
         failover_pool: None,
+        preempt: false,
         requirements,
     }
 }

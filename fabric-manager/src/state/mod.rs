@@ -143,6 +143,7 @@ struct ServerSpec<'a> {
     volumes: &'a [String],
     priority: u32,
     failover_pool: Option<&'a str>,
+    preempt: bool,
 }
 
 /// The result of applying one command.
@@ -777,6 +778,7 @@ impl State {
                 volumes,
                 priority,
                 failover_pool,
+                preempt,
             } => self.create_server(
                 partition,
                 name,
@@ -789,6 +791,7 @@ impl State {
                     volumes,
                     priority: *priority,
                     failover_pool: failover_pool.as_deref(),
+                    preempt: *preempt,
                 },
                 at_ms,
                 events,
@@ -1065,6 +1068,7 @@ impl State {
                 volumes: data,
                 priority: spec.priority,
                 failover_pool,
+                preempt: spec.preempt,
             },
         );
         push_event(
@@ -1410,6 +1414,7 @@ impl State {
                 .map(|v| self.volumes[v].name.clone())
                 .collect(),
             priority: s.priority,
+            preempt: s.preempt,
             failover_pool: s
                 .failover_pool
                 .and_then(|p| self.pools.get(&p))

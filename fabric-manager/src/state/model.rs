@@ -298,6 +298,10 @@ pub struct Server {
     /// The pool spares come from; `None`: any qualifying available blade.
     #[serde(default)]
     pub failover_pool: Option<PoolId>,
+    /// With no free spare, a failover of this server may preempt a
+    /// lower-priority server.
+    #[serde(default)]
+    pub preempt: bool,
 }
 
 impl Server {
@@ -363,6 +367,13 @@ pub struct Failover {
     /// The spare epoch of the last search that found no spare: the next
     /// search waits until a blade becomes available (the epoch moves).
     pub tried_epoch: Option<u64>,
+    /// This failover stops a server to free its blade for `for_server`
+    /// (preemption): once fenced, the blade is a spare, not out of service.
+    #[serde(default)]
+    pub preempted_for: Option<ServerId>,
+    /// The preemption this failover waits for, if it started one.
+    #[serde(default)]
+    pub waiting_for: Option<u64>,
 }
 
 /// A partition network: an isolated L2 segment with one VXLAN network id.

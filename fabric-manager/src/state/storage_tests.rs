@@ -90,6 +90,7 @@ fn server_on(partition: &str, name: &str, networks: &[&str], volumes: &[&str]) -
         volumes: volumes.iter().map(|v| v.to_string()).collect(),
         priority: 0,
         failover_pool: None,
+        preempt: false,
     }
 }
 

@@ -395,6 +395,7 @@ pub(super) fn server_with(
         volumes: Vec::new(),
         priority: 0,
         failover_pool: None,
+        preempt: false,
     }
 }
 
@@ -1841,6 +1842,7 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
             volumes: Vec::new(),
             priority: 0,
             failover_pool: None,
+            preempt: false,
         },
     );
     let expected = ServerView {
@@ -1879,6 +1881,7 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
         volumes: Vec::new(),
         priority: 0,
         failover_pool: None,
+        preempt: false,
     };
     assert_eq!(applied.result, Ok(Outcome::Server(expected.clone())));
     assert_eq!(
@@ -2777,8 +2780,9 @@ fn arb_network_command() -> impl Strategy<Value = Command> {
             one_of(&PARTITIONS),
             prop::sample::subsequence(NETWORKS.to_vec(), 0..=2),
             prop::sample::subsequence(VOLUMES.to_vec(), 0..=2),
+            (0u32..3, any::<bool>()),
         )
-            .prop_map(|(name, partition, networks, volumes)| Command::CreateServer {
+            .prop_map(|(name, partition, networks, volumes, (priority, preempt))| Command::CreateServer {
                 name,
                 partition,
                 nics: 0,
@@ -2787,8 +2791,9 @@ fn arb_network_command() -> impl Strategy<Value = Command> {
                 requirements: Qualification::default(),
                 networks: networks.into_iter().map(str::to_string).collect(),
                 volumes: volumes.into_iter().map(str::to_string).collect(),
-                priority: 0,
+                priority,
                 failover_pool: None,
+                preempt,
             }),
     ]
 }

@@ -93,6 +93,7 @@ pub struct ServerView {
     pub volumes: Vec<String>,
     pub priority: u32,
     pub failover_pool: Option<String>,
+    pub preempt: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -369,6 +369,7 @@ fn create_request(args: ServerCreateArgs) -> Result<CreateServerRequest, CliErro
         volumes: args.volumes,
         priority: args.priority.unwrap_or(0),
         failover_pool: args.failover_pool.unwrap_or_default(),
+        preempt: args.preempt,
     })
 }
 
@@ -538,6 +539,7 @@ pub(crate) mod tests {
                 volumes: vec!["web-1-data".into()],
                 priority: 10,
                 failover_pool: "spares".into(),
+                preempt: false,
                 agent: Some(AgentReport {
                     interfaces: vec![
                         HostInterface {
@@ -595,6 +597,7 @@ pub(crate) mod tests {
                 volumes: vec![],
                 priority: 0,
                 failover_pool: String::new(),
+                preempt: false,
                 agent: None,
             },
             Server {
@@ -614,6 +617,7 @@ pub(crate) mod tests {
                 volumes: vec![],
                 priority: 0,
                 failover_pool: String::new(),
+                preempt: false,
                 agent: None,
             },
         ]
@@ -722,6 +726,7 @@ pub(crate) mod tests {
             model: None,
             priority: None,
             failover_pool: None,
+            preempt: false,
         }
     }
 
@@ -776,6 +781,7 @@ pub(crate) mod tests {
         let request = create_request(ServerCreateArgs {
             priority: Some(100),
             failover_pool: Some("spares".into()),
+            preempt: false,
             ..create_args()
         })
         .unwrap();
