@@ -237,14 +237,21 @@ impl Controller {
         // (partition, name) -> (generation, state, executor)
         let mut running: HashMap<(String, String), (u64, ServerState, AbortHandle)> =
             HashMap::new();
-        let mut retry_after: HashMap<(String, String), Instant> = HashMap::new();
+        // A finished executor whose work is still pending (it failed) is
+        // retried after a pause; new work for the server (another
+        // generation or state) starts at once.
+        let mut retry_after: HashMap<(String, String), (u64, ServerState, Instant)> =
+            HashMap::new();
         loop {
             let work = self.node.state_machine().read(|s| s.pending_server_work());
             let now = Instant::now();
             while executors.try_join_next().is_some() {}
-            running.retain(|key, (_, _, task)| {
+            running.retain(|key, (generation, state, task)| {
                 if task.is_finished() {
-                    retry_after.insert(key.clone(), now + self.config.retry_pause);
+                    retry_after.insert(
+                        key.clone(),
+                        (*generation, *state, now + self.config.retry_pause),
+                    );
                     false
                 } else {
                     true
@@ -258,7 +265,10 @@ impl Controller {
                     }
                     task.abort();
                 }
-                if retry_after.get(&key).is_some_and(|t| *t > now) {
+                if retry_after
+                    .get(&key)
+                    .is_some_and(|(g, st, t)| *g == w.generation && *st == w.state && *t > now)
+                {
                     continue;
                 }
                 let (generation, state) = (w.generation, w.state);
@@ -266,7 +276,7 @@ impl Controller {
                 let handle = executors.spawn(async move { me.execute(w, term).await });
                 running.insert(key, (generation, state, handle));
             }
-            retry_after.retain(|_, t| *t > now);
+            retry_after.retain(|_, (_, _, t)| *t > now);
             tokio::select! {
                 _ = events.recv() => {
                     // Coalesce a burst of events into one pass.

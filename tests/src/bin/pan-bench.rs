@@ -105,6 +105,10 @@ struct FailoverArgs {
     /// Print every failover's figures.
     #[arg(long)]
     verbose: bool,
+    /// Copy the manager's and hwsim's logs here at the end (the temp dirs
+    /// they lived in are removed).
+    #[arg(long)]
+    log_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -578,6 +582,11 @@ async fn failover(a: FailoverArgs) -> Result<()> {
             .into_inner();
         anyhow::ensure!(b.state == "available", "{from} after repair: {}", b.state);
     }
+    if let Some(dir) = &a.log_dir {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("manager.log"), cluster.members[&1].log())?;
+        std::fs::write(dir.join("hwsim.log"), rack.log())?;
+    }
     let violations = rack.client(&["violations"])?;
     let violations = String::from_utf8_lossy(&violations.stdout)
         .trim()
@@ -598,37 +607,36 @@ async fn failover(a: FailoverArgs) -> Result<()> {
         (Profile::Realistic, FaultKind::Kill) => power_on as f64,
         (Profile::Realistic, FaultKind::CutLink) => (power_on + power_off) as f64,
     };
-    type Pick = fn(&FailoverSample) -> f64;
-    let mut rows: Vec<(&str, Box<dyn Fn(&FailoverSample) -> f64>)> = vec![
-        ("detect_ms", Box::new((|s| s.detect_ms) as Pick)),
-        ("fence_ms", Box::new((|s| s.fence_ms) as Pick)),
-        ("select_ms", Box::new((|s| s.select_ms) as Pick)),
-        ("boot_ms", Box::new((|s| s.boot_ms) as Pick)),
-        ("total_ms", Box::new((|s| s.total_ms) as Pick)),
-        ("wall: fault -> running", Box::new((|s| s.wall_ms) as Pick)),
+    let column = |pick: &dyn Fn(&FailoverSample) -> f64| -> Vec<f64> {
+        let mut v: Vec<f64> = samples.iter().map(pick).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let mut rows = vec![
+        ("detect_ms", column(&|s| s.detect_ms)),
+        ("fence_ms", column(&|s| s.fence_ms)),
+        ("select_ms", column(&|s| s.select_ms)),
+        ("boot_ms", column(&|s| s.boot_ms)),
+        ("total_ms", column(&|s| s.total_ms)),
+        ("wall: fault -> running", column(&|s| s.wall_ms)),
     ];
     if injected > 0.0 {
-        rows.push((
-            "total - injected",
-            Box::new(move |s: &FailoverSample| s.total_ms - injected),
-        ));
+        rows.push(("total - injected", column(&|s| s.total_ms - injected)));
         rows.push((
             "total - injected - detect",
-            Box::new(move |s: &FailoverSample| s.total_ms - injected - s.detect_ms),
+            column(&|s| s.total_ms - injected - s.detect_ms),
         ));
     }
     println!(
         "{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "phase (ms)", "p50", "p99", "max", "min", "mean"
     );
-    for (label, pick) in &rows {
-        let mut v: Vec<f64> = samples.iter().map(|s| pick(s)).collect();
-        v.sort_by(f64::total_cmp);
+    for (label, v) in &rows {
         let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
         println!(
             "{label:<26} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>10.0}",
-            percentile(&v, 0.50),
-            percentile(&v, 0.99),
+            percentile(v, 0.50),
+            percentile(v, 0.99),
             v.last().copied().unwrap_or(f64::NAN),
             v.first().copied().unwrap_or(f64::NAN),
             mean
