@@ -362,6 +362,12 @@ async fn call_every_rpc(client: &mut pan_tests::Client, p: &str) -> Vec<(&'stati
         DeletePrincipal => c.delete_principal(pb::DeletePrincipalRequest { name: "admin".into() });
         WhoAmI => c.who_am_i(pb::WhoAmIRequest {});
         SetQuota => c.set_quota(pb::SetQuotaRequest { partition: s(), quota: None });
+        ConfirmFenced => c.confirm_fenced(pb::ConfirmFencedRequest { blade: "x".into() });
+        RepairBlade => c.repair_blade(pb::RepairBladeRequest { blade: "x".into() });
+        DrainBlade => c.drain_blade(pb::DrainBladeRequest { blade: "x".into(), timeout_s: 0 });
+        MoveServer => c.move_server(pb::MoveServerRequest { name: "x".into(), partition: s(), ..Default::default() });
+        ListFailovers => c.list_failovers(pb::ListFailoversRequest { limit: 1 });
+        Coverage => c.coverage(pb::CoverageRequest {});
     }
 }
 
@@ -392,7 +398,14 @@ async fn every_rpc_is_authenticated_and_authorized_before_it_acts() -> Result<()
     // acts — NotFound for globex's objects, PermissionDenied for the rest —
     // except the calls any principal may make about itself or its lists.
     let mut client = client_as(&addr, Some(&viewer)).await?;
-    let readable = ["ListPartitions", "ListAudit", "WatchEvents", "WhoAmI"];
+    let readable = [
+        "ListPartitions",
+        "ListAudit",
+        "WatchEvents",
+        "WhoAmI",
+        "ListFailovers",
+        "Coverage",
+    ];
     for (rpc, code) in call_every_rpc(&mut client, "globex").await {
         if readable.contains(&rpc) {
             assert_eq!(code, Code::Ok, "{rpc}");

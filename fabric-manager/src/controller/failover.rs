@@ -200,6 +200,45 @@ pub fn judge(
     }
 }
 
+/// The early judgement, before the window is over: an agent whose stream
+/// is closed on a blade its BMC reads as powered Off has certainly gone
+/// (a blade that lost power closes nothing, but its BMC says so; a manager
+/// restart closes streams but leaves the power On). Still only after a new
+/// leader's waiting window.
+pub fn judge_early(
+    now: Instant,
+    leader_since: Instant,
+    window: Duration,
+    agent: Option<AgentSeen>,
+    bmc: &BmcReading,
+) -> Option<Suspicion> {
+    if now <= leader_since + window {
+        return None;
+    }
+    let agent = agent?;
+    if agent.connected {
+        return None;
+    }
+    let BmcReading::Status(status) = bmc else {
+        return None;
+    };
+    if status.power != bmc::PowerState::Off {
+        return None;
+    }
+    let since = agent
+        .last_heartbeat
+        .filter(|at| *at >= leader_since)
+        .unwrap_or(leader_since);
+    let age = now.saturating_duration_since(since);
+    Some(Suspicion {
+        reason: format!(
+            "agent stream closed, silent {:.2} s; BMC reports power Off",
+            age.as_secs_f64()
+        ),
+        silent_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
 /// Reads power and health once, bounded by `timeout` (a hung BMC must not
 /// hold detection up).
 pub async fn read_bmc(bmc: &dyn Bmc, timeout: Duration) -> BmcReading {
@@ -294,6 +333,14 @@ async fn force_off(io: &FenceIo<'_>, deadline: Instant) -> Result<(), FenceError
     let mut next_reset = Instant::now();
     loop {
         (io.leading)().map_err(FenceError::NotLeader)?;
+        // Read first: a blade already Off (it lost power) needs no ForceOff,
+        // which its BMC might refuse for a while after a power loss.
+        match tokio::time::timeout_at(deadline, bmc.power_state()).await {
+            Err(_) => return Err(hung("power state read", &last)),
+            Ok(Ok(bmc::PowerState::Off)) => return Ok(()),
+            Ok(Ok(power)) => last = Some(format!("the power reads {power}")),
+            Ok(Err(e)) => last = Some(format!("the power read failed: {}", chain(&e))),
+        }
         if Instant::now() >= next_reset {
             match tokio::time::timeout_at(deadline, bmc.reset(ResetType::ForceOff)).await {
                 Err(_) => return Err(hung("ForceOff", &last)),
@@ -491,6 +538,9 @@ impl Controller {
         let mut checking: HashMap<String, AbortHandle> = HashMap::new();
         // (blade, generation) -> retry after (None: never again).
         let mut suspected: HashMap<(String, u64), Option<Instant>> = HashMap::new();
+        // (blade, generation) whose closed stream was looked at early.
+        let mut early_checked: std::collections::HashSet<(String, u64)> =
+            std::collections::HashSet::new();
         // State events only mark the list stale; it is rebuilt at most once
         // a tick, so a busy log does not make detection rebuild it per entry.
         let mut stale = false;
@@ -510,6 +560,11 @@ impl Controller {
                 stale = false;
                 watched = self.running_servers();
                 suspected.retain(|(blade, generation), _| {
+                    watched
+                        .iter()
+                        .any(|w| w.blade == *blade && w.generation == *generation)
+                });
+                early_checked.retain(|(blade, generation)| {
                     watched
                         .iter()
                         .any(|w| w.blade == *blade && w.generation == *generation)
@@ -549,7 +604,13 @@ impl Controller {
                 }
                 let agent = self.agent_of(work);
                 let seen = self.agents.get(&agent).as_ref().map(AgentSeen::from);
-                if !matches!(silence(now, leader_since, window, seen), Silence::Silent(_)) {
+                let silent = matches!(silence(now, leader_since, window, seen), Silence::Silent(_));
+                // A closed stream is worth one early look at the BMC.
+                let early = !silent
+                    && now > leader_since + window
+                    && seen.is_some_and(|a| !a.connected)
+                    && early_checked.insert(key.clone());
+                if !silent && !early {
                     continue;
                 }
                 let me = self.clone();
@@ -578,13 +639,11 @@ impl Controller {
         };
         // A heartbeat may have landed while the BMC was read: judge again.
         let seen = self.agents.get(agent).as_ref().map(AgentSeen::from);
-        let Some(suspicion) = judge(
-            Instant::now(),
-            leader_since,
-            self.config.detect_window,
-            seen,
-            &reading,
-        ) else {
+        let now = Instant::now();
+        let window = self.config.detect_window;
+        let Some(suspicion) = judge(now, leader_since, window, seen, &reading)
+            .or_else(|| judge_early(now, leader_since, window, seen, &reading))
+        else {
             return Checked::NotSuspect;
         };
         if self.still_leading(term).is_err() {

@@ -69,6 +69,42 @@ fn a_silent_agent_is_judged_after_the_window_and_not_before() {
 }
 
 #[test]
+fn a_closed_stream_on_a_blade_reading_off_is_judged_before_the_window() {
+    let leader = Instant::now();
+    let hb = leader + ms(5000);
+    let off = status(PowerState::Off, None);
+    let on = status(PowerState::On, None);
+    // Closed and Off: judged at once, with how long it has been silent.
+    let s = judge_early(hb + ms(150), leader, WINDOW, seen(hb, false), &off).expect("suspect");
+    assert_eq!(s.silent_ms, 150);
+    assert!(
+        s.reason.contains("stream closed") && s.reason.contains("power Off"),
+        "{}",
+        s.reason
+    );
+    // Still connected, or powered On (a manager restart, a cut link), or the
+    // BMC does not answer: the window decides.
+    assert_eq!(
+        judge_early(hb + ms(150), leader, WINDOW, seen(hb, true), &off),
+        None
+    );
+    assert_eq!(
+        judge_early(hb + ms(150), leader, WINDOW, seen(hb, false), &on),
+        None
+    );
+    let mute = BmcReading::NoAnswer("no answer".into());
+    assert_eq!(
+        judge_early(hb + ms(150), leader, WINDOW, seen(hb, false), &mute),
+        None
+    );
+    // Never in a new leader's first window.
+    assert_eq!(
+        judge_early(leader + ms(500), leader, WINDOW, seen(leader, false), &off),
+        None
+    );
+}
+
+#[test]
 fn a_new_leader_waits_one_full_window_before_judging() {
     let leader = Instant::now() + ms(10_000);
     let off = status(PowerState::Off, None);
@@ -446,7 +482,7 @@ async fn a_hung_bmc_fails_the_fence_at_the_timeout_and_takes_nothing_over() {
     };
     assert_eq!(
         why,
-        "BMC http://hung-bmc.test did not answer the ForceOff before the fence timeout"
+        "BMC http://hung-bmc.test did not answer the power state read before the fence timeout"
     );
     // Without power read back Off, the ports stay as they were: nothing
     // after the power step runs.
