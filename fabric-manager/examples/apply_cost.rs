@@ -37,6 +37,7 @@ fn main() {
                 priority: 0,
                 failover_pool: None,
                 preempt: false,
+                failback_window: None,
             }),
         );
         assert!(applied.result.is_ok(), "{:?}", applied.result);

@@ -641,3 +641,54 @@ async fn a_preempting_server_takes_the_blade_of_a_lower_priority_one() -> Result
     no_violations(&rack)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_fails_back_home_inside_its_window_once_home_is_repaired() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    // A window that is always open (every minute, for an hour).
+    ok(&panctl(
+        &addr,
+        &[
+            "server",
+            "create",
+            "web",
+            "--partition",
+            "acme",
+            "--failback-window",
+            "* * * * *",
+        ],
+    )?)?;
+    let before = panctl_json(
+        &addr,
+        &[
+            "server",
+            "start",
+            "web",
+            "--partition",
+            "acme",
+            "--blade",
+            "blade-001",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    fault(&rack, &["kill", "blade-001"])?;
+    let away = running_elsewhere(&addr, "web", "blade-001").await?;
+    assert_eq!(away["home_blade"], "blade-001", "{away}");
+
+    fault(&rack, &["clear", "blade-001"])?;
+    ok(&panctl(&addr, &["blade", "repair", "blade-001"])?)?;
+    let home = poll(Duration::from_secs(60), "web back on blade-001", || async {
+        let s = panctl_json(&addr, &["server", "show", "web", "--partition", "acme"]).ok()?;
+        (s["state"] == "running" && s["blade"] == "blade-001").then_some(s)
+    })
+    .await?;
+    assert_eq!(home["identity"], before["identity"]);
+    assert_eq!(home["home_blade"], serde_json::Value::Null, "{home}");
+    let audit = panctl_json(&addr, &["audit", "--limit", "50"])?;
+    assert!(audit.to_string().contains("server failback acme/web"));
+    no_violations(&rack)?;
+    Ok(())
+}

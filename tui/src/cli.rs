@@ -577,6 +577,9 @@ pub struct ServerCreateArgs {
     /// On failover with no free spare, stop a lower-priority server (fenced like a failed blade) and take its blade
     #[arg(long)]
     pub preempt: bool,
+    /// Fail back to the home blade (the one it failed over from) once repaired, inside this maintenance window: a cron schedule, 5 fields, UTC, open an hour from each firing (e.g. "0 2 * * *")
+    #[arg(long, value_name = "CRON")]
+    pub failback_window: Option<String>,
 }
 
 /// `panctl server start ...`

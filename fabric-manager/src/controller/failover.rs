@@ -765,6 +765,36 @@ impl Controller {
         self.record(command).await;
     }
 
+    /// Starts the failbacks that are due: servers running away from their
+    /// repaired home blade, inside their maintenance window. The state
+    /// checks the window again at the proposal's time.
+    pub(super) async fn fail_back(self, term: u64) {
+        let mut events = self.node.state_machine().subscribe();
+        loop {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let due = self.node.state_machine().read(|s| s.failback_due(now_ms));
+            for (partition, name) in due {
+                if self.still_leading(term).is_err() {
+                    return;
+                }
+                tracing::info!(%partition, server = %name, "failback due; moving the server home");
+                self.record(Command::Failback { name, partition }).await;
+            }
+            tokio::select! {
+                event = events.recv() => {
+                    if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                    while events.try_recv().is_ok() {}
+                }
+                // Windows open on the minute.
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+        }
+    }
+
     /// Whether the agent of any running server has been silent for longer
     /// than `threshold` (it may be about to be judged failed).
     fn others_look_sick(&self, threshold: Duration) -> bool {

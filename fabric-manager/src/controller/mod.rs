@@ -144,6 +144,7 @@ impl Controller {
                     leading.push(tokio::spawn(self.clone().detect(term, Instant::now())));
                     leading.push(tokio::spawn(self.clone().reconcile_fences(term)));
                     leading.push(tokio::spawn(self.clone().take_over(term)));
+                    leading.push(tokio::spawn(self.clone().fail_back(term)));
                 }
             } else {
                 match leader_addr {

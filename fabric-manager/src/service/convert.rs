@@ -141,6 +141,8 @@ impl From<state::ServerView> for pb::Server {
             priority: v.priority,
             failover_pool: v.failover_pool.unwrap_or_default(),
             preempt: v.preempt,
+            failback_window: v.failback_window.unwrap_or_default(),
+            home_blade: v.home_blade.unwrap_or_default(),
         }
     }
 }

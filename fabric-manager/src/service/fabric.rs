@@ -573,6 +573,7 @@ impl Fabric for FabricService {
             priority: r.priority,
             failover_pool: opt(&r.failover_pool).map(str::to_string),
             preempt: r.preempt,
+            failback_window: opt(&r.failback_window).map(str::to_string),
         };
         expect_outcome!(self.write(principal, command).await?, Server)
     }

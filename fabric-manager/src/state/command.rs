@@ -74,6 +74,8 @@ pub enum Command {
         failover_pool: Option<String>,
         /// May preempt a lower-priority server when no spare is free.
         preempt: bool,
+        /// Failback maintenance window (cron, UTC); `None`: no failback.
+        failback_window: Option<String>,
     },
     DeleteServer {
         name: String,
@@ -240,6 +242,12 @@ pub enum Command {
     /// checked its health first).
     RepairBlade {
         blade: String,
+    },
+    /// The controller starts a due failback: stop, then place on the home
+    /// blade.
+    Failback {
+        name: String,
+        partition: String,
     },
     /// Takes an idle blade out of service.
     SetMaintenance {
@@ -496,6 +504,9 @@ impl fmt::Display for Command {
             }
             Command::ConfirmFenced { blade } => write!(f, "blade confirm-fenced {blade}"),
             Command::TakeOver => write!(f, "failover take-over"),
+            Command::Failback { name, partition } => {
+                write!(f, "server failback {partition}/{name}")
+            }
             Command::RepairBlade { blade } => write!(f, "blade repair {blade}"),
             Command::SetMaintenance { blade } => write!(f, "blade maintenance {blade}"),
             Command::Denied {
@@ -545,7 +556,8 @@ impl Command {
             | Command::ServerRunning { partition, .. }
             | Command::ServerStartFailed { partition, .. }
             | Command::StopServer { partition, .. }
-            | Command::ServerStopped { partition, .. } => Some(partition),
+            | Command::ServerStopped { partition, .. }
+            | Command::Failback { partition, .. } => Some(partition),
             _ => None,
         }
     }

@@ -412,6 +412,12 @@ impl State {
                 // The quota counts blades in use; a failover moves one, so
                 // it neither grows nor is refused by it.
                 self.place(sid, bid);
+                let from = self.failovers[&id].from_blade;
+                let server = self.servers.get_mut(&sid).expect("failover's server");
+                // Home stays the first blade it failed from.
+                if server.home_blade.is_none() && self.failovers[&id].preempted_for.is_none() {
+                    server.home_blade = Some(from);
+                }
                 let f = self.failovers.get_mut(&id).expect("found above");
                 f.phase = FailoverPhase::Booting;
                 f.to_blade = Some(bid);

@@ -33,6 +33,7 @@ fn server_with(name: &str, priority: u32, failover_pool: Option<&str>, preempt: 
         priority,
         failover_pool: failover_pool.map(str::to_string),
         preempt,
+        failback_window: None,
     }
 }
 
@@ -376,4 +377,100 @@ fn a_preempting_server_stops_a_lower_priority_one_and_takes_its_blade() {
     let applied = tests::run(&mut state, Command::TakeOver);
     assert_eq!(applied.events[0].kind, "alert.no_spare");
     assert_eq!(state.server(ACME, "batch").unwrap().state, "running");
+}
+
+#[test]
+fn a_failed_over_server_goes_home_inside_its_window_once_home_is_repaired() {
+    let mut state = with_partitions(&[ACME]);
+    ok(&mut state, blade("b1", 1, None));
+    ok(&mut state, blade("b2", 2, None));
+    let mut create = server("web", 0, None);
+    if let Command::CreateServer {
+        failback_window, ..
+    } = &mut create
+    {
+        *failback_window = Some("* * * * *".into());
+    }
+    ok(&mut state, create);
+    run_on(&mut state, "web", "b1");
+    ok(&mut state, suspect("b1"));
+    ok(&mut state, fenced("b1"));
+    ok(&mut state, Command::TakeOver);
+    let g = state.server(ACME, "web").unwrap().generation;
+    ok(
+        &mut state,
+        Command::ServerRunning {
+            name: "web".into(),
+            partition: ACME.into(),
+            generation: g,
+        },
+    );
+    let web = state.server(ACME, "web").unwrap();
+    assert_eq!(
+        (web.blade.as_deref(), web.home_blade.as_deref()),
+        (Some("b2"), Some("b1"))
+    );
+    let now = 1_800_000_000_000;
+    // Home is still fenced: nothing due.
+    assert!(state.failback_due(now).is_empty());
+    refused(
+        &mut state,
+        Command::Failback {
+            name: "web".into(),
+            partition: ACME.into(),
+        },
+    );
+    ok(&mut state, Command::RepairBlade { blade: "b1".into() });
+    assert_eq!(
+        state.failback_due(now),
+        [(ACME.to_string(), "web".to_string())]
+    );
+    ok(
+        &mut state,
+        Command::Failback {
+            name: "web".into(),
+            partition: ACME.into(),
+        },
+    );
+    assert_eq!(state.server(ACME, "web").unwrap().state, "stopping");
+    let g = state.server(ACME, "web").unwrap().generation;
+    let applied = tests::run(
+        &mut state,
+        Command::ServerStopped {
+            name: "web".into(),
+            partition: ACME.into(),
+            generation: g,
+        },
+    );
+    assert_eq!(applied.events[0].kind, "server.moving");
+    let web = state.server(ACME, "web").unwrap();
+    assert_eq!(
+        (web.state.as_str(), web.blade.as_deref()),
+        ("starting", Some("b1"))
+    );
+    ok(
+        &mut state,
+        Command::ServerRunning {
+            name: "web".into(),
+            partition: ACME.into(),
+            generation: web.generation,
+        },
+    );
+    let web = state.server(ACME, "web").unwrap();
+    assert_eq!(web.home_blade, None, "home again");
+    assert!(state.failback_due(now).is_empty());
+}
+
+#[test]
+fn a_bad_failback_window_is_refused_with_an_example() {
+    let mut state = with_partitions(&[ACME]);
+    let mut create = server("web", 0, None);
+    if let Command::CreateServer {
+        failback_window, ..
+    } = &mut create
+    {
+        *failback_window = Some("nightly".into());
+    }
+    let err = refused(&mut state, create);
+    assert!(err.to_string().contains("0 2 * * *"), "{err}");
 }

@@ -304,7 +304,11 @@ impl State {
         events: &mut Vec<Event>,
     ) -> CommandResult {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
-        self.servers.get_mut(&sid).expect("current").state = ServerState::Running;
+        let server = self.servers.get_mut(&sid).expect("current");
+        server.state = ServerState::Running;
+        if server.blade == server.home_blade {
+            server.home_blade = None; // back home
+        }
         self.index.transitioning.remove(&sid);
         self.failover_running(sid, at_ms);
         push(
@@ -420,6 +424,20 @@ impl State {
     ) -> CommandResult {
         let sid = self.current(partition, name, generation, ServerState::Stopping)?;
         self.release(sid, ServerState::Defined, None);
+        // A planned move (failback): placed on its target at once, so an
+        // interrupted move is finished by whichever leader comes next.
+        if let Some(to) = self.servers.get_mut(&sid).and_then(|s| s.move_to.take())
+            && self.unfit(&self.blades[&to], sid).is_none()
+        {
+            self.place(sid, to);
+            push(
+                events,
+                "server.moving",
+                format!("server/{partition}/{name}"),
+                Some(partition),
+            );
+            return Ok(Outcome::Server(self.server_view(sid)));
+        }
         push(
             events,
             "server.stopped",

@@ -59,6 +59,7 @@ fn new_server(
         priority: 0,
         failover_pool: None,
         preempt: false,
+        failback_window: None,
         requirements,
     }
 }

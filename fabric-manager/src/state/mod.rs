@@ -8,6 +8,7 @@
 
 mod command;
 mod error;
+mod failback;
 mod failover;
 pub mod identity;
 mod lifecycle;
@@ -30,6 +31,7 @@ mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};
 pub use error::StateError;
+pub use failback::{FAILBACK_WINDOW_MINUTES, window_open};
 pub use failover::{FAILOVER_HISTORY, FailoverView, FenceWork, Uncovered};
 pub use lifecycle::{BmcTarget, NicWork, ServerWork};
 pub use model::*;
@@ -144,6 +146,7 @@ struct ServerSpec<'a> {
     priority: u32,
     failover_pool: Option<&'a str>,
     preempt: bool,
+    failback_window: Option<&'a str>,
 }
 
 /// The result of applying one command.
@@ -779,6 +782,7 @@ impl State {
                 priority,
                 failover_pool,
                 preempt,
+                failback_window,
             } => self.create_server(
                 partition,
                 name,
@@ -792,6 +796,7 @@ impl State {
                     priority: *priority,
                     failover_pool: failover_pool.as_deref(),
                     preempt: *preempt,
+                    failback_window: failback_window.as_deref(),
                 },
                 at_ms,
                 events,
@@ -915,6 +920,7 @@ impl State {
             }
             Command::FenceFailed { blade, reason } => self.fence_failed(blade, reason, events),
             Command::TakeOver => self.take_over(at_ms, events),
+            Command::Failback { name, partition } => self.failback(partition, name, at_ms, events),
             Command::RepairBlade { blade } => self.repair_blade(blade, events),
             Command::SetMaintenance { blade } => self.set_maintenance(blade, events),
             Command::Denied { reason, .. } => Err(StateError::Denied {
@@ -980,6 +986,10 @@ impl State {
             ));
         }
         let failover_pool = spec.failover_pool.map(|p| self.pool_id(p)).transpose()?;
+        if let Some(window) = spec.failback_window {
+            failback::parse_window(window)
+                .map_err(|why| invalid(object.clone(), "failback window", why))?;
+        }
         let pool_name = spec.identity_pool.unwrap_or(DEFAULT_IDENTITY_POOL);
         let pool_id = self.identity_pool_id(pool_name)?;
         let boot = spec
@@ -1069,6 +1079,9 @@ impl State {
                 priority: spec.priority,
                 failover_pool,
                 preempt: spec.preempt,
+                failback_window: spec.failback_window.map(str::to_string),
+                home_blade: None,
+                move_to: None,
             },
         );
         push_event(
@@ -1415,6 +1428,11 @@ impl State {
                 .collect(),
             priority: s.priority,
             preempt: s.preempt,
+            failback_window: s.failback_window.clone(),
+            home_blade: s
+                .home_blade
+                .and_then(|b| self.blades.get(&b))
+                .map(|b| b.name.clone()),
             failover_pool: s
                 .failover_pool
                 .and_then(|p| self.pools.get(&p))

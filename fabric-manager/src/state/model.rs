@@ -302,6 +302,16 @@ pub struct Server {
     /// lower-priority server.
     #[serde(default)]
     pub preempt: bool,
+    /// Failback policy: the cron schedule (UTC) of the maintenance window in
+    /// which the server goes back to its home blade; `None`: it stays.
+    #[serde(default)]
+    pub failback_window: Option<String>,
+    /// The blade it failed over from, while it runs elsewhere.
+    #[serde(default)]
+    pub home_blade: Option<BladeId>,
+    /// Where a planned move (failback) places it once stopped.
+    #[serde(default)]
+    pub move_to: Option<BladeId>,
 }
 
 impl Server {

@@ -91,6 +91,7 @@ fn server_on(partition: &str, name: &str, networks: &[&str], volumes: &[&str]) -
         priority: 0,
         failover_pool: None,
         preempt: false,
+        failback_window: None,
     }
 }
 

@@ -396,6 +396,7 @@ pub(super) fn server_with(
         priority: 0,
         failover_pool: None,
         preempt: false,
+        failback_window: None,
     }
 }
 
@@ -1843,6 +1844,7 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
             priority: 0,
             failover_pool: None,
             preempt: false,
+            failback_window: None,
         },
     );
     let expected = ServerView {
@@ -1882,6 +1884,8 @@ fn create_server_allocates_an_identity_and_updates_every_view() {
         priority: 0,
         failover_pool: None,
         preempt: false,
+        failback_window: None,
+        home_blade: None,
     };
     assert_eq!(applied.result, Ok(Outcome::Server(expected.clone())));
     assert_eq!(
@@ -2794,6 +2798,7 @@ fn arb_network_command() -> impl Strategy<Value = Command> {
                 priority,
                 failover_pool: None,
                 preempt,
+                failback_window: None,
             }),
     ]
 }

@@ -94,6 +94,9 @@ pub struct ServerView {
     pub priority: u32,
     pub failover_pool: Option<String>,
     pub preempt: bool,
+    pub failback_window: Option<String>,
+    /// The blade it failed over from, while it runs elsewhere.
+    pub home_blade: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

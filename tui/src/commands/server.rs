@@ -60,6 +60,12 @@ pub struct ServerView {
     /// The blade pool failover spares come from; `null`: any qualifying
     /// available blade.
     pub failover_pool: Option<String>,
+    /// May preempt a lower-priority server when no spare is free.
+    pub preempt: bool,
+    /// Failback maintenance window (cron, UTC); `null`: no failback.
+    pub failback_window: Option<String>,
+    /// The blade it failed over from, while it runs elsewhere.
+    pub home_blade: Option<String>,
     pub created_at_ms: u64,
     /// One per vNIC, in vNIC order (the order of `identity.macs`).
     pub nics: Vec<NicView>,
@@ -192,6 +198,9 @@ impl From<&Server> for ServerView {
             requirements: QualificationView::from(s.requirements.as_ref()),
             priority: s.priority,
             failover_pool: opt(&s.failover_pool),
+            preempt: s.preempt,
+            failback_window: opt(&s.failback_window),
+            home_blade: opt(&s.home_blade),
             created_at_ms: s.created_at_ms,
             nics: s.nics.iter().map(NicView::from).collect(),
             volumes: s.volumes.clone(),
@@ -335,6 +344,14 @@ impl Detail for ServerView {
                     .clone()
                     .unwrap_or_else(|| "any qualifying blade".to_string()),
             ),
+            (
+                "failback",
+                match (&self.failback_window, &self.home_blade) {
+                    (Some(w), Some(home)) => format!("to {home} in window {w:?} (UTC)"),
+                    (Some(w), None) => format!("in window {w:?} (UTC)"),
+                    (None, _) => "-".to_string(),
+                },
+            ),
             ("created", format_time_ms(self.created_at_ms)),
             ("agent", self.agent_cell()),
         ]) + &self.sections()
@@ -370,6 +387,7 @@ fn create_request(args: ServerCreateArgs) -> Result<CreateServerRequest, CliErro
         priority: args.priority.unwrap_or(0),
         failover_pool: args.failover_pool.unwrap_or_default(),
         preempt: args.preempt,
+        failback_window: args.failback_window.unwrap_or_default(),
     })
 }
 
@@ -540,6 +558,8 @@ pub(crate) mod tests {
                 priority: 10,
                 failover_pool: "spares".into(),
                 preempt: false,
+                failback_window: String::new(),
+                home_blade: String::new(),
                 agent: Some(AgentReport {
                     interfaces: vec![
                         HostInterface {
@@ -598,6 +618,8 @@ pub(crate) mod tests {
                 priority: 0,
                 failover_pool: String::new(),
                 preempt: false,
+                failback_window: String::new(),
+                home_blade: String::new(),
                 agent: None,
             },
             Server {
@@ -618,6 +640,8 @@ pub(crate) mod tests {
                 priority: 0,
                 failover_pool: String::new(),
                 preempt: false,
+                failback_window: String::new(),
+                home_blade: String::new(),
                 agent: None,
             },
         ]
@@ -649,6 +673,9 @@ pub(crate) mod tests {
                 "requirements": {"model": null, "min_cores": 16, "min_memory_gib": 64},
                 "priority": 10,
                 "failover_pool": "spares",
+                "preempt": false,
+                "failback_window": null,
+                "home_blade": null,
                 "created_at_ms": 1_748_779_200_000u64,
                 "nics": [
                     {"mac": "02:50:41:00:00:01", "network": "front", "network_id": 10_000}
@@ -727,6 +754,7 @@ pub(crate) mod tests {
             priority: None,
             failover_pool: None,
             preempt: false,
+            failback_window: None,
         }
     }
 
@@ -781,7 +809,6 @@ pub(crate) mod tests {
         let request = create_request(ServerCreateArgs {
             priority: Some(100),
             failover_pool: Some("spares".into()),
-            preempt: false,
             ..create_args()
         })
         .unwrap();
