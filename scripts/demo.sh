@@ -38,7 +38,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ -n "$HW" ] && kill -0 "$HW" 2>/dev/null; then
     echo; echo "==> stopping web-1 and the rack"
-    $PANCTL server stop web-1 --partition acme --timeout 20 >/dev/null 2>&1 || true
+    for s in web-1 web-2 web-3; do $PANCTL server stop "$s" --partition acme --timeout 20 >/dev/null 2>&1 || true; done
     kill "$HW" 2>/dev/null; wait "$HW" 2>/dev/null || true
   fi
   kill "$FM" 2>/dev/null; wait "$FM" 2>/dev/null || true
@@ -84,6 +84,13 @@ has server web-1 || step server create web-1 --partition acme --network front --
 state=$($PANCTL -o json server show web-1 --partition acme | grep -o '"state": *"[a-z_]*"' | grep -o '[a-z_]*"$' | tr -d '"')
 case "$state" in defined|failed) ;; *) step server stop web-1 --partition acme ;; esac
 step server start web-1 --partition acme
+# Two more servers (network boot, no volume), so the failover has company.
+for s in web-2 web-3; do
+  has server "$s" || step server create "$s" --partition acme --network front
+  state=$($PANCTL -o json server show "$s" --partition acme | grep -o '"state": *"[a-z_]*"' | grep -o '[a-z_]*"$' | tr -d '"')
+  case "$state" in defined|failed) step server start "$s" --partition acme ;; esac
+done
+step server list
 step server show web-1 --partition acme
 step volume list
 step coverage
