@@ -692,3 +692,45 @@ async fn a_server_fails_back_home_inside_its_window_once_home_is_repaired() -> R
     no_violations(&rack)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_most_agents_fall_silent_at_once_powered_blades_are_not_fenced() -> Result<()> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(4, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    for (i, s) in ["a", "b", "c"].iter().enumerate() {
+        start(&addr, s, &format!("blade-{:03}", i + 1), "0")?;
+    }
+    // Every agent link cut at once, blades still powered: it looks like the
+    // manager's own network, not three dead blades.
+    for b in ["blade-001", "blade-002", "blade-003"] {
+        fault(&rack, &["cut-link", b])?;
+    }
+    poll(
+        Duration::from_secs(20),
+        "the manager to hold back",
+        || async {
+            cluster.members[&1]
+                .log()
+                .contains("agents are silent at once")
+                .then_some(())
+        },
+    )
+    .await
+    .with_context(|| {
+        let log = cluster.members[&1].log();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        format!("manager log tail: {tail:#?}")
+    })?;
+    assert!(history(&addr)?.is_empty(), "nothing was fenced");
+    for b in ["blade-001", "blade-002", "blade-003"] {
+        fault(&rack, &["restore-link", b])?;
+    }
+    for s in ["a", "b", "c"] {
+        let v = panctl_json(&addr, &["server", "show", s, "--partition", "acme"])?;
+        assert_eq!(v["state"], "running", "{v}");
+    }
+    assert!(history(&addr)?.is_empty());
+    no_violations(&rack)?;
+    Ok(())
+}

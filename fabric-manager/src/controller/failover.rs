@@ -239,6 +239,18 @@ pub fn judge_early(
     })
 }
 
+/// The brake on mass detection: when at least [`MASS_SILENCE_MIN`] agents
+/// and at least half of those of running servers are silent at once, the
+/// likelier story is that this manager lost its network to the agents, not
+/// that half the rack died. Then only blades whose BMC reads power Off are
+/// judged; powered blades wait (and an operator is told).
+pub fn mass_silence(silent: usize, running: usize) -> bool {
+    silent >= MASS_SILENCE_MIN && silent * 2 >= running
+}
+
+/// The fewest silent agents that can trip [`mass_silence`].
+pub const MASS_SILENCE_MIN: usize = 3;
+
 /// Reads power and health once, bounded by `timeout` (a hung BMC must not
 /// hold detection up).
 pub async fn read_bmc(bmc: &dyn Bmc, timeout: Duration) -> BmcReading {
@@ -646,6 +658,38 @@ impl Controller {
         else {
             return Checked::NotSuspect;
         };
+        let powered_off = matches!(
+            &reading,
+            BmcReading::Status(s) if s.power == bmc::PowerState::Off
+        );
+        if !powered_off {
+            // Agents going quiet together are counted before each one's own
+            // window is over: silent for half a window is enough to count.
+            let running = self.running_servers();
+            let silent = running
+                .iter()
+                .filter(|w| {
+                    let agent = self.agent_of(w);
+                    let seen = self.agents.get(&agent).as_ref().map(AgentSeen::from);
+                    matches!(
+                        silence(now, leader_since, window / 2, seen),
+                        Silence::Silent(_)
+                    )
+                })
+                .count();
+            if mass_silence(silent, running.len()) {
+                tracing::error!(
+                    blade = %work.blade,
+                    silent,
+                    running = running.len(),
+                    "{silent} of {} agents are silent at once: not judging powered blades \
+                     (this manager may have lost its network to the agents); check the \
+                     manager's network, or fence by hand and `panctl blade confirm-fenced`",
+                    running.len()
+                );
+                return Checked::NotSuspect;
+            }
+        }
         if self.still_leading(term).is_err() {
             return Checked::NotSuspect;
         }

@@ -105,6 +105,19 @@ fn a_closed_stream_on_a_blade_reading_off_is_judged_before_the_window() {
 }
 
 #[test]
+fn mass_silence_holds_back_judging_powered_blades() {
+    // One or two silent agents are ordinary failures.
+    assert!(!mass_silence(1, 2));
+    assert!(!mass_silence(2, 2));
+    assert!(!mass_silence(2, 10));
+    // Three or more, and at least half of the rack: the manager's network.
+    assert!(mass_silence(3, 6));
+    assert!(mass_silence(5, 8));
+    assert!(!mass_silence(3, 7));
+    assert!(mass_silence(10, 10));
+}
+
+#[test]
 fn a_new_leader_waits_one_full_window_before_judging() {
     let leader = Instant::now() + ms(10_000);
     let off = status(PowerState::Off, None);
