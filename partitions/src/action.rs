@@ -107,7 +107,8 @@ actions! {
     StopServer         => Workload,   Write;
 
     AddImage           => Hardware,   Write;
-    ListImages         => Hardware,   Read;
+    // The image catalog: every principal may read it (tenants pick images).
+    ListImages         => Observe,    Read;
     DeleteImage        => Hardware,   Write;
 
     CreateVolume       => Workload,   Write;

@@ -72,7 +72,6 @@ const CLASSES: &[(&str, &[Action])] = &[
             Action::ListIdentityPools,
             Action::ListBlades,
             Action::GetBlade,
-            Action::ListImages,
         ],
     ),
     (
@@ -129,6 +128,7 @@ const CLASSES: &[(&str, &[Action])] = &[
             Action::WhoAmI,
             Action::ListFailovers,
             Action::Coverage,
+            Action::ListImages,
         ],
     ),
 ];

@@ -171,6 +171,8 @@ async fn a_partition_admin_sees_and_changes_only_its_partition_within_quota() ->
             "{args:?}: {err}"
         );
     }
+    // The image catalog is readable by tenants (they clone from it).
+    ok(&as_alice(&["image", "list"])?)?;
     // Hardware is not hers: permission denied, nothing changes.
     let err = fails(&as_alice(&["blade", "power", "on", "blade-001"])?, 3);
     assert!(err.contains("permission denied"), "{err}");
@@ -405,6 +407,7 @@ async fn every_rpc_is_authenticated_and_authorized_before_it_acts() -> Result<()
         "WhoAmI",
         "ListFailovers",
         "Coverage",
+        "ListImages",
     ];
     for (rpc, code) in call_every_rpc(&mut client, "globex").await {
         if readable.contains(&rpc) {

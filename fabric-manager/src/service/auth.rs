@@ -194,7 +194,8 @@ scoped! {
     StopServerRequest => StopServer, |r| partition(&r.partition);
 
     AddImageRequest => AddImage, |_r| Target::Fabric;
-    ListImagesRequest => ListImages, |_r| Target::Fabric;
+    // The catalog is fabric-wide and readable by every principal.
+    ListImagesRequest => ListImages, |_r| Target::Partitions;
     DeleteImageRequest => DeleteImage, |_r| Target::Fabric;
 
     CreateVolumeRequest => CreateVolume, |r| partition(&r.partition);
