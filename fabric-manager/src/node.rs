@@ -913,7 +913,9 @@ async fn write_local(inner: &Inner, batch: Arc<Vec<Envelope>>) -> Local {
     }
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch: the time this member stamps into
+/// what it proposes and checks tokens' expiry against.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -454,6 +454,18 @@ pub fn panctl_as(addr: &str, token: Option<&str>, args: &[&str]) -> Result<Outpu
     cmd.output().context("run panctl")
 }
 
+/// The stdout of a panctl call that must succeed; otherwise an error with
+/// everything it printed.
+pub fn ok(out: &Output) -> Result<String> {
+    anyhow::ensure!(
+        out.status.success(),
+        "panctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs panctl and parses its stdout as JSON, failing with its stderr.
 pub fn panctl_json(addr: &str, args: &[&str]) -> Result<serde_json::Value> {
     let mut full = vec!["-o", "json"];

@@ -4,18 +4,8 @@
 //! their volume on the simulated rack only where their identity may reach.
 
 use anyhow::{Context as _, Result};
-use pan_tests::{Cluster, panctl, panctl_json};
+use pan_tests::{Cluster, ok, panctl, panctl_json};
 use std::path::{Path, PathBuf};
-
-fn ok(out: &std::process::Output) -> Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "panctl failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// The one-line error of a panctl call that must fail.
 fn refused(out: &std::process::Output) -> String {
@@ -268,7 +258,7 @@ async fn volumes_from_golden_images_snapshots_restore_and_refusals() -> Result<(
             missing.to_str().context("utf-8")?,
         ],
     )?);
-    assert!(err.contains("could not add image 'ghost'"), "{err}");
+    assert!(err.contains("could not create image 'ghost'"), "{err}");
     assert!(err.contains("nothing was left behind"), "{err}");
     let err = refused(&panctl(
         &addr,

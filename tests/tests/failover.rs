@@ -4,7 +4,7 @@
 //! truth never shows two powered blades holding one identity.
 
 use anyhow::{Context as _, Result, bail};
-use pan_tests::{Cluster, Hwsim, bmc_password_file, discover, panctl, panctl_json, poll};
+use pan_tests::{Cluster, Hwsim, bmc_password_file, discover, ok, panctl, panctl_json, poll};
 use std::time::Duration;
 
 /// Manager flags for fast failover tests.
@@ -18,16 +18,6 @@ const FAST: &[&str] = &[
     "--fence-timeout-s",
     "4",
 ];
-
-fn ok(out: &std::process::Output) -> Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "panctl failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn fault(rack: &Hwsim, args: &[&str]) -> Result<()> {
     let mut full = vec!["fault"];
@@ -54,6 +44,15 @@ fn no_violations(rack: &Hwsim) -> Result<()> {
     Ok(())
 }
 
+/// One manager with fast failover flags and a rack of `blades`, enrolled,
+/// with partition `acme`.
+async fn one_manager_rack(blades: u16) -> Result<(Cluster, Hwsim, String)> {
+    let cluster = Cluster::start(1, FAST).await?;
+    let rack = Hwsim::start(blades, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
+    let addr = setup(&cluster, &rack).await?;
+    Ok((cluster, rack, addr))
+}
+
 /// Enrols the rack and creates partition `acme`.
 async fn setup(cluster: &Cluster, rack: &Hwsim) -> Result<String> {
     let addr = cluster.addr(1);
@@ -63,19 +62,16 @@ async fn setup(cluster: &Cluster, rack: &Hwsim) -> Result<String> {
     Ok(addr)
 }
 
-fn start(addr: &str, server: &str, blade: &str, priority: &str) -> Result<serde_json::Value> {
-    ok(&panctl(
-        addr,
-        &[
-            "server",
-            "create",
-            server,
-            "--partition",
-            "acme",
-            "--priority",
-            priority,
-        ],
-    )?)?;
+/// Creates `server` (with `create_flags`) and starts it on `blade`.
+fn start(
+    addr: &str,
+    server: &str,
+    blade: &str,
+    create_flags: &[&str],
+) -> Result<serde_json::Value> {
+    let mut create = vec!["server", "create", server, "--partition", "acme"];
+    create.extend_from_slice(create_flags);
+    ok(&panctl(addr, &create)?)?;
     let s = panctl_json(
         addr,
         &[
@@ -133,10 +129,8 @@ fn history(addr: &str) -> Result<Vec<serde_json::Value>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_blade_s_server_runs_on_a_spare_with_the_same_identity() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    let before = start(&addr, "web", "blade-001", "0")?;
+    let (_cluster, rack, addr) = one_manager_rack(3).await?;
+    let before = start(&addr, "web", "blade-001", &[])?;
     let cover = panctl_json(&addr, &["coverage"])?;
     assert_eq!(cover["uncovered"], serde_json::json!([]), "{cover}");
 
@@ -185,10 +179,8 @@ async fn a_dead_blade_s_server_runs_on_a_spare_with_the_same_identity() -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_bmc_blocks_the_takeover_until_an_operator_confirms_the_fence() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    start(&addr, "web", "blade-001", "0")?;
+    let (_cluster, rack, addr) = one_manager_rack(2).await?;
+    start(&addr, "web", "blade-001", &[])?;
 
     fault(&rack, &["hang", "blade-001"])?;
     fault(&rack, &["kill", "blade-001"])?;
@@ -226,10 +218,8 @@ async fn a_hung_bmc_blocks_the_takeover_until_an_operator_confirms_the_fence() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_link_on_a_powered_blade_is_fenced_before_the_spare_boots() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    let before = start(&addr, "web", "blade-001", "0")?;
+    let (_cluster, rack, addr) = one_manager_rack(2).await?;
+    let before = start(&addr, "web", "blade-001", &[])?;
 
     fault(&rack, &["cut-link", "blade-001"])?;
     let after = running_elsewhere(&addr, "web", "blade-001").await?;
@@ -253,11 +243,9 @@ async fn a_cut_link_on_a_powered_blade_is_fenced_before_the_spare_boots() -> Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_spare_the_higher_priority_server_wins_and_the_other_is_alerted() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    start(&addr, "low", "blade-001", "1")?;
-    start(&addr, "high", "blade-002", "9")?;
+    let (_cluster, rack, addr) = one_manager_rack(3).await?;
+    start(&addr, "low", "blade-001", &["--priority", "1"])?;
+    start(&addr, "high", "blade-002", &["--priority", "9"])?;
     let cover = panctl_json(&addr, &["coverage"])?;
     assert_eq!(cover["servers"], 2);
 
@@ -297,7 +285,7 @@ async fn a_new_leader_finishes_a_failover_exactly_once() -> Result<()> {
         .join(",");
     let rack = Hwsim::start(2, Some(&managers), &["--boot-delay-ms", "100"])?;
     let addr = setup(&cluster, &rack).await?;
-    let before = start(&addr, "web", "blade-001", "0")?;
+    let before = start(&addr, "web", "blade-001", &[])?;
     // The spare's BMC answers slowly, so the takeover is caught between the
     // recorded placement and the power-on.
     fault(&rack, &["slow", "blade-002", "--ms", "1500"])?;
@@ -404,7 +392,12 @@ async fn chaos(seed: u64) -> Result<()> {
     let servers = ["s1", "s2", "s3"];
     for (i, s) in servers.iter().enumerate() {
         let priority = rng.below(10).to_string();
-        start(&addr, s, &format!("blade-{:03}", i + 1), &priority)?;
+        start(
+            &addr,
+            s,
+            &format!("blade-{:03}", i + 1),
+            &["--priority", &priority],
+        )?;
     }
     let mut down: Vec<String> = Vec::new();
     for round in 0..6 {
@@ -514,10 +507,8 @@ async fn random_failures_never_leave_two_blades_holding_one_identity() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_moves_and_drains_carry_the_identity_gracefully() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(3, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    let before = start(&addr, "web", "blade-001", "0")?;
+    let (_cluster, rack, addr) = one_manager_rack(3).await?;
+    let before = start(&addr, "web", "blade-001", &[])?;
 
     let moved = panctl_json(
         &addr,
@@ -587,37 +578,9 @@ async fn planned_moves_and_drains_carry_the_identity_gracefully() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preempting_server_takes_the_blade_of_a_lower_priority_one() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
-    ok(&panctl(
-        &addr,
-        &[
-            "server",
-            "create",
-            "db",
-            "--partition",
-            "acme",
-            "--priority",
-            "9",
-            "--preempt",
-        ],
-    )?)?;
-    let db = panctl_json(
-        &addr,
-        &[
-            "server",
-            "start",
-            "db",
-            "--partition",
-            "acme",
-            "--blade",
-            "blade-001",
-            "--timeout",
-            "30",
-        ],
-    )?;
-    start(&addr, "batch", "blade-002", "1")?;
+    let (_cluster, rack, addr) = one_manager_rack(2).await?;
+    let db = start(&addr, "db", "blade-001", &["--priority", "9", "--preempt"])?;
+    start(&addr, "batch", "blade-002", &["--priority", "1"])?;
 
     fault(&rack, &["kill", "blade-001"])?;
     let after = running_elsewhere(&addr, "db", "blade-001").await?;
@@ -644,35 +607,13 @@ async fn a_preempting_server_takes_the_blade_of_a_lower_priority_one() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_fails_back_home_inside_its_window_once_home_is_repaired() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(2, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
+    let (_cluster, rack, addr) = one_manager_rack(2).await?;
     // A window that is always open (every minute, for an hour).
-    ok(&panctl(
+    let before = start(
         &addr,
-        &[
-            "server",
-            "create",
-            "web",
-            "--partition",
-            "acme",
-            "--failback-window",
-            "* * * * *",
-        ],
-    )?)?;
-    let before = panctl_json(
-        &addr,
-        &[
-            "server",
-            "start",
-            "web",
-            "--partition",
-            "acme",
-            "--blade",
-            "blade-001",
-            "--timeout",
-            "30",
-        ],
+        "web",
+        "blade-001",
+        &["--failback-window", "* * * * *"],
     )?;
     fault(&rack, &["kill", "blade-001"])?;
     let away = running_elsewhere(&addr, "web", "blade-001").await?;
@@ -695,11 +636,9 @@ async fn a_server_fails_back_home_inside_its_window_once_home_is_repaired() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_most_agents_fall_silent_at_once_powered_blades_are_not_fenced() -> Result<()> {
-    let cluster = Cluster::start(1, FAST).await?;
-    let rack = Hwsim::start(4, Some(&cluster.addr(1)), &["--boot-delay-ms", "100"])?;
-    let addr = setup(&cluster, &rack).await?;
+    let (cluster, rack, addr) = one_manager_rack(4).await?;
     for (i, s) in ["a", "b", "c"].iter().enumerate() {
-        start(&addr, s, &format!("blade-{:03}", i + 1), "0")?;
+        start(&addr, s, &format!("blade-{:03}", i + 1), &[])?;
     }
     // Every agent link cut at once, blades still powered: it looks like the
     // manager's own network, not three dead blades.

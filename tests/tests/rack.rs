@@ -3,7 +3,7 @@
 //! real blade agent applying the identity, polling, and stop.
 
 use anyhow::{Context as _, Result};
-use pan_tests::{Cluster, Hwsim, panctl, panctl_json, poll};
+use pan_tests::{Cluster, Hwsim, ok, panctl, panctl_json, poll};
 use std::time::Duration;
 
 fn password_file(cluster: &Cluster) -> Result<String> {
@@ -18,16 +18,6 @@ fn discover(
     extra: &[&str],
 ) -> Result<std::process::Output> {
     pan_tests::discover(addr, rack, password_file, json, extra)
-}
-
-fn ok(out: &std::process::Output) -> Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "panctl failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

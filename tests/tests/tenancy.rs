@@ -4,19 +4,9 @@
 
 use anyhow::{Context as _, Result};
 use pan_api::v1 as pb;
-use pan_tests::{Cluster, client_as, panctl, panctl_as, panctl_json};
+use pan_tests::{Cluster, client_as, ok, panctl, panctl_as, panctl_json};
 use std::time::Duration;
 use tonic::Code;
-
-fn ok(out: &std::process::Output) -> Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "panctl failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// The stderr of a panctl call that must fail with `code`.
 fn fails(out: &std::process::Output, code: i32) -> String {

@@ -315,7 +315,7 @@ impl Controller {
                 let vni = Vni::new(vni).map_err(|e| chain(&e))?;
                 let port = u8::try_from(port).map_err(|_| {
                     format!(
-                        "server {}/{} has more vNICs than a blade has ports",
+                        "server {}/{} has more vNICs than a blade has ports; give it fewer networks",
                         work.partition, work.name
                     )
                 })?;

@@ -33,7 +33,7 @@ use crate::agent::{AgentView, Liveness, liveness};
 use crate::bmc::{self, Bmc, ResetType, SystemStatus};
 use crate::error::chain;
 use crate::fabric::{BladeRef, Fabric, PortState};
-use crate::state::{Command, FenceWork, ServerState, ServerWork};
+use crate::state::{Command, FenceWork, ServerWork};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -527,14 +527,29 @@ impl Controller {
 
     /// Servers running now, with their blades.
     fn running_servers(&self) -> Vec<ServerWork> {
-        self.node.state_machine().read(|s| {
-            s.blades(None)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|b| s.placed_on(&b.name))
-                .filter(|w| w.state == ServerState::Running)
-                .collect()
-        })
+        self.node.state_machine().read(|s| s.running_server_work())
+    }
+
+    /// Of the running servers, how many have agents silent for longer than
+    /// `threshold` (judged like detection, from `leader_since`).
+    fn quiet_agents(&self, leader_since: Instant, threshold: Duration) -> (usize, usize) {
+        let now = Instant::now();
+        let running = self.running_servers();
+        let quiet = running
+            .iter()
+            .filter(|w| {
+                let seen = self
+                    .agents
+                    .get(&self.agent_of(w))
+                    .as_ref()
+                    .map(AgentSeen::from);
+                matches!(
+                    silence(now, leader_since, threshold, seen),
+                    Silence::Silent(_)
+                )
+            })
+            .count();
+        (quiet, running.len())
     }
 
     /// Detection: judges the agents of blades with running servers every
@@ -665,27 +680,16 @@ impl Controller {
         if !powered_off {
             // Agents going quiet together are counted before each one's own
             // window is over: silent for half a window is enough to count.
-            let running = self.running_servers();
-            let silent = running
-                .iter()
-                .filter(|w| {
-                    let agent = self.agent_of(w);
-                    let seen = self.agents.get(&agent).as_ref().map(AgentSeen::from);
-                    matches!(
-                        silence(now, leader_since, window / 2, seen),
-                        Silence::Silent(_)
-                    )
-                })
-                .count();
-            if mass_silence(silent, running.len()) {
+            let (silent, running) = self.quiet_agents(leader_since, window / 2);
+            if mass_silence(silent, running) {
                 tracing::error!(
                     blade = %work.blade,
                     silent,
-                    running = running.len(),
+                    running,
                     "{silent} of {} agents are silent at once: not judging powered blades \
                      (this manager may have lost its network to the agents); check the \
                      manager's network, or fence by hand and `panctl blade confirm-fenced`",
-                    running.len()
+                    running
                 );
                 return Checked::NotSuspect;
             }
@@ -815,9 +819,7 @@ impl Controller {
     pub(super) async fn fail_back(self, term: u64) {
         let mut events = self.node.state_machine().subscribe();
         loop {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let now_ms = crate::node::now_ms();
             let due = self.node.state_machine().read(|s| s.failback_due(now_ms));
             for (partition, name) in due {
                 if self.still_leading(term).is_err() {
@@ -839,22 +841,10 @@ impl Controller {
         }
     }
 
-    /// Whether the agent of any running server has been silent for longer
-    /// than `threshold` (it may be about to be judged failed).
-    fn others_look_sick(&self, threshold: Duration) -> bool {
-        let now = Instant::now();
-        self.running_servers().iter().any(|work| {
-            let agent = self.agent_of(work);
-            self.agents
-                .get(&agent)
-                .and_then(|a| a.last_heartbeat)
-                .is_some_and(|at| now.saturating_duration_since(at) > threshold)
-        })
-    }
-
     /// Proposes `TakeOver` while a failover awaits a spare; re-checks on
     /// every state event and at least every `retry_pause`.
     pub(super) async fn take_over(self, term: u64) {
+        let leader_since = Instant::now();
         let mut events = self.node.state_machine().subscribe();
         let window = self.config.detect_window;
         // When other running blades look sick too (a double failure being
@@ -863,7 +853,7 @@ impl Controller {
         let mut hold: Option<Instant> = None;
         loop {
             let pending = self.node.state_machine().read(|s| s.takeover_pending());
-            if pending && self.others_look_sick(window / 2) {
+            if pending && self.quiet_agents(leader_since, window / 2).0 > 0 {
                 let now = Instant::now();
                 let until = *hold.get_or_insert(now + window);
                 if now < until {

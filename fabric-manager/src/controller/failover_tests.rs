@@ -12,7 +12,7 @@ use crate::bmc::{
     SystemInventory,
 };
 use crate::fabric::{SimFabric, Vni};
-use crate::state::{IdentityView, NicWork, VolumeWork};
+use crate::state::{IdentityView, NicWork, ServerState, VolumeWork};
 use blade_agent::{Hello, HostFacts};
 use pan_api::{BladeId, VolumeId};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -643,7 +643,7 @@ impl Fabric for FabricService {
         {
             Some(image) => Ok(Response::new(image.into())),
             None => Err(Status::not_found(format!(
-                "image '{}' was deleted while it was being added",
+                "image '{}' was deleted while it was being added; add it again if it is still wanted",
                 r.name
             ))),
         }

@@ -2,18 +2,11 @@
 //! The token's plaintext leaves the manager only in the reply to the call
 //! that created it; the replicated state holds its salted hash.
 
+pub use crate::node::now_ms;
 use crate::state::{Outcome, PrincipalView};
 use pan_api::v1 as pb;
 use partitions::{BearerToken, SEED_LEN, TokenSeed};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::{Response, Status};
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Random bytes for a new token, from the operating system's generator.
 pub fn fresh_seed() -> TokenSeed {

@@ -19,30 +19,76 @@ pub fn wait_for(timeout_s: u32) -> Duration {
     }
 }
 
-/// Where a record stands after its pending work.
-pub enum Settled<T> {
-    /// The work finished; the record as it is now.
-    Done(T),
-    /// The record is gone (deleted, or its create failed).
-    Gone,
+/// A record whose storage work the API waits for.
+trait Pending {
+    fn id(&self) -> u64;
+    fn ready(&self) -> bool;
+    fn last_error(&self) -> Option<&str>;
 }
 
-/// Re-reads the state after every applied change until `check` settles, or
-/// the deadline passes (then the work goes on in the background and the
-/// error says how to follow it).
-pub async fn wait_settled<T>(
+impl Pending for VolumeView {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn ready(&self) -> bool {
+        self.state == "ready"
+    }
+    fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+}
+
+impl Pending for ImageView {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn ready(&self) -> bool {
+        self.state == "ready"
+    }
+    fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+}
+
+/// Re-reads the state after every applied change until record `id` (as
+/// `lookup` finds it) has no pending work. A failed operation is an error
+/// with its reason; a record that vanished is `Ok(None)` (deleted) or, if
+/// its create failed, an error with why. Past the deadline the work goes on
+/// in the background and the error says how to follow it.
+async fn wait_record<T: Pending>(
     node: &Node,
+    id: u64,
     timeout: Duration,
     what: &str,
     follow: &str,
-    check: impl Fn(&State) -> Option<Settled<T>>,
-) -> Result<Settled<T>, Status> {
+    lookup: impl Fn(&State) -> Option<T>,
+) -> Result<Option<T>, Status> {
     let mut events = node.state_machine().subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     node.linearize().await?;
     loop {
-        if let Some(settled) = node.state_machine().read(&check) {
-            return Ok(settled);
+        let found = node
+            .state_machine()
+            .read(|s| lookup(s).filter(|r| r.id() == id));
+        match found {
+            Some(r) if !r.ready() => {}
+            Some(r) => {
+                return match r.last_error() {
+                    Some(reason) => Err(Status::failed_precondition(format!("{what}: {reason}"))),
+                    None => Ok(Some(r)),
+                };
+            }
+            None => {
+                let failure = node
+                    .state_machine()
+                    .read(|s| s.create_failure(id).map(str::to_string));
+                return match failure {
+                    Some(reason) => Err(Status::failed_precondition(format!(
+                        "could not create {what}: {reason}; nothing was left behind"
+                    ))),
+                    None => Ok(None),
+                };
+            }
         }
         // A lagged subscriber only means "something changed": re-read.
         if tokio::time::timeout_at(deadline, events.recv())
@@ -57,9 +103,7 @@ pub async fn wait_settled<T>(
     }
 }
 
-/// Waits until volume `id` has no pending work. A failed operation is an
-/// error with its reason; a volume that vanished is `Ok(None)` (deleted) or,
-/// if its create failed, an error with why.
+/// Waits until volume `id` has no pending work (see [`wait_record`]).
 pub async fn wait_volume(
     node: &Node,
     partition: &str,
@@ -69,32 +113,13 @@ pub async fn wait_volume(
 ) -> Result<Option<VolumeView>, Status> {
     let what = format!("volume '{name}' in partition '{partition}'");
     let follow = format!("volume show {name} --partition {partition}");
-    let settled = wait_settled(node, timeout, &what, &follow, |s| {
-        match s.volume(partition, name) {
-            Ok(v) if v.id == id && v.state == "ready" => Some(Settled::Done(v)),
-            Ok(v) if v.id == id => None,
-            _ => Some(Settled::Gone),
-        }
+    wait_record(node, id, timeout, &what, &follow, |s| {
+        s.volume(partition, name).ok()
     })
-    .await?;
-    match settled {
-        Settled::Done(v) => match &v.last_error {
-            Some(reason) => Err(Status::failed_precondition(format!("{what}: {reason}"))),
-            None => Ok(Some(v)),
-        },
-        Settled::Gone => match node
-            .state_machine()
-            .read(|s| s.create_failure(id).map(str::to_string))
-        {
-            Some(reason) => Err(Status::failed_precondition(format!(
-                "could not create {what}: {reason}; nothing was left behind"
-            ))),
-            _ => Ok(None),
-        },
-    }
+    .await
 }
 
-/// Waits until image `id` has no pending work; like [`wait_volume`].
+/// Waits until image `id` has no pending work (see [`wait_record`]).
 pub async fn wait_image(
     node: &Node,
     name: &str,
@@ -102,27 +127,8 @@ pub async fn wait_image(
     timeout: Duration,
 ) -> Result<Option<ImageView>, Status> {
     let what = format!("image '{name}'");
-    let settled = wait_settled(node, timeout, &what, "image list", |s| {
-        match s.image(name) {
-            Ok(i) if i.id == id && i.state == "ready" => Some(Settled::Done(i)),
-            Ok(i) if i.id == id => None,
-            _ => Some(Settled::Gone),
-        }
+    wait_record(node, id, timeout, &what, "image list", |s| {
+        s.image(name).ok()
     })
-    .await?;
-    match settled {
-        Settled::Done(i) => match &i.last_error {
-            Some(reason) => Err(Status::failed_precondition(format!("{what}: {reason}"))),
-            None => Ok(Some(i)),
-        },
-        Settled::Gone => match node
-            .state_machine()
-            .read(|s| s.create_failure(id).map(str::to_string))
-        {
-            Some(reason) => Err(Status::failed_precondition(format!(
-                "could not add {what}: {reason}; nothing was left behind"
-            ))),
-            _ => Ok(None),
-        },
-    }
+    .await
 }

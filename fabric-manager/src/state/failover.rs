@@ -59,7 +59,8 @@ pub struct FenceWork {
     pub server: super::ServerWork,
 }
 
-fn bounded(text: &str) -> String {
+/// Free text from drivers and operators, made printable and at most 1 KiB.
+pub(super) fn bounded(text: &str) -> String {
     let mut t: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -76,6 +77,18 @@ fn bounded(text: &str) -> String {
 }
 
 impl State {
+    /// A failover event about `server`: its object and partition.
+    fn push_server_event(&self, events: &mut Vec<Event>, kind: &str, server: ServerId) {
+        let s = &self.servers[&server];
+        let partition = &self.partitions[&s.partition].name;
+        push(
+            events,
+            kind,
+            format!("server/{partition}/{}", s.name),
+            Some(partition),
+        );
+    }
+
     /// The failover in progress for a server, if any.
     pub(super) fn active_failover(&self, server: ServerId) -> Option<&Failover> {
         let id = self.index.failover_of_server.get(&server)?;
@@ -149,14 +162,7 @@ impl State {
         server.state = ServerState::Failed;
         server.last_error = Some(format!("blade '{name}' failed: {reason}"));
         self.blades.get_mut(&bid).expect("looked up").state = BladeState::Failed;
-        let path = self.server_path(sid);
-        let partition = path.split('/').next().unwrap_or_default().to_string();
-        push(
-            events,
-            "failover.detected",
-            format!("server/{path}"),
-            Some(&partition),
-        );
+        self.push_server_event(events, "failover.detected", sid);
         Ok(Outcome::Blade(self.blade_view(bid)))
     }
 
@@ -208,14 +214,7 @@ impl State {
         f.fenced_at_ms = Some(at_ms);
         f.confirmed_by = confirmed_by.map(str::to_string);
         f.error = None;
-        let path = self.server_path(sid);
-        let partition = path.split('/').next().unwrap_or_default().to_string();
-        push(
-            events,
-            "failover.fenced",
-            format!("server/{path}"),
-            Some(&partition),
-        );
+        self.push_server_event(events, "failover.fenced", sid);
         Ok(Outcome::Blade(self.blade_view(bid)))
     }
 
@@ -238,14 +237,7 @@ impl State {
         f.phase = FailoverPhase::FenceFailed;
         f.error = Some(bounded(reason));
         let sid = f.server;
-        let path = self.server_path(sid);
-        let partition = path.split('/').next().unwrap_or_default().to_string();
-        push(
-            events,
-            "alert.fence_failed",
-            format!("server/{path}"),
-            Some(&partition),
-        );
+        self.push_server_event(events, "alert.fence_failed", sid);
         Ok(Outcome::Blade(self.blade_view(bid)))
     }
 
@@ -303,35 +295,7 @@ impl State {
     /// The best spare for `server` (same order as the placement planner),
     /// or why there is none.
     pub(super) fn choose_spare(&self, server: ServerId) -> Result<BladeId, String> {
-        let mut best: Option<(&Blade, (u32, u64, &str))> = None;
-        let mut reasons = Vec::new();
-        for blade in self.blades.values() {
-            match self.unfit_spare(blade, server) {
-                Some(reason) => reasons.push(format!("{}: {reason}", blade.name)),
-                None => {
-                    let Some(facts) = blade.facts.as_ref() else {
-                        continue;
-                    };
-                    let key = (facts.cores, facts.memory_gib, blade.name.as_str());
-                    if best.is_none_or(|(_, k)| key < k) {
-                        best = Some((blade, key));
-                    }
-                }
-            }
-        }
-        best.map(|(b, _)| b.id).ok_or_else(|| {
-            if reasons.is_empty() {
-                "the fabric has no blades".to_string()
-            } else {
-                let shown: Vec<_> = reasons.iter().take(5).cloned().collect();
-                let more = reasons.len().saturating_sub(shown.len());
-                if more > 0 {
-                    format!("{}; and {more} more", shown.join("; "))
-                } else {
-                    shown.join("; ")
-                }
-            }
-        })
+        self.best_fit(|blade| self.unfit_spare(blade, server))
     }
 
     pub(super) fn take_over(&mut self, at_ms: u64, events: &mut Vec<Event>) -> CommandResult {
@@ -344,10 +308,13 @@ impl State {
         };
         let sid = self.failovers[&id].server;
         let path = self.server_path(sid);
-        let partition = path.split('/').next().unwrap_or_default().to_string();
-        match self.choose_spare(sid) {
-            Err(_) if self.servers[&sid].preempt && self.choose_victim(sid).is_some() => {
-                let (victim, vblade) = self.choose_victim(sid).expect("checked");
+        let spare = self.choose_spare(sid);
+        let victim = match &spare {
+            Err(_) if self.servers[&sid].preempt => self.choose_victim(sid),
+            _ => None,
+        };
+        match (spare, victim) {
+            (Err(_), Some((victim, vblade))) => {
                 let vid = self.alloc_id();
                 let me = format!(
                     "preempted for {path} (priority {} over {})",
@@ -388,27 +355,17 @@ impl State {
                 let f = self.failovers.get_mut(&id).expect("found above");
                 f.waiting_for = Some(vid);
                 f.error = Some(note);
-                push(
-                    events,
-                    "failover.preempting",
-                    format!("server/{path}"),
-                    Some(&partition),
-                );
+                self.push_server_event(events, "failover.preempting", sid);
                 Ok(Outcome::Done)
             }
-            Err(why) => {
+            (Err(why), None) => {
                 let f = self.failovers.get_mut(&id).expect("found above");
                 f.tried_epoch = Some(self.spare_epoch);
                 f.error = Some(format!("no qualifying spare: {why}"));
-                push(
-                    events,
-                    "alert.no_spare",
-                    format!("server/{path}"),
-                    Some(&partition),
-                );
+                self.push_server_event(events, "alert.no_spare", sid);
                 Ok(Outcome::Done)
             }
-            Ok(bid) => {
+            (Ok(bid), _) => {
                 // The quota counts blades in use; a failover moves one, so
                 // it neither grows nor is refused by it.
                 self.place(sid, bid);
@@ -423,12 +380,7 @@ impl State {
                 f.to_blade = Some(bid);
                 f.selected_at_ms = Some(at_ms);
                 f.error = None;
-                push(
-                    events,
-                    "failover.placed",
-                    format!("server/{path}"),
-                    Some(&partition),
-                );
+                self.push_server_event(events, "failover.placed", sid);
                 Ok(Outcome::Server(self.server_view(sid)))
             }
         }
@@ -671,21 +623,13 @@ impl State {
         server: ServerId,
         except: BladeId,
     ) -> Result<BladeId, String> {
-        let mut best: Option<(&Blade, (u32, u64, &str))> = None;
-        for blade in self.blades.values() {
-            if blade.id == except || self.unfit(blade, server).is_some() {
-                continue;
+        self.best_fit(|blade| {
+            if blade.id == except {
+                Some("it is the server's current blade".to_string())
+            } else {
+                self.unfit(blade, server)
             }
-            let Some(facts) = blade.facts.as_ref() else {
-                continue;
-            };
-            let key = (facts.cores, facts.memory_gib, blade.name.as_str());
-            if best.is_none_or(|(_, k)| key < k) {
-                best = Some((blade, key));
-            }
-        }
-        best.map(|(b, _)| b.id)
-            .ok_or_else(|| "no other available blade meets its requirements".to_string())
+        })
     }
 
     /// A blade's name by id.

@@ -120,13 +120,30 @@ impl State {
                 list_hint: "server list".to_string(),
             });
         };
+        self.best_fit(|blade| self.unfit(blade, server))
+            .map_err(|detail| StateError::NoQualifyingBlade {
+                server: format!(
+                    "server '{}' in partition '{}'",
+                    s.name, self.partitions[&s.partition].name
+                ),
+                detail,
+            })
+    }
+
+    /// The best-fitting blade `unfit` has no objection to (fewest cores,
+    /// then least memory, then name), or the objections, summarised. The
+    /// one search behind placement, spares and planned moves.
+    pub(super) fn best_fit(
+        &self,
+        unfit: impl Fn(&Blade) -> Option<String>,
+    ) -> Result<BladeId, String> {
         let mut best: Option<(&Blade, (u32, u64, &str))> = None;
         let mut reasons = Vec::new();
         for blade in self.blades.values() {
-            match self.unfit(blade, s.id) {
-                Some(reason) => reasons.push(format!("{}: {reason}", blade.name)),
-                None => {
-                    let facts = blade.facts.as_ref().expect("unfit checks facts");
+            match (unfit(blade), blade.facts.as_ref()) {
+                (Some(reason), _) => reasons.push(format!("{}: {reason}", blade.name)),
+                (None, None) => reasons.push(format!("{}: its inventory is unknown", blade.name)),
+                (None, Some(facts)) => {
                     let key = (facts.cores, facts.memory_gib, blade.name.as_str());
                     if best.is_none_or(|(_, k)| key < k) {
                         best = Some((blade, key));
@@ -134,28 +151,16 @@ impl State {
                 }
             }
         }
-        best.map(|(b, _)| b.id)
-            .ok_or_else(|| StateError::NoQualifyingBlade {
-                server: format!(
-                    "server '{}' in partition '{}'",
-                    s.name, self.partitions[&s.partition].name
-                ),
-                detail: if reasons.is_empty() {
-                    "the fabric has no blades".to_string()
-                } else {
-                    let shown: Vec<_> = reasons.iter().take(5).cloned().collect();
-                    let more = reasons.len().saturating_sub(shown.len());
-                    format!(
-                        "{}{}",
-                        shown.join("; "),
-                        if more > 0 {
-                            format!("; and {more} more")
-                        } else {
-                            String::new()
-                        }
-                    )
-                },
-            })
+        best.map(|(b, _)| b.id).ok_or_else(|| {
+            if reasons.is_empty() {
+                return "the fabric has no blades".to_string();
+            }
+            let shown = reasons[..reasons.len().min(5)].join("; ");
+            match reasons.len().saturating_sub(5) {
+                0 => shown,
+                more => format!("{shown}; and {more} more"),
+            }
+        })
     }
 
     /// Why `blade` cannot run `server` now, or `None` when it can.
@@ -350,18 +355,7 @@ impl State {
     ) -> CommandResult {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
         // Free text from drivers: printable and bounded.
-        let mut reason: String = reason
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if reason.len() > 1024 {
-            let mut cut = 1024;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-            reason.push('…');
-        }
+        let reason = super::failover::bounded(reason);
         let blade = self.servers[&sid].blade;
         self.release(sid, ServerState::Failed, Some(reason.clone()));
         if let Some(blade) = blade {
@@ -491,6 +485,16 @@ impl State {
                 })
                 .collect(),
         })
+    }
+
+    /// The work records of every running server (what failure detection
+    /// watches), without building any view of the rest.
+    pub fn running_server_work(&self) -> Vec<ServerWork> {
+        self.servers
+            .values()
+            .filter(|s| s.state == ServerState::Running)
+            .filter_map(|s| self.server_work(s.id))
+            .collect()
     }
 
     /// The desired identity of the server placed on `blade`, if any.

@@ -295,9 +295,4 @@ impl State {
                 .collect()),
         }
     }
-
-    /// The VXLAN network id of a network.
-    pub fn network_vni(&self, id: NetworkId) -> Option<u32> {
-        self.networks.get(&id).map(|n| n.vni)
-    }
 }

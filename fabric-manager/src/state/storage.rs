@@ -709,18 +709,6 @@ impl State {
         images.chain(volumes).collect()
     }
 
-    /// Every volume record's id, for reconciling exports on the target.
-    pub fn volume_ids(&self) -> Vec<VolumeId> {
-        self.volumes.keys().copied().collect()
-    }
-
-    /// Whether `id` names a volume whose bytes exist (not being created).
-    pub fn volume_ready(&self, id: VolumeId) -> bool {
-        self.volumes
-            .get(&id)
-            .is_some_and(|v| !matches!(v.op, Some(VolumeOp::Create)))
-    }
-
     /// An image's view by name.
     pub fn image(&self, name: &str) -> Result<super::ImageView, StateError> {
         Ok(self.image_view(self.image_id(name)?))
