@@ -445,3 +445,56 @@ async fn every_rpc_is_authenticated_and_authorized_before_it_acts() -> Result<()
     assert_eq!(principals.as_array().map(Vec::len), Some(2));
     Ok(())
 }
+
+/// Sends `signal` (STOP or CONT) to a process.
+fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_works_at_once_on_a_member_that_has_not_applied_it_yet() -> Result<()> {
+    let cluster = Cluster::start(3, &[]).await?;
+    let leader = cluster.leader().await?;
+    let lagging = (1..=3).find(|id| *id != leader).context("a follower")?;
+    let pid = cluster.pid(lagging).context("follower pid")?;
+    ok(&panctl(
+        &cluster.addr(leader),
+        &["partition", "create", "acme"],
+    )?)?;
+
+    // The follower is frozen while the principal is created, so when it
+    // wakes it has not applied the write that issued the token. The client
+    // connects (the token is only sent with a request) before the freeze.
+    let mut client = client_as(&cluster.addr(lagging), None).await?;
+    signal(pid, "STOP")?;
+    let created = principal(
+        &cluster.addr(leader),
+        "carol",
+        "partition-viewer",
+        Some("acme"),
+    );
+    signal(pid, "CONT")?;
+    let carol = created?;
+    let mut ask = tonic::Request::new(pb::WhoAmIRequest {});
+    ask.metadata_mut()
+        .insert("authorization", format!("Bearer {carol}").parse()?);
+    let me = client
+        .who_am_i(ask)
+        .await
+        .context("a fresh token on a lagging member")?
+        .into_inner();
+    assert_eq!(me.name, "carol");
+    // A token nobody issued is still refused there, after the same check.
+    let made_up = format!("pan_{}_{}", "0".repeat(16), "0".repeat(64));
+    let mut stranger = client_as(&cluster.addr(lagging), Some(&made_up)).await?;
+    let refused = stranger
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .expect_err("a made-up token");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    Ok(())
+}

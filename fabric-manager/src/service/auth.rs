@@ -5,6 +5,11 @@
 //! the principals in this member's replicated state (so a revoked token is
 //! refused by every member that has applied the revocation) and puts the
 //! [`Caller`] into the request's extensions, or answers `Unauthenticated`.
+//! A well-formed token this member does not know may have been issued by a
+//! write it has not applied yet (a principal created through another
+//! member a moment ago): such a token is marked unconfirmed, and [`admit`]
+//! waits for a read barrier (everything the leader had committed is
+//! applied here) before it decides.
 //!
 //! Every request message says which [`Action`] it is and what it targets
 //! ([`Scoped`]), and every handler starts with [`admit`], which asks
@@ -16,7 +21,7 @@
 
 use crate::node::{Node, now_ms};
 use pan_api::v1 as pb;
-use partitions::{Action, Decision, Principal, Target};
+use partitions::{Action, AuthnError, Decision, Principal, Target};
 use tonic::{Request, Status};
 
 /// Who is calling: the authenticated principal.
@@ -48,12 +53,61 @@ pub fn authenticate(node: &Node, mut req: Request<()>) -> Result<Request<()>, St
     };
     let token =
         partitions::bearer_token(header).map_err(|e| Status::unauthenticated(e.to_string()))?;
-    let principal = node
-        .state_machine()
-        .read(|s| s.authenticate(token, now_ms()).cloned())
-        .map_err(|e| Status::unauthenticated(e.to_string()))?;
-    req.extensions_mut().insert(Caller(principal));
+    match verify(node, token) {
+        Ok(principal) => {
+            req.extensions_mut().insert(Caller(principal));
+        }
+        Err(AuthnError::Unknown { .. }) => {
+            let unconfirmed = Unconfirmed(token.to_string());
+            req.extensions_mut().insert(unconfirmed);
+        }
+        Err(e) => return Err(Status::unauthenticated(e.to_string())),
+    }
     Ok(req)
+}
+
+fn verify(node: &Node, token: &str) -> Result<Principal, AuthnError> {
+    node.state_machine()
+        .read(|s| s.authenticate(token, now_ms()).cloned())
+}
+
+/// A well-formed token that this member's state does not know (yet).
+#[derive(Clone)]
+struct Unconfirmed(String);
+
+/// Unknown tokens being confirmed at once by one member at most; beyond
+/// that a request is refused at once, so a flood of made-up tokens cannot
+/// turn into a flood of read barriers on the leader.
+const CONFIRMING_AT_ONCE: usize = 32;
+
+static CONFIRMING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONFIRMING_AT_ONCE);
+
+/// The caller of a request: verified by the interceptor, or an unknown
+/// token checked again once this member has applied everything the leader
+/// had committed.
+async fn caller(node: &Node, extensions: &tonic::Extensions) -> Result<Caller, Status> {
+    if let Some(caller) = extensions.get::<Caller>() {
+        return Ok(caller.clone());
+    }
+    let Some(Unconfirmed(token)) = extensions.get::<Unconfirmed>() else {
+        return Err(Status::unauthenticated(
+            "no authenticated caller; pass a bearer token (panctl: --token-file or PAN_TOKEN)",
+        ));
+    };
+    let _permit = CONFIRMING.try_acquire().map_err(|_| {
+        Status::unavailable(
+            "this member is checking too many unknown bearer tokens at once; retry in a moment",
+        )
+    })?;
+    node.linearize().await.map_err(|e| {
+        Status::unavailable(format!(
+            "this member does not know the bearer token and could not check it with the \
+             leader ({e}); retry, or ask another member"
+        ))
+    })?;
+    verify(node, token)
+        .map(Caller)
+        .map_err(|e| Status::unauthenticated(e.to_string()))
 }
 
 /// A request message of the public API: which action it is and what it
@@ -103,12 +157,8 @@ fn audit_denial(node: &Node, caller: &Caller, action: Action, target: Target<'_>
 /// Authorizes a request: the caller (set by [`authenticate`]) may perform
 /// the request's action on its target, or the answer says why not. Every
 /// refusal is audited.
-pub fn admit<R: Scoped>(node: &Node, req: &Request<R>) -> Result<Caller, Status> {
-    let caller = req.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        Status::unauthenticated(
-            "no authenticated caller; pass a bearer token (panctl: --token-file or PAN_TOKEN)",
-        )
-    })?;
+pub async fn admit<R: Scoped>(node: &Node, req: &Request<R>) -> Result<Caller, Status> {
+    let caller = caller(node, req.extensions()).await?;
     let target = req.get_ref().target();
     match partitions::authorize(&caller.0, R::ACTION, target) {
         Decision::Allow => Ok(caller),

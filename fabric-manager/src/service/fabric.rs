@@ -339,7 +339,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         Ok(Response::new(self.node.cluster_status()))
     }
 
@@ -347,7 +347,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let pb::AddMemberRequest { id, addr } = req.into_inner();
         self.node.add_member(id, addr).await?;
         Ok(Response::new(self.node.cluster_status()))
@@ -357,7 +357,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveMemberRequest>,
     ) -> Result<Response<pb::ClusterStatusReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         self.node.remove_member(req.into_inner().id).await?;
         Ok(Response::new(self.node.cluster_status()))
     }
@@ -366,7 +366,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePartitionRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePartition {
@@ -381,7 +381,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPartitionsRequest>,
     ) -> Result<Response<pb::ListPartitionsReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let partitions = self.read(|s| Ok(s.partitions())).await?;
         Ok(Response::new(pb::ListPartitionsReply {
             partitions: partitions
@@ -396,7 +396,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePartitionRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let command = Command::DeletePartition {
             name: req.into_inner().name,
@@ -408,7 +408,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePoolRequest>,
     ) -> Result<Response<pb::Pool>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreatePool {
@@ -422,7 +422,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPoolsRequest>,
     ) -> Result<Response<pb::ListPoolsReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let pools = self.read(|s| Ok(s.pools())).await?;
         Ok(Response::new(pb::ListPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -433,7 +433,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let command = Command::DeletePool {
             name: req.into_inner().name,
@@ -445,7 +445,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateIdentityPoolRequest>,
     ) -> Result<Response<pb::IdentityPool>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateIdentityPool {
@@ -461,7 +461,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListIdentityPoolsRequest>,
     ) -> Result<Response<pb::ListIdentityPoolsReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let pools = self.read(|s| Ok(s.identity_pools())).await?;
         Ok(Response::new(pb::ListIdentityPoolsReply {
             pools: pools.into_iter().map(Into::into).collect(),
@@ -472,7 +472,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteIdentityPoolRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let command = Command::DeleteIdentityPool {
             name: req.into_inner().name,
@@ -484,7 +484,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let facts = match r.facts {
@@ -524,7 +524,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListBladesRequest>,
     ) -> Result<Response<pb::ListBladesReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let blades = self.read(|s| s.blades(opt(&r.pool))).await?;
         Ok(Response::new(pb::ListBladesReply {
@@ -536,7 +536,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let blade = self.read(|s| s.blade(&r.name)).await?;
         Ok(Response::new(blade.into()))
@@ -546,7 +546,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RemoveBladeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let command = Command::RemoveBlade {
             name: req.into_inner().name,
@@ -558,7 +558,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateServer {
@@ -582,7 +582,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListServersRequest>,
     ) -> Result<Response<pb::ListServersReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let servers = self.read(|s| s.servers(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListServersReply {
@@ -598,7 +598,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let server = self.read(|s| s.server(&r.partition, &r.name)).await?;
         let agent = self.agent_report(&server);
@@ -611,7 +611,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteServerRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteServer {
@@ -625,7 +625,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::AddImageRequest>,
     ) -> Result<Response<pb::Image>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::AddImage {
@@ -653,7 +653,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListImagesRequest>,
     ) -> Result<Response<pb::ListImagesReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let images = self.read(|s| Ok(s.images())).await?;
         Ok(Response::new(pb::ListImagesReply {
             images: images.into_iter().map(Into::into).collect(),
@@ -664,7 +664,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteImageRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteImage {
@@ -690,7 +690,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateVolume {
@@ -707,7 +707,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListVolumesRequest>,
     ) -> Result<Response<pb::ListVolumesReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let volumes = self.read(|s| s.volumes(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListVolumesReply {
@@ -723,7 +723,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::GetVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let volume = self.read(|s| s.volume(&r.partition, &r.name)).await?;
         Ok(Response::new(volume.into()))
@@ -733,7 +733,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteVolumeRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteVolume {
@@ -766,7 +766,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ResizeVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::ResizeVolume {
@@ -782,7 +782,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::SnapshotVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::SnapshotVolume {
@@ -798,7 +798,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RestoreVolumeRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::RestoreVolume {
@@ -814,7 +814,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteSnapshotRequest>,
     ) -> Result<Response<pb::Volume>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteSnapshot {
@@ -830,7 +830,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreateNetworkRequest>,
     ) -> Result<Response<pb::Network>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::CreateNetwork {
@@ -845,7 +845,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListNetworksRequest>,
     ) -> Result<Response<pb::ListNetworksReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let networks = self.read(|s| s.networks(opt(&r.partition))).await?;
         Ok(Response::new(pb::ListNetworksReply {
@@ -861,7 +861,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeleteNetworkRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let command = Command::DeleteNetwork {
@@ -875,7 +875,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CreatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let roles = r
             .roles
@@ -912,7 +912,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListPrincipalsRequest>,
     ) -> Result<Response<pb::ListPrincipalsReply>, Status> {
-        let _caller = auth::admit(&self.node, &req)?;
+        let _caller = auth::admit(&self.node, &req).await?;
         let principals = self.read(|s| Ok(s.principals())).await?;
         Ok(Response::new(pb::ListPrincipalsReply {
             principals: principals.into_iter().map(Into::into).collect(),
@@ -923,7 +923,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RevokePrincipalRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let outcome = self
             .write(
@@ -941,7 +941,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RotatePrincipalRequest>,
     ) -> Result<Response<pb::PrincipalToken>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let now = principals::now_ms();
         let (token, hash) = partitions::token::issue(&principals::fresh_seed(), now)
@@ -964,7 +964,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DeletePrincipalRequest>,
     ) -> Result<Response<pb::DeleteReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let outcome = self
             .write(
@@ -980,7 +980,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let me = self.read(|s| s.principal(caller.name())).await?;
         Ok(Response::new(me.into()))
     }
@@ -989,7 +989,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::SetQuotaRequest>,
     ) -> Result<Response<pb::Partition>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let q = r.quota.unwrap_or_default();
         let command = Command::SetQuota {
@@ -1013,7 +1013,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let limit = match req.into_inner().limit as usize {
             0 => AUDIT_DEFAULT,
             n => n.min(AUDIT_MAX),
@@ -1032,7 +1032,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DiscoverBladesRequest>,
     ) -> Result<Response<Self::DiscoverBladesStream>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let urls = expand_range(&r.bmc_range, &r.scheme).map_err(Status::invalid_argument)?;
@@ -1089,7 +1089,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::BladePowerRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let principal = caller.name().to_string();
         let r = req.into_inner();
         let action = match r.action.as_str() {
@@ -1150,7 +1150,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StartServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let view = self
             .start_and_wait(
@@ -1168,7 +1168,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::StopServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let view = self
             .stop_and_wait(
@@ -1185,7 +1185,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ConfirmFencedRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         expect_outcome!(
             self.write(
@@ -1201,7 +1201,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::RepairBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         // The health check: the BMC answers and does not report Critical.
         let target = self.read(|s| s.bmc_target(&r.blade)).await?;
@@ -1227,7 +1227,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::DrainBladeRequest>,
     ) -> Result<Response<pb::Blade>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let blade = self.read(|s| s.blade(&r.blade)).await?;
         let timeout = wait_or(r.timeout_s, START_WAIT);
@@ -1261,7 +1261,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::MoveServerRequest>,
     ) -> Result<Response<pb::Server>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let r = req.into_inner();
         let timeout = wait_or(r.timeout_s, START_WAIT);
         let before = self.read(|s| s.server(&r.partition, &r.name)).await?;
@@ -1312,7 +1312,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::ListFailoversRequest>,
     ) -> Result<Response<pb::ListFailoversReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let limit = match req.into_inner().limit as usize {
             0 => 100,
             n => n.min(crate::state::FAILOVER_HISTORY),
@@ -1334,7 +1334,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::CoverageRequest>,
     ) -> Result<Response<pb::CoverageReply>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let (servers, uncovered) = self.read(|s| Ok(s.coverage())).await?;
         Ok(Response::new(pb::CoverageReply {
             servers,
@@ -1356,7 +1356,7 @@ impl Fabric for FabricService {
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let caller = auth::admit(&self.node, &req)?;
+        let caller = auth::admit(&self.node, &req).await?;
         let rx = self.node.state_machine().subscribe();
         let stream = BroadcastStream::new(rx).filter_map(move |item| match item {
             Ok(event) if caller.sees(event.partition.as_deref()) => {
