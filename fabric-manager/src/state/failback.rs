@@ -42,8 +42,8 @@ impl State {
     /// Servers whose failback may start at `now_ms`: running away from a
     /// home blade that is available again, inside their window.
     pub fn failback_due(&self, now_ms: u64) -> Vec<(String, String)> {
-        self.servers
-            .values()
+        let mut due: Vec<(String, String)> = self
+            .placed_servers()
             .filter(|s| s.state == ServerState::Running && s.blade != s.home_blade)
             .filter(|s| {
                 let Some(home) = s.home_blade.and_then(|b| self.blades.get(&b)) else {
@@ -57,7 +57,9 @@ impl State {
                         .is_some_and(|w| window_open(w, now_ms))
             })
             .map(|s| (self.partitions[&s.partition].name.clone(), s.name.clone()))
-            .collect()
+            .collect();
+        due.sort();
+        due
     }
 
     pub(super) fn failback(

@@ -490,11 +490,20 @@ impl State {
     /// The work records of every running server (what failure detection
     /// watches), without building any view of the rest.
     pub fn running_server_work(&self) -> Vec<ServerWork> {
-        self.servers
-            .values()
+        self.placed_servers()
             .filter(|s| s.state == ServerState::Running)
             .filter_map(|s| self.server_work(s.id))
             .collect()
+    }
+
+    /// The servers placed on a blade, in blade order. Walks the blades, not
+    /// the servers: a fabric has a few thousand blades but may define far
+    /// more servers than it runs, and the controller asks this often.
+    pub(super) fn placed_servers(&self) -> impl Iterator<Item = &super::model::Server> {
+        self.blades
+            .values()
+            .filter_map(|b| b.server)
+            .filter_map(|id| self.servers.get(&id))
     }
 
     /// The desired identity of the server placed on `blade`, if any.

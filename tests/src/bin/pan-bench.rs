@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use pan_api::v1::fabric_client::FabricClient;
 use pan_api::v1::{CreatePartitionRequest, CreateServerRequest};
-use pan_tests::Cluster;
+use pan_tests::{Bearer, Cluster};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -246,6 +246,10 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
     println!(
         "cluster: {members} members on loopback, leader node {leader} at {addr}; durable redb store"
     );
+    let token = cluster
+        .admin_token()
+        .context("member 1 wrote no admin token")?;
+    let bearer = Bearer::new(Some(&token))?;
     let mut channels = Vec::new();
     for _ in 0..connections.max(1) {
         channels.push(
@@ -258,7 +262,7 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
                 .context("connect to the leader")?,
         );
     }
-    FabricClient::new(channels[0].clone())
+    FabricClient::with_interceptor(channels[0].clone(), bearer.clone())
         .create_partition(CreatePartitionRequest {
             name: "bench".to_string(),
             description: "pan-bench writes".to_string(),
@@ -271,7 +275,7 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
         "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
     );
     for (level_no, &clients) in levels.iter().enumerate() {
-        let r = run_level(&channels, level_no, clients, seconds).await?;
+        let r = run_level(&channels, &bearer, level_no, clients, seconds).await?;
         println!(
             "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>10}",
             clients, r.rate, r.p50_ms, r.p99_ms, r.max_ms, r.errors
@@ -290,6 +294,7 @@ struct LevelResult {
 
 async fn run_level(
     channels: &[Channel],
+    bearer: &Bearer,
     level_no: usize,
     clients: usize,
     seconds: u64,
@@ -300,11 +305,13 @@ async fn run_level(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let mut client = FabricClient::new(channels[c % channels.len()].clone());
+        let mut client =
+            FabricClient::with_interceptor(channels[c % channels.len()].clone(), bearer.clone());
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).expect("valid histogram precision");
             let (mut ok, mut errors) = (0u64, 0u64);
+            let mut first_error = None;
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let sent = Instant::now();
@@ -326,23 +333,36 @@ async fn run_level(
                                 .unwrap_or(u64::MAX);
                             let _ = hist.record(us);
                         }
-                        Err(_) => errors += 1,
+                        Err(status) => {
+                            errors += 1;
+                            first_error.get_or_insert(status);
+                        }
                     }
                 }
             }
-            (hist, ok, errors)
+            (hist, ok, errors, first_error)
         }));
     }
     tokio::time::sleep(warmup + measure).await;
     stop.store(true, Ordering::Relaxed);
     let mut hist = Histogram::<u64>::new(3).expect("valid histogram precision");
     let (mut ok, mut errors) = (0u64, 0u64);
+    let mut first_error = None;
     for t in tasks {
-        let (h, o, e) = t.await?;
+        let (h, o, e, first) = t.await?;
         hist.add(h).context("merge histograms")?;
         ok += o;
         errors += e;
+        first_error = first_error.or(first);
     }
+    if let Some(status) = first_error {
+        eprintln!(
+            "{clients} clients: {errors} writes failed; the first: {}: {}",
+            status.code(),
+            status.message()
+        );
+    }
+    anyhow::ensure!(ok > 0, "no write succeeded at {clients} clients");
     let ms = |us: u64| us as f64 / 1000.0;
     Ok(LevelResult {
         rate: ok as f64 / measure.as_secs_f64(),
