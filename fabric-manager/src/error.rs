@@ -56,6 +56,10 @@ pub enum Error {
 
     #[error("invalid request: {reason}")]
     InvalidRequest { reason: String },
+
+    /// This member has no usable cluster key.
+    #[error(transparent)]
+    ClusterKey(#[from] crate::cluster_key::KeyError),
 }
 
 impl From<Error> for tonic::Status {
@@ -79,6 +83,7 @@ impl From<Error> for tonic::Status {
                 | S::InvalidTransition { .. } => tonic::Status::failed_precondition(message),
             },
             Error::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
+            Error::ClusterKey(_) => tonic::Status::failed_precondition(message),
             Error::Membership { .. } => tonic::Status::failed_precondition(message),
             Error::Write(e) => match e {
                 WriteError::NoLeader

@@ -7,6 +7,7 @@
 //! - [`store`]: the durable redb store for log, vote, committed index and snapshots.
 //! - [`codec`]: the binary encoding of log entries and internal RPCs.
 //! - [`network`]: member-to-member raft transport over gRPC.
+//! - [`cluster_key`]: the secret every member-to-member call carries.
 //! - [`node`]: a running member: raft, the batching write path, forwarding
 //!   to the leader, linearizable reads, membership changes.
 //! - [`service`]: the public `Fabric` gRPC API and the internal `Raft` service.
@@ -22,6 +23,7 @@
 
 pub mod agent;
 pub mod bmc;
+pub mod cluster_key;
 pub mod codec;
 pub mod controller;
 pub mod error;
@@ -29,6 +31,7 @@ pub mod fabric;
 pub mod network;
 pub mod node;
 pub mod raft_types;
+pub mod secret_file;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -34,6 +34,11 @@ struct Args {
     /// Directory of the durable store (log, vote, snapshots).
     #[arg(long, default_value = "./data/m1")]
     data_dir: PathBuf,
+    /// A copy of the cluster key (the file cluster.key in a member's data
+    /// directory); needed the first time a member joins, kept in its own
+    /// data directory from then on.
+    #[arg(long, value_name = "FILE")]
+    cluster_key_file: Option<PathBuf>,
     /// Join the cluster that this member (HOST:PORT) belongs to.
     #[arg(long)]
     join: Option<String>,
@@ -151,7 +156,7 @@ async fn bootstrap_admin(node: Node, data_dir: PathBuf) {
         }
     };
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    if let Err(e) = write_secret_file(&path, token.expose_secret()) {
+    if let Err(e) = fabric_manager::secret_file::write(&path, token.expose_secret()) {
         tracing::error!(path = %path.display(), error = %e, "cannot write the first fabric-admin token");
         return;
     }
@@ -174,24 +179,6 @@ async fn bootstrap_admin(node: Node, data_dir: PathBuf) {
             tracing::info!(error = %e, "no bootstrap principal recorded");
         }
     }
-}
-
-/// Writes `secret` to `path` with mode 0600, atomically (a temporary file
-/// renamed over it).
-fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The storage target from the flags.
@@ -321,6 +308,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.election_timeout_max = Duration::from_millis(args.election_timeout_ms * 2);
     config.snapshot_after_logs = args.snapshot_logs;
     config.logs_kept_after_snapshot = args.keep_logs;
+    config.cluster_key_file = args.cluster_key_file.clone();
+    config.joining = args.join.is_some();
     let server_tls = tls.map(|(server, client)| {
         config.peer_tls = Some(client);
         server
@@ -383,6 +372,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     ));
 
+    // A join the cluster refuses for good ends this process, with the reason.
+    let (refused_tx, refused_rx) = tokio::sync::oneshot::channel::<fabric_manager::Error>();
     match &args.join {
         None => node
             .bootstrap()
@@ -391,12 +382,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(via) => {
             let node = node.clone();
             let via = via.clone();
-            tokio::spawn(async move { node.join(via).await });
+            tokio::spawn(async move {
+                if let Err(e) = node.join(via).await {
+                    let _ = refused_tx.send(e);
+                }
+            });
         }
     }
     tracing::info!(node = args.node_id, listen = %args.listen, tls = args.tls_cert.is_some(), data_dir = %args.data_dir.display(), "fabric-manager serving");
 
-    shutdown_signal().await;
+    let refused = tokio::select! {
+        () = shutdown_signal() => None,
+        Ok(e) = refused_rx => Some(e),
+    };
     tracing::info!("shutting down");
     let _ = ctl_stop_tx.send(());
     let _ = controller_task.await;
@@ -406,7 +404,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Ok(result) => result.context("the gRPC server failed")?,
         Err(e) => anyhow::bail!("the gRPC server task failed: {e}"),
     }
-    Ok(())
+    match refused {
+        Some(e) => Err(anyhow::Error::new(e).context("cannot join the cluster")),
+        None => Ok(()),
+    }
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@
 //! side), encoded by [`crate::codec`].
 //! This module only moves bytes; it never interprets commands.
 
+use crate::cluster_key::{AddKey, ClusterKey};
 use crate::raft_types::{NodeId, TypeConfig};
 use openraft::BasicNode;
 use openraft::error::{
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// How long a connection attempt to a peer may take.
@@ -32,11 +34,16 @@ pub use crate::codec::{decode, encode};
 /// A cache of lazily connected channels to other members, by address.
 /// Shared by raft replication and write forwarding. With a TLS config,
 /// members are reached over `https://` and verified against its CA.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     tls: Option<ClientTlsConfig>,
+    key: AddKey,
 }
+
+/// A client of another member's `Raft` service; every call carries the
+/// cluster key.
+pub type PeerClient = RaftClient<InterceptedService<Channel, AddKey>>;
 
 /// Why a channel to a peer could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -46,22 +53,24 @@ pub struct BadPeerAddress {
 }
 
 impl Peers {
-    /// Peers reached over TLS when `tls` is set, plain HTTP/2 otherwise.
-    pub fn new(tls: Option<ClientTlsConfig>) -> Self {
+    /// Peers reached over TLS when `tls` is set, plain HTTP/2 otherwise;
+    /// every call presents `key`.
+    pub fn new(tls: Option<ClientTlsConfig>, key: &ClusterKey) -> Self {
         Peers {
             channels: Arc::default(),
             tls,
+            key: AddKey(key.header_value()),
         }
     }
 
     /// A raft client for the member at `addr` (connects on first use).
-    pub fn client(&self, addr: &str) -> Result<RaftClient<Channel>, BadPeerAddress> {
+    pub fn client(&self, addr: &str) -> Result<PeerClient, BadPeerAddress> {
         let mut channels = self
             .channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(ch) = channels.get(addr) {
-            return Ok(RaftClient::new(ch.clone()));
+            return Ok(self.with_key(ch.clone()));
         }
         let bad = || BadPeerAddress {
             addr: addr.to_string(),
@@ -81,9 +90,13 @@ impl Peers {
             .keep_alive_timeout(Duration::from_secs(5));
         let ch = endpoint.connect_lazy();
         channels.insert(addr.to_string(), ch.clone());
-        Ok(RaftClient::new(ch)
+        Ok(self.with_key(ch))
+    }
+
+    fn with_key(&self, ch: Channel) -> PeerClient {
+        RaftClient::with_interceptor(ch, self.key.clone())
             .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX))
+            .max_encoding_message_size(usize::MAX)
     }
 }
 

@@ -8,6 +8,7 @@
 //! linearizable: the leader confirms its leadership, a follower asks the
 //! leader for a read index and waits until it has applied that far.
 
+use crate::cluster_key::ClusterKey;
 use crate::error::{Error, WriteError};
 use crate::network::{Network, Peers, decode, encode};
 use crate::raft_types::{NodeId, Raft};
@@ -46,6 +47,12 @@ pub struct NodeConfig {
     pub logs_kept_after_snapshot: u64,
     /// TLS for member-to-member traffic (raft, forwarding, join); `None`: plain HTTP/2.
     pub peer_tls: Option<tonic::transport::ClientTlsConfig>,
+    /// A copy of the cluster key, for a member that joins (see
+    /// [`crate::cluster_key`]); kept in the data directory from then on.
+    pub cluster_key_file: Option<PathBuf>,
+    /// This member joins an existing cluster: it must be given the key
+    /// rather than make one.
+    pub joining: bool,
 }
 
 impl NodeConfig {
@@ -61,6 +68,8 @@ impl NodeConfig {
             snapshot_after_logs: 10_000,
             logs_kept_after_snapshot: 1_000,
             peer_tls: None,
+            cluster_key_file: None,
+            joining: false,
         }
     }
 
@@ -116,6 +125,7 @@ struct Inner {
     sm: StateMachineStore,
     peers: Peers,
     proposals: mpsc::Sender<Proposal>,
+    cluster_key: ClusterKey,
 }
 
 impl Node {
@@ -124,8 +134,13 @@ impl Node {
     /// [`Node::join`] after that.
     pub async fn start(config: NodeConfig) -> Result<Node, Error> {
         check_node_id(&config)?;
+        let cluster_key = ClusterKey::load(
+            &config.data_dir,
+            config.cluster_key_file.as_deref(),
+            !config.joining,
+        )?;
         let (log_store, sm) = store::open(&config.data_dir)?;
-        let peers = Peers::new(config.peer_tls.clone());
+        let peers = Peers::new(config.peer_tls.clone(), &cluster_key);
         let network = Network {
             peers: peers.clone(),
         };
@@ -149,9 +164,15 @@ impl Node {
             sm,
             peers,
             proposals: tx,
+            cluster_key,
         });
         tokio::spawn(run_proposer(inner.clone(), rx));
         Ok(Node { inner })
+    }
+
+    /// The key member-to-member calls must carry.
+    pub fn cluster_key(&self) -> &ClusterKey {
+        &self.inner.cluster_key
     }
 
     /// This member's id.
@@ -200,25 +221,47 @@ impl Node {
 
     /// Asks the cluster reachable at `via` to add this member as a voter,
     /// retrying until it succeeds. Idempotent: a member already in the
-    /// cluster with this address is left as it is.
-    pub async fn join(&self, via: String) {
+    /// cluster with this address is left as it is. Gives up only when the
+    /// cluster refuses this member's key or address: retrying cannot help.
+    pub async fn join(&self, via: String) -> Result<(), Error> {
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = async {
-                let mut client = self.inner.peers.client(&via).map_err(|e| e.to_string())?;
-                client
+                let mut client =
+                    self.inner
+                        .peers
+                        .client(&via)
+                        .map_err(|e| Error::InvalidRequest {
+                            reason: format!("--join {e}"),
+                        })?;
+                match client
                     .join(pan_api::v1::AddMemberRequest {
                         id: self.inner.id,
                         addr: self.inner.addr.clone(),
                     })
                     .await
-                    .map_err(|s| s.message().to_string())
+                {
+                    Ok(_) => Ok(Ok(())),
+                    Err(s) if s.code() == tonic::Code::Unauthenticated => Err(Error::Membership {
+                        reason: format!(
+                            "the member at {via} refused to let this one join: {}",
+                            s.message()
+                        ),
+                    }),
+                    Err(s) if s.code() == tonic::Code::InvalidArgument => Err(Error::Membership {
+                        reason: format!(
+                            "the member at {via} refused this member's id or address: {}",
+                            s.message()
+                        ),
+                    }),
+                    Err(s) => Ok(Err(s.message().to_string())),
+                }
             }
-            .await;
+            .await?;
             match result {
-                Ok(_) => {
+                Ok(()) => {
                     tracing::info!(node = self.inner.id, via = %via, "joined the cluster as a voter");
-                    return;
+                    return Ok(());
                 }
                 Err(e) => {
                     tracing::warn!(node = self.inner.id, via = %via, error = %e, "join failed; retrying");
@@ -753,7 +796,12 @@ fn is_connect_failure(status: &tonic::Status) -> bool {
 /// Packs queued proposals into log entries and commits them, keeping at
 /// most [`MAX_IN_FLIGHT`] entries in flight.
 async fn run_proposer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Proposal>) {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let in_flight = Arc::new(Semaphore::new(
+        std::env::var("PAN_XP_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MAX_IN_FLIGHT),
+    ));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;

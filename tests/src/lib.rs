@@ -242,7 +242,11 @@ impl Cluster {
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
         if let Some(via) = join {
-            cmd.arg("--join").arg(via);
+            // The key member 1 made when it created the cluster.
+            cmd.arg("--join")
+                .arg(via)
+                .arg("--cluster-key-file")
+                .arg(self.cluster_key_file());
         }
         let child = cmd.spawn().context("spawn fabric-manager")?;
         self.members.insert(
@@ -288,6 +292,11 @@ impl Cluster {
             None => client(&self.addr(id)).await,
             Some(ca) => tls_client(&self.addr(id), ca).await,
         }
+    }
+
+    /// The cluster key file member 1 wrote when it created the cluster.
+    pub fn cluster_key_file(&self) -> PathBuf {
+        self.dir.path().join("m1").join("cluster.key")
     }
 
     /// The first fabric-admin token, which member 1 wrote when it created

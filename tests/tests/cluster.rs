@@ -239,3 +239,103 @@ async fn concurrent_clients_never_get_duplicate_identities() -> Result<()> {
     wait_converged(&cluster, &[1, 2, 3]).await?;
     Ok(())
 }
+
+/// Waits (bounded) for a process to exit and returns its output.
+fn wait_exit(mut child: std::process::Child, limit: Duration) -> Result<std::process::Output> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(child.wait_with_output()?);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            bail!("the process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts a fabric-manager that joins `via` with the given extra flags.
+fn start_joiner(dir: &std::path::Path, via: &str, extra: &[&str]) -> Result<std::process::Child> {
+    Ok(
+        std::process::Command::new(pan_tests::binary("fabric-manager"))
+            .args(["--node-id", "2", "--listen"])
+            .arg(format!("127.0.0.1:{}", pan_tests::free_port()))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--join", via])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_processes_holding_the_cluster_key_are_members() -> Result<()> {
+    use pan_api::v1::raft_client::RaftClient;
+    use pan_api::v1::{AddMemberRequest, RaftPayload};
+    let cluster = Cluster::start(1, &[]).await?;
+    let addr = cluster.addr(1);
+
+    // The internal service refuses callers without the key, before it
+    // looks at what they sent.
+    let mut raw = RaftClient::connect(format!("http://{addr}")).await?;
+    let stranger = AddMemberRequest {
+        id: 9,
+        addr: "127.0.0.1:1".to_string(),
+    };
+    let refused = raw
+        .join(stranger.clone())
+        .await
+        .expect_err("a join without the key");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let refused = raw
+        .propose(RaftPayload {
+            data: vec![1, 2, 3],
+        })
+        .await
+        .expect_err("a forwarded write without the key");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let mut wrong = tonic::Request::new(stranger);
+    wrong.metadata_mut().insert(
+        "x-pan-cluster-key",
+        format!("pank_{}", "ab".repeat(32)).parse()?,
+    );
+    let refused = raw.join(wrong).await.expect_err("a join with another key");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused.message().contains("not this cluster's"),
+        "{refused:?}"
+    );
+
+    // A member told to join without the key stops at once and says what to pass.
+    let out = wait_exit(
+        start_joiner(&cluster.dir().join("no-key"), &addr, &[])?,
+        Duration::from_secs(20),
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--cluster-key-file"), "{err}");
+
+    // With another cluster's key the cluster refuses it, and it says so.
+    let other = cluster.dir().join("other.key");
+    std::fs::write(&other, format!("pank_{}\n", "cd".repeat(32)))?;
+    let other_arg = other.to_string_lossy().into_owned();
+    let out = wait_exit(
+        start_joiner(
+            &cluster.dir().join("wrong-key"),
+            &addr,
+            &["--cluster-key-file", &other_arg],
+        )?,
+        Duration::from_secs(30),
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("refused to let this one join"), "{err}");
+
+    let status = cluster.status(1).await?;
+    assert_eq!(status.members.len(), 1, "{status:?}");
+    Ok(())
+}

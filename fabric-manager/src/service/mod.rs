@@ -58,9 +58,14 @@ pub async fn serve(
     let fabric = tonic::service::interceptor::InterceptedService::new(fabric, move |req| {
         auth::authenticate(&auth_node, req)
     });
+    // Member-to-member calls must carry the cluster key.
+    let key = node.cluster_key().clone();
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let raft = tonic::service::interceptor::InterceptedService::new(raft, move |req| {
+        crate::cluster_key::check(&key, req)
+    });
     // Agent streams never end by themselves: the wrapped shutdown ends them.
     let (agent, shutdown) = crate::agent::server(agents, shutdown);
     let mut builder = tonic::transport::Server::builder();
