@@ -26,9 +26,11 @@ pub struct Quota {
     pub max_networks: Option<u64>,
     /// Blades the partition's servers may run on at once.
     pub max_blades: Option<u64>,
-    /// A pool whose blades only this partition's servers may use, instead of
-    /// (or besides) a blade count on the shared pools. Placement honours it;
-    /// [`check`] does not look at it.
+    /// A pool whose blades only this partition's servers may use, and the
+    /// only pool its servers are placed on (instead of, or besides, a blade
+    /// count). The manager's placement honours it (its one `unfit` check
+    /// serves starts, spares, moves and failbacks); [`check`] does not
+    /// look at it.
     pub dedicated_pool: Option<String>,
 }
 

@@ -498,3 +498,48 @@ async fn a_new_token_works_at_once_on_a_member_that_has_not_applied_it_yet() -> 
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedicated_pool_is_set_shown_and_kept_to_one_partition() -> Result<()> {
+    let cluster = Cluster::start(1, &[]).await?;
+    let addr = cluster.addr(1);
+    for p in ["acme", "globex"] {
+        ok(&panctl(&addr, &["partition", "create", p])?)?;
+    }
+    ok(&panctl(&addr, &["pool", "create", "gold"])?)?;
+    ok(&panctl(
+        &addr,
+        &["partition", "set-quota", "acme", "--dedicated-pool", "gold"],
+    )?)?;
+    let shown = json(&panctl(
+        &addr,
+        &["-o", "json", "partition", "show", "acme"],
+    )?)?;
+    assert_eq!(shown["quota"]["dedicated_pool"], "gold", "{shown}");
+    let table = ok(&panctl(&addr, &["partition", "show", "acme"])?)?;
+    assert!(table.contains("gold (dedicated)"), "{table}");
+
+    let err = fails(
+        &panctl(
+            &addr,
+            &[
+                "partition",
+                "set-quota",
+                "globex",
+                "--dedicated-pool",
+                "gold",
+            ],
+        )?,
+        1,
+    );
+    assert!(err.contains("dedicated to partition 'acme'"), "{err}");
+    let err = fails(&panctl(&addr, &["pool", "delete", "gold"])?, 1);
+    assert!(err.contains("dedicated pool"), "{err}");
+    // --unlimited clears it; then the pool may go.
+    ok(&panctl(
+        &addr,
+        &["partition", "set-quota", "acme", "--unlimited"],
+    )?)?;
+    ok(&panctl(&addr, &["pool", "delete", "gold"])?)?;
+    Ok(())
+}

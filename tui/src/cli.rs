@@ -161,7 +161,7 @@ pub enum PartitionCommand {
     /// Set a partition's quota (replaces it: limits not given become unlimited)
     #[command(
         long_about = "Set a partition's quota. The new quota replaces the old one: every limit not given is unlimited. Give at least one limit, or --unlimited to clear them all. The manager refuses creations that would go over a limit; lowering a limit below the current usage is allowed and only blocks new objects.",
-        group(ArgGroup::new("limits").args(["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades", "unlimited"]).required(true).multiple(true))
+        group(ArgGroup::new("limits").args(["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades", "dedicated_pool", "unlimited"]).required(true).multiple(true))
     )]
     SetQuota(SetQuotaArgs),
     /// Delete an empty partition
@@ -191,8 +191,12 @@ pub struct SetQuotaArgs {
     /// At most this many blades running its servers at once
     #[arg(long, value_name = "N")]
     pub max_blades: Option<u64>,
-    /// Clear every limit
-    #[arg(long, conflicts_with_all = ["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades"])]
+    /// Dedicate a pool: its blades run only this partition's servers, and
+    /// this partition's servers run only on its blades
+    #[arg(long, value_name = "POOL")]
+    pub dedicated_pool: Option<String>,
+    /// Clear every limit and the dedicated pool
+    #[arg(long, conflicts_with_all = ["max_servers", "max_volumes", "max_volume_bytes", "max_networks", "max_blades", "dedicated_pool"])]
     pub unlimited: bool,
 }
 

@@ -1654,7 +1654,8 @@ async fn partition_quotas_list_show_and_set() {
             "max_volumes": null,
             "max_volume_bytes": 1u64 << 40,
             "max_networks": null,
-            "max_blades": 4
+            "max_blades": 4,
+            "dedicated_pool": null
         })
     );
     assert_eq!(value["usage"]["volume_bytes"], 40u64 << 30);
@@ -1680,7 +1681,7 @@ async fn partition_quotas_list_show_and_set() {
     let seen = fake.seen.lock().unwrap();
     assert_eq!(seen.quotas.len(), 2);
     assert_eq!(
-        seen.quotas[0].quota.unwrap().max_volume_bytes,
+        seen.quotas[0].quota.as_ref().unwrap().max_volume_bytes,
         Some(1 << 40)
     );
     assert_eq!(seen.quotas[1].quota, Some(Default::default()));

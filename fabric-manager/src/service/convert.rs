@@ -44,6 +44,7 @@ impl From<state::PartitionView> for pb::Partition {
                 max_volume_bytes: v.quota.max_volume_bytes,
                 max_networks: v.quota.max_networks,
                 max_blades: v.quota.max_blades,
+                dedicated_pool: v.quota.dedicated_pool.clone(),
             }),
             usage: Some(pb::QuotaUsage {
                 servers: v.usage.servers,

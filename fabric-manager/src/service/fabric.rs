@@ -1000,7 +1000,7 @@ impl Fabric for FabricService {
                 max_volume_bytes: q.max_volume_bytes,
                 max_networks: q.max_networks,
                 max_blades: q.max_blades,
-                dedicated_pool: None,
+                dedicated_pool: q.dedicated_pool,
             },
         };
         expect_outcome!(

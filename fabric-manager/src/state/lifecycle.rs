@@ -174,7 +174,11 @@ impl State {
         let Some(facts) = &blade.facts else {
             return Some("its inventory is unknown".to_string());
         };
-        self.servers[&server].requirements.unmet_by(facts)
+        let s = &self.servers[&server];
+        if let Some(reason) = self.dedication_conflict(blade, s.partition) {
+            return Some(reason);
+        }
+        s.requirements.unmet_by(facts)
     }
 
     pub(super) fn start_server(

@@ -529,6 +529,18 @@ impl State {
                             .to_string(),
                     });
                 }
+                if let Some(owner) = self.dedicated_to(id) {
+                    return Err(StateError::InUse {
+                        object: format!("pool '{name}'"),
+                        users: format!(
+                            "it is partition '{}''s dedicated pool",
+                            self.partitions[&owner].name
+                        ),
+                        remedy: "clear that partition's dedicated pool first \
+                                 (`panctl partition set-quota`)"
+                            .to_string(),
+                    });
+                }
                 self.pools.remove(&id);
                 self.index.pool_by_name.remove(name);
                 self.index.pool_blades.remove(&id);

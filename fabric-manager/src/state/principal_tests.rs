@@ -675,7 +675,12 @@ fn set_quota_shows_in_the_view_with_usage() {
     ok(&mut state, server_with("other", "db", 1, None, None));
     ok(
         &mut state,
-        add_blade("b1", "https://10.0.0.1", None, Some(facts("X1", 16, 64))),
+        add_blade(
+            "b1",
+            "https://10.0.0.1",
+            Some("gold"),
+            Some(facts("X1", 16, 64)),
+        ),
     );
     ok(&mut state, start("acme", "web"));
     // A pending resize counts at its target size.
@@ -910,4 +915,138 @@ fn quotas_of_one_partition_do_not_limit_another() {
         .to_string(),
         "partition set-quota acme max_servers=0 max_volumes=- max_volume_bytes=- max_networks=- max_blades=- dedicated_pool=-"
     );
+}
+
+/// Where `partition/name` was placed.
+fn placed_on(state: &State, partition: &str, name: &str) -> Option<String> {
+    state
+        .servers(Some(partition))
+        .expect("partition exists")
+        .into_iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.blade)
+}
+
+#[test]
+fn a_dedicated_pool_runs_only_its_partitions_servers_and_they_run_only_there() {
+    let mut state = with_partitions(&["acme", "other"]);
+    for pool in ["gold", "spare"] {
+        ok(
+            &mut state,
+            Command::CreatePool {
+                name: pool.to_string(),
+                qualification: Qualification::default(),
+            },
+        );
+    }
+    // The shared blades are smaller: best fit would pick them first.
+    for (name, pool, cores) in [
+        ("g1", Some("gold"), 32),
+        ("g2", Some("gold"), 32),
+        ("s1", None, 8),
+        ("s2", None, 8),
+    ] {
+        ok(
+            &mut state,
+            add_blade(
+                name,
+                &format!("https://{name}.bmc"),
+                pool,
+                Some(facts("X1", cores, 64)),
+            ),
+        );
+    }
+    ok(
+        &mut state,
+        set_quota(
+            "acme",
+            Quota {
+                dedicated_pool: Some("gold".into()),
+                ..Quota::default()
+            },
+        ),
+    );
+    for (p, name) in [
+        ("acme", "web"),
+        ("acme", "web2"),
+        ("acme", "web3"),
+        ("other", "db"),
+        ("other", "db2"),
+        ("other", "db3"),
+    ] {
+        ok(&mut state, server_with(p, name, 1, None, None));
+    }
+
+    ok(&mut state, start("acme", "web"));
+    ok(&mut state, start("other", "db"));
+    ok(&mut state, start("other", "db2"));
+    assert_eq!(placed_on(&state, "acme", "web").as_deref(), Some("g1"));
+    assert_eq!(placed_on(&state, "other", "db").as_deref(), Some("s1"));
+    assert_eq!(placed_on(&state, "other", "db2").as_deref(), Some("s2"));
+
+    // The shared blades are full; gold's free blade is not for others, and
+    // the refusal does not say whose it is.
+    let err = refused(&mut state, start("other", "db3")).to_string();
+    assert!(
+        err.contains("g2: its pool 'gold' is dedicated to another partition"),
+        "{err}"
+    );
+    assert!(!err.contains("acme"), "{err}");
+
+    // Asked for a blade outside its pool, acme is refused too.
+    let err = refused(
+        &mut state,
+        Command::StartServer {
+            name: "web2".to_string(),
+            partition: "acme".to_string(),
+            blade: Some("s1".to_string()),
+        },
+    )
+    .to_string();
+    assert!(err.contains("s1"), "{err}");
+    ok(&mut state, start("acme", "web2"));
+    assert_eq!(placed_on(&state, "acme", "web2").as_deref(), Some("g2"));
+    // A free shared blade is still not acme's.
+    ok(
+        &mut state,
+        add_blade("s3", "https://s3.bmc", None, Some(facts("X1", 8, 64))),
+    );
+    let err = refused(&mut state, start("acme", "web3")).to_string();
+    assert!(
+        err.contains("not in partition 'acme''s dedicated pool 'gold'"),
+        "{err}"
+    );
+
+    // One pool, one partition; a dedicated pool cannot be deleted.
+    let err = refused(
+        &mut state,
+        set_quota(
+            "other",
+            Quota {
+                dedicated_pool: Some("gold".into()),
+                ..Quota::default()
+            },
+        ),
+    )
+    .to_string();
+    assert!(err.contains("dedicated to partition 'acme'"), "{err}");
+    ok(
+        &mut state,
+        set_quota(
+            "acme",
+            Quota {
+                dedicated_pool: Some("spare".into()),
+                ..Quota::default()
+            },
+        ),
+    );
+    let err = refused(
+        &mut state,
+        Command::DeletePool {
+            name: "spare".to_string(),
+        },
+    )
+    .to_string();
+    assert!(err.contains("partition 'acme''s dedicated pool"), "{err}");
+    check_invariants(&state).unwrap();
 }

@@ -15,7 +15,7 @@ use super::push_event as push;
 use super::{
     CommandResult, Event, Outcome, PrincipalView, State, StateError, check_name, invalid, not_found,
 };
-use pan_api::PartitionId;
+use pan_api::{PartitionId, PoolId};
 use partitions::{
     AuthnError, Principal, Quota, QuotaRequest, Role, TokenHash, Usage, check_quota, verify,
 };
@@ -38,6 +38,42 @@ impl State {
                 .unwrap_or(0),
             networks: len(self.index.partition_networks.get(&id).map(BTreeSet::len)),
             blades: len(self.index.partition_placed.get(&id).map(BTreeSet::len)),
+        }
+    }
+
+    /// The partition that pool `pool` is dedicated to, if any.
+    pub(super) fn dedicated_to(&self, pool: PoolId) -> Option<PartitionId> {
+        let name = &self.pools.get(&pool)?.name;
+        self.partitions
+            .values()
+            .find(|p| p.quota.dedicated_pool.as_ref() == Some(name))
+            .map(|p| p.id)
+    }
+
+    /// Why partition `partition`'s dedicated pool (its own, or another
+    /// partition's) keeps its servers off `blade`, or `None`. Never names
+    /// another partition: the reason may reach a tenant.
+    pub(super) fn dedication_conflict(
+        &self,
+        blade: &super::model::Blade,
+        partition: PartitionId,
+    ) -> Option<String> {
+        let own = self.partitions[&partition].quota.dedicated_pool.as_deref();
+        let pool_name = blade
+            .pool
+            .and_then(|p| self.pools.get(&p))
+            .map(|p| p.name.as_str());
+        match (own, pool_name) {
+            (Some(own), Some(pool)) if own == pool => None,
+            (Some(own), _) => Some(format!(
+                "not in partition '{}''s dedicated pool '{own}'",
+                self.partitions[&partition].name
+            )),
+            (None, Some(pool)) => blade
+                .pool
+                .and_then(|p| self.dedicated_to(p))
+                .map(|_| format!("its pool '{pool}' is dedicated to another partition")),
+            (None, None) => None,
         }
     }
 
@@ -66,7 +102,19 @@ impl State {
             .validate()
             .map_err(|e| invalid(format!("partition '{partition}'"), "quota", e.to_string()))?;
         if let Some(pool) = &quota.dedicated_pool {
-            self.pool_id(pool)?;
+            let pool_id = self.pool_id(pool)?;
+            if let Some(other) = self.dedicated_to(pool_id).filter(|owner| *owner != id) {
+                return Err(StateError::InUse {
+                    object: format!("pool '{pool}'"),
+                    users: format!(
+                        "it is dedicated to partition '{}'",
+                        self.partitions[&other].name
+                    ),
+                    remedy: "dedicate another pool, or clear that partition's dedicated pool \
+                             first (`panctl partition set-quota`)"
+                        .to_string(),
+                });
+            }
         }
         self.partitions.get_mut(&id).expect("looked up").quota = quota.clone();
         push(

@@ -4,7 +4,7 @@
 //! JSON: `{"id", "name", "description": "..."|null, "created_at_ms",
 //! "servers", "volumes", "network_id_first", "network_id_last",
 //! "networks", "quota": {"max_servers", "max_volumes", "max_volume_bytes",
-//! "max_networks", "max_blades"}, "usage": {"servers", "volumes",
+//! "max_networks", "max_blades", "dedicated_pool"}, "usage": {"servers", "volumes",
 //! "volume_bytes", "networks", "blades"}|null}` (network ids 0 when the
 //! manager reports no range; a `null` limit is unlimited; `usage` is null
 //! when the manager does not report it); delete prints `{"deleted":
@@ -50,6 +50,8 @@ pub struct QuotaView {
     pub max_volume_bytes: Option<u64>,
     pub max_networks: Option<u64>,
     pub max_blades: Option<u64>,
+    /// The pool whose blades only this partition's servers use.
+    pub dedicated_pool: Option<String>,
 }
 
 impl From<Option<&Quota>> for QuotaView {
@@ -63,6 +65,7 @@ impl From<Option<&Quota>> for QuotaView {
             max_volume_bytes: q.max_volume_bytes,
             max_networks: q.max_networks,
             max_blades: q.max_blades,
+            dedicated_pool: q.dedicated_pool.clone(),
         }
     }
 }
@@ -192,12 +195,15 @@ impl PartitionView {
     /// The limited resources as `servers 2/10, volume-bytes 40GiB/100GiB`,
     /// or `unlimited`.
     fn quota_cell(&self) -> String {
-        let limited: Vec<String> = self
+        let mut limited: Vec<String> = self
             .limits()
             .iter()
             .filter(|l| l.max.is_some())
             .map(|l| format!("{} {}", l.what.replace(' ', "-"), l.compact()))
             .collect();
+        if let Some(pool) = &self.quota.dedicated_pool {
+            limited.push(format!("pool {pool}"));
+        }
         if limited.is_empty() {
             "unlimited".to_string()
         } else {
@@ -242,6 +248,13 @@ impl Detail for PartitionView {
             ("created", format_time_ms(self.created_at_ms)),
         ];
         fields.extend(self.limits().iter().map(|l| (l.what, l.long())));
+        fields.push((
+            "blade pool",
+            self.quota
+                .dedicated_pool
+                .as_ref()
+                .map_or_else(|| "shared".to_string(), |p| format!("{p} (dedicated)")),
+        ));
         details(&fields)
     }
 }
@@ -257,6 +270,7 @@ fn set_quota_request(args: SetQuotaArgs) -> SetQuotaRequest {
             max_volume_bytes: args.max_volume_bytes,
             max_networks: args.max_networks,
             max_blades: args.max_blades,
+            dedicated_pool: args.dedicated_pool,
         }
     };
     SetQuotaRequest {
@@ -373,6 +387,7 @@ pub(crate) mod tests {
                     max_servers: Some(10),
                     max_volume_bytes: Some(100 << 30),
                     max_blades: Some(4),
+                    dedicated_pool: Some("acme-blades".into()),
                     ..Default::default()
                 }),
                 usage: Some(QuotaUsage {
@@ -433,7 +448,8 @@ pub(crate) mod tests {
                     "max_volumes": null,
                     "max_volume_bytes": null,
                     "max_networks": null,
-                    "max_blades": null
+                    "max_blades": null,
+                    "dedicated_pool": null
                 },
                 "usage": {
                     "servers": 2,
@@ -484,7 +500,8 @@ pub(crate) mod tests {
              volumes       0 (unlimited)\n\
              volume bytes  - (unlimited)\n\
              networks      0 (unlimited)\n\
-             blades        - (unlimited)\n"
+             blades        - (unlimited)\n\
+             blade pool    shared\n"
         );
     }
 
@@ -516,6 +533,7 @@ pub(crate) mod tests {
             max_volume_bytes: Some(100 << 30),
             max_networks: Some(0),
             max_blades: None,
+            dedicated_pool: Some("gold".into()),
             unlimited: false,
         };
         assert_eq!(
@@ -528,6 +546,7 @@ pub(crate) mod tests {
                     max_volume_bytes: Some(100 << 30),
                     max_networks: Some(0),
                     max_blades: None,
+                    dedicated_pool: Some("gold".into()),
                 }),
             }
         );
@@ -538,6 +557,7 @@ pub(crate) mod tests {
             max_volume_bytes: None,
             max_networks: None,
             max_blades: None,
+            dedicated_pool: None,
             unlimited: true,
         };
         assert_eq!(set_quota_request(args).quota, Some(Quota::default()));
