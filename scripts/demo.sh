@@ -56,7 +56,10 @@ for _ in $(seq 1 100); do
 done
 
 echo "==> starting hwsim: $BLADES blades, BMCs on 127.0.0.1:$((BMC_BASE + 1))-$((BMC_BASE + BLADES))"
+# The rack gets the fabric's agent key, as a provisioning system would: each
+# blade's agent presents its own blade's token; the manager refuses others.
 exec 3< <("$BIN/hwsim" --blades "$BLADES" --bmc-listen "127.0.0.1:$BMC_BASE" --manager "$ADDR" \
+  --agent-key-file "$DATA/agent.key" \
   --control-listen "$CONTROL" --ground-truth "$(dirname "$DATA")/hwsim-ground-truth.jsonl" \
   --boot-delay-ms 500 --nvmet-root "$DATA/san/nvmet" --fake-nvme "$BIN/hwsim-fake-nvme"; echo "hwsim exited")
 read -r -t 30 ready <&3 || { echo "hwsim did not start" >&2; exit 1; }

@@ -8,6 +8,7 @@
 
 use crate::applier;
 use crate::backoff::Backoff;
+use crate::credential::AgentToken;
 use crate::error::{AgentError, SessionError, error_chain};
 use crate::host::Host;
 use crate::protocol::{Applied, Failure, FencingToken, ServerIdentity};
@@ -47,6 +48,9 @@ pub struct AgentConfig {
     /// through [`san::nvme::NvmeCli`]); `None`: identities with volumes are
     /// refused with a host failure.
     pub nvme: Option<Arc<dyn NvmeHost>>,
+    /// This blade's agent token (see [`crate::credential`]); a manager
+    /// refuses a stream without the token of the blade it names.
+    pub token: Option<AgentToken>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -60,6 +64,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("agent_version", &self.agent_version)
             .field("jitter_seed", &self.jitter_seed)
             .field("nvme", &self.nvme.as_ref().map(|_| "configured"))
+            .field("token", &self.token)
             .finish()
     }
 }
@@ -75,6 +80,7 @@ impl AgentConfig {
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             jitter_seed: None,
             nvme: None,
+            token: None,
         }
     }
 

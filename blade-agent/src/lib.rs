@@ -48,6 +48,7 @@
 mod agent;
 mod applier;
 pub mod backoff;
+pub mod credential;
 pub mod error;
 pub mod host;
 pub mod protocol;
@@ -56,6 +57,7 @@ pub mod staleness;
 
 pub use agent::{Agent, AgentConfig, AgentHandle, AgentStatus, LinkControl};
 pub use backoff::Backoff;
+pub use credential::{AgentKey, AgentToken};
 pub use error::{AgentError, SessionError};
 pub use host::{Host, HostError, HostEvent, HostHook, LinuxHost, RecordingHost, VolumeError};
 pub use protocol::{

@@ -5,26 +5,41 @@
 //!
 //! It never decides placement and never applies a desired state older than
 //! one it has accepted (see the library docs).
+//!
+//! It speaks for its blade with that blade's agent token (`--token-file`);
+//! `blade-agent token --agent-key-file K --blade NAME` mints one for the
+//! provisioning system, which holds the fabric's agent key.
 
-use blade_agent::{Agent, AgentConfig, LinuxHost};
-use clap::Parser;
+use blade_agent::{Agent, AgentConfig, AgentKey, AgentToken, LinuxHost};
+use clap::{Parser, Subcommand};
 use san::nvme::NvmeCli;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// PAN blade agent: applies the server identity the fabric manager assigns.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// This blade's name, as the fabric knows it.
-    #[arg(long, env = "PAN_BLADE")]
-    blade: String,
+    #[arg(long, env = "PAN_BLADE", required = true)]
+    blade: Option<String>,
     /// Fabric manager members, HOST:PORT, comma separated; any member will do.
     #[arg(long, env = "PAN_MANAGER", value_delimiter = ',', required = true)]
     manager: Vec<String>,
     /// Fabric interface(s) that carry the vNIC MACs, vNIC 0 first; comma separated.
     #[arg(long, value_delimiter = ',', required = true)]
     interface: Vec<String>,
+    /// This blade's agent token (a file holding `pana_…`); managers refuse
+    /// an agent without the token of the blade it names.
+    #[arg(long, env = "PAN_AGENT_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 200)]
     heartbeat_ms: u64,
@@ -37,6 +52,34 @@ struct Args {
     netns: Option<String>,
 }
 
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Prints the agent token of one blade (for the provisioning system).
+    Token {
+        /// The fabric's agent key (agent.key in a manager's data directory).
+        #[arg(long, value_name = "FILE")]
+        agent_key_file: std::path::PathBuf,
+        /// The blade's name, as the fabric knows it.
+        #[arg(long)]
+        blade: String,
+    },
+}
+
+/// Reads a credential file, or says which file and why not.
+fn read_credential<T, E: std::fmt::Display>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("blade-agent: error: {message}");
+    std::process::exit(2);
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -47,7 +90,27 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut config = AgentConfig::new(args.blade, args.manager);
+    if let Some(Cmd::Token {
+        agent_key_file,
+        blade,
+    }) = args.command
+    {
+        match read_credential(&agent_key_file, AgentKey::parse) {
+            Ok(key) => println!("{}", key.token_for(&blade).expose()),
+            Err(e) => fail(&e),
+        }
+        return;
+    }
+    let Some(blade) = args.blade else {
+        fail("--blade is required");
+    };
+    let mut config = AgentConfig::new(blade, args.manager);
+    if let Some(path) = &args.token_file {
+        match read_credential(path, AgentToken::parse) {
+            Ok(token) => config.token = Some(token),
+            Err(e) => fail(&e),
+        }
+    }
     config.heartbeat = Duration::from_millis(args.heartbeat_ms);
     config.nvme = Some(Arc::new(NvmeCli::new().program(args.nvme)));
     let mut host = LinuxHost::new(args.interface);
@@ -57,10 +120,7 @@ async fn main() {
     let host = Arc::new(host);
     let agent = match Agent::new(config, host) {
         Ok(agent) => agent,
-        Err(err) => {
-            eprintln!("blade-agent: error: {err}");
-            std::process::exit(2);
-        }
+        Err(err) => fail(&err.to_string()),
     };
     agent.run(shutdown_signal()).await;
 }

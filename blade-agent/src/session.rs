@@ -106,15 +106,21 @@ pub(crate) async fn run(
     // The queue is empty: this cannot fail.
     let _ = tx.try_send(message(Out::Hello((&hello).into())));
     let mut client = AgentClient::new(channel);
-    let mut inbound =
-        match tokio::time::timeout(timeout, client.session(ReceiverStream::new(rx))).await {
-            Err(_) => return failed(timed_out(), false),
-            Ok(Err(status)) => {
-                let addr = addr.to_string();
-                return failed(SessionError::Refused { addr, status }, false);
-            }
-            Ok(Ok(response)) => response.into_inner(),
-        };
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    // A parsed token is lowercase hex: always a valid metadata value.
+    if let Some(value) = config.token.as_ref().and_then(|t| t.expose().parse().ok()) {
+        request
+            .metadata_mut()
+            .insert(crate::credential::TOKEN_HEADER, value);
+    }
+    let mut inbound = match tokio::time::timeout(timeout, client.session(request)).await {
+        Err(_) => return failed(timed_out(), false),
+        Ok(Err(status)) => {
+            let addr = addr.to_string();
+            return failed(SessionError::Refused { addr, status }, false);
+        }
+        Ok(Ok(response)) => response.into_inner(),
+    };
     agent.status_sender().send_modify(|s| {
         s.manager = Some(addr.to_string());
         s.sessions += 1;

@@ -19,6 +19,9 @@ use tonic::metadata::{Ascii, MetadataValue};
 pub const HEADER: &str = "x-pan-cluster-key";
 /// The key's file in a data directory.
 pub const FILE: &str = "cluster.key";
+/// The agent key's file in a data directory: what the provisioning system
+/// is given to mint blades' agent tokens (never the cluster key itself).
+pub const AGENT_KEY_FILE: &str = "agent.key";
 /// Every key's text starts with this.
 const PREFIX: &str = "pank_";
 /// Random bytes in a key.
@@ -90,6 +93,12 @@ impl ClusterKey {
         })
     }
 
+    /// The fabric's agent key (see [`blade_agent::credential`]): derived
+    /// from this key, the same on every member.
+    pub fn agent_key(&self) -> blade_agent::AgentKey {
+        blade_agent::AgentKey::derive(self.text.as_bytes())
+    }
+
     /// Whether `presented` is this key, compared in constant time.
     pub fn matches(&self, presented: &[u8]) -> bool {
         self.text.as_bytes().ct_eq(presented).into()
@@ -154,6 +163,20 @@ impl ClusterKey {
             source,
         })?;
         Ok(key)
+    }
+
+    /// Writes the agent key next to the cluster key, unless it is there.
+    pub fn write_agent_key(&self, data_dir: &Path) -> Result<(), KeyError> {
+        let path = data_dir.join(AGENT_KEY_FILE);
+        let text = self.agent_key().to_text();
+        if std::fs::read_to_string(&path).is_ok_and(|kept| kept.trim() == text) {
+            return Ok(());
+        }
+        crate::secret_file::write(&path, &text).map_err(|source| KeyError::Io {
+            action: "write",
+            path,
+            source,
+        })
     }
 }
 

@@ -139,6 +139,7 @@ impl Node {
             config.cluster_key_file.as_deref(),
             !config.joining,
         )?;
+        cluster_key.write_agent_key(&config.data_dir)?;
         let (log_store, sm) = store::open(&config.data_dir)?;
         let peers = Peers::new(config.peer_tls.clone(), &cluster_key);
         let network = Network {

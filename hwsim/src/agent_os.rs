@@ -18,7 +18,8 @@ use crate::os::{
     RunningOs, TaskOs,
 };
 use blade_agent::{
-    Agent, AgentConfig, AgentStatus, Host, HostFacts, InterfaceFacts, LinuxHost, Mac, RecordingHost,
+    Agent, AgentConfig, AgentKey, AgentStatus, Host, HostFacts, InterfaceFacts, LinuxHost, Mac,
+    RecordingHost,
 };
 use san::nvme::{NvmeCli, NvmeHost};
 use san::runner::ProcessRunner;
@@ -40,6 +41,10 @@ pub struct AgentOs {
     /// `PREFIX<blade name>` (`LinuxHost`, interfaces `eth0`…) instead of an
     /// in-memory host.
     pub netns_prefix: Option<String>,
+    /// The fabric's agent key: each blade's agent gets its own blade's
+    /// token from it, as a provisioning system would install it. `None`:
+    /// agents present no token (and managers refuse them).
+    pub agent_key: Option<AgentKey>,
 }
 
 /// The fake nvme-cli the agents run (`hwsim-fake-nvme`), with the tree it
@@ -79,6 +84,7 @@ impl Default for AgentOs {
             managers: Vec::new(),
             nvme: None,
             netns_prefix: None,
+            agent_key: None,
         }
     }
 }
@@ -136,6 +142,10 @@ impl BladeOs for AgentOs {
         let mut config = AgentConfig::new(ctx.blade.name.clone(), managers);
         config.heartbeat = self.heartbeat;
         config.nvme = self.nvme.as_ref().map(|n| n.host_for(&ctx.blade.name));
+        config.token = self
+            .agent_key
+            .as_ref()
+            .map(|k| k.token_for(&ctx.blade.name));
         let host: Arc<dyn Host> = match &self.netns_prefix {
             Some(prefix) => Arc::new(
                 LinuxHost::new(facts.interfaces.iter().map(|i| i.name.clone()).collect())

@@ -115,6 +115,11 @@ struct ServeArgs {
     /// default: a directory under the system's temp dir.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// The fabric's agent key (agent.key in a manager's data directory):
+    /// each blade's agent presents its own blade's token, derived from it,
+    /// as a provisioning system would install it.
+    #[arg(long, value_name = "FILE")]
+    agent_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -285,12 +290,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let agent_key = match &args.agent_key_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the agent key {}; pass agent.key from a manager's data directory",
+                    path.display()
+                )
+            })?;
+            Some(
+                blade_agent::AgentKey::parse(&text)
+                    .with_context(|| format!("--agent-key-file {}", path.display()))?,
+            )
+        }
+    };
     let os: Option<Arc<dyn BladeOs>> = args.manager.as_ref().map(|_| {
         Arc::new(AgentOs {
             heartbeat: Duration::from_millis(args.agent_heartbeat_ms),
             managers: Vec::new(),
             nvme,
             netns_prefix: args.blade_netns_prefix.clone(),
+            agent_key,
         }) as Arc<dyn BladeOs>
     });
     let mut config = RackConfig {

@@ -70,6 +70,22 @@ pub fn token_for(addr: &str) -> Option<String> {
         .cloned()
 }
 
+/// The agent key file of each member this test process started, by address.
+static AGENT_KEYS: std::sync::Mutex<BTreeMap<String, PathBuf>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// The agent key file of the manager at `addr` (the first of a
+/// comma-separated list), if this process started it: [`Hwsim::start`]
+/// gives it to the rack, as a provisioning system would.
+pub fn agent_key_for(addr: &str) -> Option<PathBuf> {
+    let first = addr.split(',').next().unwrap_or(addr);
+    AGENT_KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(first)
+        .cloned()
+}
+
 /// Where the workspace's binaries are: next to the running executable
 /// (`target/<profile>/`), or one level up for test executables in `deps/`.
 pub fn bin_dir() -> PathBuf {
@@ -249,6 +265,10 @@ impl Cluster {
                 .arg(self.cluster_key_file());
         }
         let child = cmd.spawn().context("spawn fabric-manager")?;
+        AGENT_KEYS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(addr.clone(), data_dir.join("agent.key"));
         self.members.insert(
             id,
             Member {
@@ -591,6 +611,10 @@ impl Hwsim {
             .stderr(std::fs::File::create(&log)?);
         if let Some(m) = manager {
             cmd.args(["--manager", m]);
+            // Written by the manager before it serves.
+            if let Some(key) = agent_key_for(m).filter(|k| k.exists()) {
+                cmd.arg("--agent-key-file").arg(key);
+            }
         }
         let mut child = cmd.spawn().context("spawn hwsim")?;
         let stdout = child.stdout.take().context("hwsim stdout")?;

@@ -455,3 +455,99 @@ async fn a_new_leader_takes_over_the_controller_and_the_agents() -> Result<()> {
     );
     Ok(())
 }
+
+/// Opens an agent stream to `addr` speaking for `blade` with `token`, and
+/// returns the manager's answer.
+async fn open_agent_stream(
+    addr: &str,
+    blade: &str,
+    token: Option<&str>,
+) -> Result<Result<(), tonic::Status>> {
+    use pan_api::v1 as pb;
+    let mut client = pb::agent_client::AgentClient::connect(format!("http://{addr}")).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(pb::AgentMessage {
+        body: Some(pb::agent_message::Body::Hello(pb::AgentHello {
+            blade: blade.to_string(),
+            agent_version: "impostor".to_string(),
+            heartbeat_ms: 200,
+            ..Default::default()
+        })),
+    })
+    .await?;
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    if let Some(t) = token {
+        request
+            .metadata_mut()
+            .insert("x-pan-agent-token", t.parse()?);
+    }
+    Ok(client.session(request).await.map(|_| ()))
+}
+
+/// `blade-agent token`: the token the provisioning system installs.
+fn mint_agent_token(cluster: &Cluster, blade: &str) -> Result<String> {
+    let key = cluster.dir().join("m1").join("agent.key");
+    let out = std::process::Command::new(pan_tests::binary("blade-agent"))
+        .arg("token")
+        .arg("--agent-key-file")
+        .arg(&key)
+        .args(["--blade", blade])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "blade-agent token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_blades_own_token_opens_an_agent_stream_for_it() -> Result<()> {
+    let cluster = Cluster::start(1, &["--boot-timeout-s", "30"]).await?;
+    let addr = cluster.addr(1);
+    let rack = Hwsim::start(1, Some(&addr), &["--boot-delay-ms", "100"])?;
+    let pw = password_file(&cluster)?;
+    ok(&discover(&addr, &rack, &pw, false, &[])?)?;
+    ok(&panctl(&addr, &["partition", "create", "acme"])?)?;
+    ok(&panctl(
+        &addr,
+        &["server", "create", "s1", "--partition", "acme"],
+    )?)?;
+    // Running means the rack's agent, holding its blade's token, applied
+    // the identity.
+    let started = panctl_json(
+        &addr,
+        &[
+            "server",
+            "start",
+            "s1",
+            "--partition",
+            "acme",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    assert_eq!(started["state"], "running", "{started}");
+    let blade = started["blade"].as_str().context("blade")?.to_string();
+
+    // Anyone else speaking for that blade is refused, and changes nothing.
+    let other = mint_agent_token(&cluster, "blade-999")?;
+    for token in [None, Some(other.as_str())] {
+        let refused = open_agent_stream(&addr, &blade, token)
+            .await?
+            .expect_err("an impostor agent");
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+        assert!(refused.message().contains(&blade), "{refused:?}");
+    }
+    let after = panctl_json(&addr, &["server", "show", "s1", "--partition", "acme"])?;
+    assert_eq!(after["state"], "running", "{after}");
+    assert!(!after["agent"].is_null(), "{after}");
+
+    // The token minted for the blade is the one its agent holds.
+    let own = mint_agent_token(&cluster, &blade)?;
+    assert!(own.starts_with("pana_"), "{own}");
+    open_agent_stream(&addr, &blade, Some(&own))
+        .await?
+        .map_err(|s| anyhow::anyhow!("the blade's own token was refused: {s:?}"))?;
+    Ok(())
+}

@@ -8,7 +8,7 @@
 //! forever: [`server`] wraps the shutdown future to do that.
 
 use super::registry::{Admitted, AgentRegistry, SessionId};
-use blade_agent::{Hello, Report};
+use blade_agent::{AgentKey, Hello, Report};
 use pan_api::v1 as pb;
 use pan_api::v1::agent_server::{Agent, AgentServer};
 use pb::agent_message::Body;
@@ -40,6 +40,8 @@ fn silence_limit(heartbeat: Duration) -> Duration {
 /// The `pan.v1.Agent` service of one server.
 pub struct AgentService {
     registry: AgentRegistry,
+    /// Checks that an agent holds the token of the blade its Hello names.
+    key: AgentKey,
     /// True once the server is shutting down.
     stopping: watch::Receiver<bool>,
 }
@@ -49,10 +51,15 @@ pub struct AgentService {
 /// future to tonic's `serve_with_*shutdown`.
 pub fn server(
     registry: AgentRegistry,
+    key: AgentKey,
     shutdown: impl Future<Output = ()> + Send,
 ) -> (AgentServer<AgentService>, impl Future<Output = ()> + Send) {
     let (stop, stopping) = watch::channel(false);
-    let service = AgentServer::new(AgentService { registry, stopping });
+    let service = AgentServer::new(AgentService {
+        registry,
+        key,
+        stopping,
+    });
     let shutdown = async move {
         shutdown.await;
         stop.send_replace(true);
@@ -74,6 +81,11 @@ impl Agent for AgentService {
             ));
         }
         let peer = request.remote_addr();
+        let token = request
+            .metadata()
+            .get(blade_agent::credential::TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
             Err(_) => {
@@ -99,6 +111,22 @@ impl Agent for AgentService {
         let hello = Hello::try_from(hello)
             .map_err(|e| Status::invalid_argument(format!("invalid Hello: {e}")))?;
         let blade = hello.blade.clone();
+        if !token
+            .as_deref()
+            .is_some_and(|t| self.key.verifies(&blade, t))
+        {
+            tracing::warn!(%blade, ?peer, presented = token.is_some(), "agent refused: no valid agent token for the blade it names");
+            return Err(Status::unauthenticated(format!(
+                "an agent for blade '{blade}' must present that blade's agent token \
+                 ({}; mint it with `blade-agent token --agent-key-file AGENT_KEY --blade {blade}` \
+                 and pass it with --token-file)",
+                if token.is_some() {
+                    "the one presented is not it"
+                } else {
+                    "none was presented"
+                }
+            )));
+        }
         let silence = silence_limit(hello.heartbeat);
         match self.registry.admit(hello, peer) {
             Admitted::Redirect { leader } => {

@@ -23,6 +23,11 @@ const DEADLINE: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_millis(50);
 const BLADE: &str = "blade-1";
 
+/// The agent key of these tests' fabric.
+fn agent_key() -> blade_agent::AgentKey {
+    blade_agent::AgentKey::derive(b"agent tests")
+}
+
 /// A manager process reduced to its Agent service.
 struct Manager {
     registry: AgentRegistry,
@@ -36,7 +41,7 @@ impl Manager {
         let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let (service, shutdown) = server(registry.clone(), async {
+        let (service, shutdown) = server(registry.clone(), agent_key(), async {
             let _ = stopped.await;
         });
         let task = tokio::spawn(
@@ -122,6 +127,7 @@ fn spawn_agent_with(
     };
     config.connect_timeout = Duration::from_secs(2);
     config.jitter_seed = Some(7);
+    config.token = Some(agent_key().token_for(BLADE));
     Agent::new(config, host).expect("valid config").spawn()
 }
 
@@ -516,6 +522,17 @@ async fn streams_must_open_with_hello_and_silent_ones_are_ended() {
         .await
         .expect("connect");
     let message = |body| pb::AgentMessage { body: Some(body) };
+    let with_token = |rx, token: Option<&str>| {
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        if let Some(t) = token {
+            request.metadata_mut().insert(
+                blade_agent::credential::TOKEN_HEADER,
+                t.parse().expect("ascii"),
+            );
+        }
+        request
+    };
+    let token = agent_key().token_for(BLADE);
 
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(message(pb::agent_message::Body::Heartbeat(
@@ -524,7 +541,7 @@ async fn streams_must_open_with_hello_and_silent_ones_are_ended() {
     .await
     .unwrap();
     let status = client
-        .session(ReceiverStream::new(rx))
+        .session(with_token(rx, Some(token.expose())))
         .await
         .expect_err("a stream without Hello is refused");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
@@ -539,11 +556,26 @@ async fn streams_must_open_with_hello_and_silent_ones_are_ended() {
         applied: None,
         heartbeat: Duration::from_millis(20),
     };
+    // Without the blade's token, or with another blade's, nothing opens.
+    let other = agent_key().token_for("blade-2");
+    for presented in [None, Some(other.expose()), Some("pana_garbage")] {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(message(pb::agent_message::Body::Hello((&hello).into())))
+            .await
+            .unwrap();
+        let status = client
+            .session(with_token(rx, presented))
+            .await
+            .expect_err("an agent without its blade's token");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+        assert!(status.message().contains("blade-1"), "{status:?}");
+        assert!(manager.registry.get(BLADE).is_none());
+    }
     tx.send(message(pb::agent_message::Body::Hello((&hello).into())))
         .await
         .unwrap();
     let mut inbound = client
-        .session(ReceiverStream::new(rx))
+        .session(with_token(rx, Some(token.expose())))
         .await
         .expect("Hello accepted")
         .into_inner();

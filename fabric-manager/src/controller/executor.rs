@@ -395,6 +395,16 @@ impl Controller {
         }
         let burned_in: Vec<String> = work.blade_macs.iter().map(|m| m.to_lowercase()).collect();
         let mut agents = self.agents.snapshot();
+        // An agent that speaks for an enrolled blade (its token says which)
+        // is that blade's, whatever MACs it reports: MACs are easy to fake.
+        let enrolled = self.node.state_machine().read(|s| {
+            agents
+                .iter()
+                .filter(|a| s.blade_exists(&a.blade))
+                .map(|a| a.blade.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+        });
+        agents.retain(|a| !enrolled.contains(&a.blade));
         // Connected agents first: a stale entry must not shadow a live one.
         agents.sort_by_key(|a| !a.connected);
         agents

@@ -58,8 +58,10 @@ pub async fn serve(
     let fabric = tonic::service::interceptor::InterceptedService::new(fabric, move |req| {
         auth::authenticate(&auth_node, req)
     });
-    // Member-to-member calls must carry the cluster key.
+    // Member-to-member calls must carry the cluster key; agents, their
+    // blade's token under the agent key derived from it.
     let key = node.cluster_key().clone();
+    let key_for_agents = key.agent_key();
     let raft = RaftServer::new(raft::RaftService::new(node))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -67,7 +69,7 @@ pub async fn serve(
         crate::cluster_key::check(&key, req)
     });
     // Agent streams never end by themselves: the wrapped shutdown ends them.
-    let (agent, shutdown) = crate::agent::server(agents, shutdown);
+    let (agent, shutdown) = crate::agent::server(agents, key_for_agents, shutdown);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
