@@ -15,7 +15,7 @@ use san::runner::{CommandOutput, CommandRunner, CommandSpec, ProcessRunner, RunE
 use san::volume::VolumeStore;
 use san::{Error, ImageName, Size, SnapshotName, VolumeName};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 // ---- volumes with the real qemu-img ---------------------------------------
@@ -127,6 +127,33 @@ async fn clone_resize_snapshot_restore_delete_with_real_qemu_img() {
         store.delete(&vol),
         Err(Error::VolumeNotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_store_under_a_relative_root_makes_clones_that_find_their_image() {
+    if !qemu_img_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The same directory, spelled relative to the current one.
+    let cwd = std::env::current_dir().unwrap();
+    let mut relative = PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        relative.push("..");
+    }
+    relative.push(dir.path().strip_prefix("/").unwrap());
+    let store = VolumeStore::new(&relative);
+    assert!(store.root().is_absolute(), "{}", store.root().display());
+
+    let golden = ImageName::new("debian-13").unwrap();
+    let vol = VolumeName::new("web-01").unwrap();
+    store
+        .create_image(&golden, Size::parse("1M").unwrap())
+        .await
+        .unwrap();
+    assert!(qemu_io(&store.image_path(&golden), "write -P 0x33 0 4k"));
+    let path = store.clone_image(&vol, &golden, None).await.unwrap();
+    assert!(qemu_io(&path, "read -P 0x33 0 4k"));
 }
 
 #[tokio::test]

@@ -55,9 +55,14 @@ impl VolumeStore {
     }
 
     /// A store whose commands go through `runner` (a fake in unit tests).
+    /// A relative `root` is made absolute (against the current directory):
+    /// qemu-img resolves a clone's relative backing file against the
+    /// clone's own directory, and the nvmet tree's device paths are read by
+    /// other processes.
     pub fn with_runner(root: impl Into<PathBuf>, runner: Arc<dyn CommandRunner>) -> Self {
+        let root = root.into();
         VolumeStore {
-            root: root.into(),
+            root: std::path::absolute(&root).unwrap_or(root),
             qemu_img: "qemu-img".to_string(),
             runner,
         }
