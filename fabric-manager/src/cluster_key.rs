@@ -39,6 +39,25 @@ impl std::fmt::Debug for ClusterKey {
     }
 }
 
+/// What [`ClusterKey::load`] may do besides reading the kept key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRules {
+    /// Make a new key when none is kept or given (a member that does not
+    /// join: the first of a new cluster).
+    pub may_create: bool,
+    /// Replace the kept key with a different given one (a member with no
+    /// raft history yet: a joiner that was given a wrong key and never got
+    /// in).
+    pub may_replace: bool,
+}
+
+/// A loaded key, and whether it was just made.
+#[derive(Debug)]
+pub struct Loaded {
+    pub key: ClusterKey,
+    pub created: bool,
+}
+
 /// Why a cluster key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -112,13 +131,14 @@ impl ClusterKey {
     }
 
     /// The key of the member whose data directory is `data_dir`: the one
-    /// kept there; else the one in `given` (kept from now on); else, for
-    /// the first member of a new cluster (`may_create`), a new one.
+    /// kept there (or the one in `given`, if it differs and `rules` allow
+    /// replacing it); else the one in `given` (kept from now on); else, if
+    /// `rules` allow, a new one.
     pub fn load(
         data_dir: &Path,
         given: Option<&Path>,
-        may_create: bool,
-    ) -> Result<ClusterKey, KeyError> {
+        rules: KeyRules,
+    ) -> Result<Loaded, KeyError> {
         let kept_path = data_dir.join(FILE);
         let kept = match std::fs::read_to_string(&kept_path) {
             Ok(text) => Some(read(&kept_path, &text)?),
@@ -142,19 +162,24 @@ impl ClusterKey {
                 Some(read(path, &text)?)
             }
         };
-        let key = match (kept, given_key) {
-            (Some(kept), Some(given_key)) => {
-                if !kept.matches(given_key.text.as_bytes()) {
-                    return Err(KeyError::Mismatch {
-                        data_dir: data_dir.to_path_buf(),
-                        given: given.expect("read above").to_path_buf(),
-                    });
-                }
-                return Ok(kept);
+        let kept_as_is = |key| Loaded {
+            key,
+            created: false,
+        };
+        let (key, created) = match (kept, given_key) {
+            (Some(kept), Some(given_key)) if kept.matches(given_key.text.as_bytes()) => {
+                return Ok(kept_as_is(kept));
             }
-            (Some(kept), None) => return Ok(kept),
-            (None, Some(given_key)) => given_key,
-            (None, None) if may_create => ClusterKey::generate(),
+            (Some(_), Some(given_key)) if rules.may_replace => (given_key, false),
+            (Some(_), Some(_)) => {
+                return Err(KeyError::Mismatch {
+                    data_dir: data_dir.to_path_buf(),
+                    given: given.map(Path::to_path_buf).unwrap_or_default(),
+                });
+            }
+            (Some(kept), None) => return Ok(kept_as_is(kept)),
+            (None, Some(given_key)) => (given_key, false),
+            (None, None) if rules.may_create => (ClusterKey::generate(), true),
             (None, None) => return Err(KeyError::Missing),
         };
         crate::secret_file::write(&kept_path, &key.text).map_err(|source| KeyError::Io {
@@ -162,7 +187,7 @@ impl ClusterKey {
             path: kept_path,
             source,
         })?;
-        Ok(key)
+        Ok(Loaded { key, created })
     }
 
     /// Writes the agent key next to the cluster key, unless it is there.
@@ -246,38 +271,60 @@ mod tests {
     #[test]
     fn the_first_member_makes_the_key_a_joiner_is_given_it_and_both_keep_it() {
         let first = tempfile::tempdir().expect("tempdir");
-        let key = ClusterKey::load(first.path(), None, true).expect("made");
+        let first_member = KeyRules {
+            may_create: true,
+            may_replace: false,
+        };
+        let joiner_rules = KeyRules {
+            may_create: false,
+            may_replace: false,
+        };
+        let loaded = ClusterKey::load(first.path(), None, first_member).expect("made");
+        assert!(loaded.created);
+        let key = loaded.key;
         let kept = first.path().join(FILE);
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&kept).expect("kept").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let again = ClusterKey::load(first.path(), None, true).expect("kept");
+        let again = ClusterKey::load(first.path(), None, first_member).expect("kept");
+        assert!(!again.created);
         assert!(
-            key.matches(again.text.as_bytes()),
+            key.matches(again.key.text.as_bytes()),
             "a restart keeps the key"
         );
 
         let joiner = tempfile::tempdir().expect("tempdir");
         assert!(matches!(
-            ClusterKey::load(joiner.path(), None, false),
+            ClusterKey::load(joiner.path(), None, joiner_rules),
             Err(KeyError::Missing)
         ));
-        let given = ClusterKey::load(joiner.path(), Some(&kept), false).expect("given");
-        assert!(key.matches(given.text.as_bytes()));
-        let restarted = ClusterKey::load(joiner.path(), None, false).expect("kept copy");
-        assert!(key.matches(restarted.text.as_bytes()));
+        let given = ClusterKey::load(joiner.path(), Some(&kept), joiner_rules).expect("given");
+        assert!(key.matches(given.key.text.as_bytes()));
+        let restarted = ClusterKey::load(joiner.path(), None, joiner_rules).expect("kept copy");
+        assert!(key.matches(restarted.key.text.as_bytes()));
 
+        // A member with history keeps its cluster's key against another.
         let other = tempfile::tempdir().expect("tempdir");
-        ClusterKey::load(other.path(), None, true).expect("another cluster");
-        let err = ClusterKey::load(joiner.path(), Some(&other.path().join(FILE)), false)
+        ClusterKey::load(other.path(), None, first_member).expect("another cluster");
+        let other_key = other.path().join(FILE);
+        let err = ClusterKey::load(joiner.path(), Some(&other_key), joiner_rules)
             .expect_err("another cluster's key");
         assert!(matches!(err, KeyError::Mismatch { .. }), "{err}");
+        // One that never got in may take the right key after a wrong one.
+        let fresh = KeyRules {
+            may_create: false,
+            may_replace: true,
+        };
+        let replaced = ClusterKey::load(joiner.path(), Some(&other_key), fresh).expect("replaced");
+        assert!(!key.matches(replaced.key.text.as_bytes()));
+        let kept_now = ClusterKey::load(joiner.path(), None, joiner_rules).expect("kept");
+        assert!(replaced.key.matches(kept_now.key.text.as_bytes()));
 
         let bad = joiner.path().join("bad.key");
         std::fs::write(&bad, "not a key").expect("write");
-        let err = ClusterKey::load(other.path(), Some(&bad), false).expect_err("malformed");
+        let err = ClusterKey::load(other.path(), Some(&bad), joiner_rules).expect_err("malformed");
         assert!(err.to_string().contains("bad.key"), "{err}");
     }
 }

@@ -8,7 +8,7 @@
 //! linearizable: the leader confirms its leadership, a follower asks the
 //! leader for a read index and waits until it has applied that far.
 
-use crate::cluster_key::ClusterKey;
+use crate::cluster_key::{ClusterKey, KeyRules};
 use crate::error::{Error, WriteError};
 use crate::network::{Network, Peers, decode, encode};
 use crate::raft_types::{NodeId, Raft};
@@ -134,13 +134,38 @@ impl Node {
     /// [`Node::join`] after that.
     pub async fn start(config: NodeConfig) -> Result<Node, Error> {
         check_node_id(&config)?;
+        let (mut log_store, sm) = store::open(&config.data_dir)?;
+        // A member with raft history belongs to a cluster already: its key
+        // is settled (a wrong one given to a joiner that never got in may
+        // still be replaced).
+        let has_history = {
+            use openraft::storage::RaftLogStorage as _;
+            let unreadable = |e: openraft::StorageError<NodeId>| WriteError::Raft {
+                node: config.id,
+                detail: format!("reading the log state: {e}"),
+            };
+            let state = log_store.get_log_state().await.map_err(unreadable)?;
+            let vote = log_store.read_vote().await.map_err(unreadable)?;
+            state.last_log_id.is_some() || state.last_purged_log_id.is_some() || vote.is_some()
+        };
         let cluster_key = ClusterKey::load(
             &config.data_dir,
             config.cluster_key_file.as_deref(),
-            !config.joining,
+            KeyRules {
+                may_create: !config.joining,
+                may_replace: !has_history,
+            },
         )?;
+        if cluster_key.created && has_history {
+            tracing::warn!(
+                data_dir = %config.data_dir.display(),
+                "made a new cluster key for a data directory that already holds cluster state \
+                 (it had no cluster.key); if this member belongs to a cluster of several, \
+                 stop it and start it with --cluster-key-file holding another member's cluster.key"
+            );
+        }
+        let cluster_key = cluster_key.key;
         cluster_key.write_agent_key(&config.data_dir)?;
-        let (log_store, sm) = store::open(&config.data_dir)?;
         let peers = Peers::new(config.peer_tls.clone(), &cluster_key);
         let network = Network {
             peers: peers.clone(),
@@ -755,6 +780,16 @@ async fn call_leader<T: serde::de::DeserializeOwned>(
     let reply = reply.map_err(|status| {
         if is_connect_failure(&status) {
             unreachable(status.message().to_string())
+        } else if status.code() == tonic::Code::Unauthenticated {
+            // Refused before it was read: nothing was applied.
+            WriteError::Raft {
+                node: leader,
+                detail: format!(
+                    "the leader refused this member's cluster key ({}); give this member \
+                     the cluster's key (cluster.key) and restart it",
+                    status.message()
+                ),
+            }
         } else {
             WriteError::OutcomeUnknown {
                 leader,
@@ -797,12 +832,7 @@ fn is_connect_failure(status: &tonic::Status) -> bool {
 /// Packs queued proposals into log entries and commits them, keeping at
 /// most [`MAX_IN_FLIGHT`] entries in flight.
 async fn run_proposer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Proposal>) {
-    let in_flight = Arc::new(Semaphore::new(
-        std::env::var("PAN_XP_IN_FLIGHT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(MAX_IN_FLIGHT),
-    ));
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;

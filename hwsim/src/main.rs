@@ -305,6 +305,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
+    if args.manager.is_some() && agent_key.is_none() {
+        tracing::warn!(
+            "--manager without --agent-key-file: the blades' agents present no agent token, and \
+             a PAN manager refuses them; pass agent.key from the manager's data directory"
+        );
+    }
     let os: Option<Arc<dyn BladeOs>> = args.manager.as_ref().map(|_| {
         Arc::new(AgentOs {
             heartbeat: Duration::from_millis(args.agent_heartbeat_ms),

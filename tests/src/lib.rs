@@ -612,7 +612,12 @@ impl Hwsim {
         if let Some(m) = manager {
             cmd.args(["--manager", m]);
             // Written by the manager before it serves.
-            if let Some(key) = agent_key_for(m).filter(|k| k.exists()) {
+            if let Some(key) = agent_key_for(m) {
+                anyhow::ensure!(
+                    key.exists(),
+                    "the manager at {m} has not written its agent key {} yet; start hwsim once it serves",
+                    key.display()
+                );
                 cmd.arg("--agent-key-file").arg(key);
             }
         }

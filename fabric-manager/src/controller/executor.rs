@@ -34,6 +34,31 @@ const LOG_WINDOW: usize = 16;
 /// How often the BMC's health is read while waiting for a blade to boot.
 const BOOT_HEALTH_POLL: Duration = Duration::from_millis(500);
 
+/// The agent of `blade` found by its burned-in MACs among `agents` (for an
+/// agent that goes by another name), else `blade` itself. An agent named
+/// for an enrolled blade (its token says which) is that blade's, whatever
+/// MACs it reports: MACs are easy to fake. Connected agents come first, so
+/// a stale entry never shadows a live one.
+fn agent_by_macs(
+    blade: &str,
+    blade_macs: &[String],
+    mut agents: Vec<crate::agent::AgentView>,
+    enrolled: impl Fn(&str) -> bool,
+) -> String {
+    let burned_in: Vec<String> = blade_macs.iter().map(|m| m.to_lowercase()).collect();
+    agents.retain(|a| !enrolled(&a.blade));
+    agents.sort_by_key(|a| !a.connected);
+    agents
+        .into_iter()
+        .find(|a| {
+            a.facts
+                .interfaces
+                .iter()
+                .any(|i| burned_in.contains(&i.mac.to_string().to_lowercase()))
+        })
+        .map_or_else(|| blade.to_string(), |a| a.blade)
+}
+
 /// The boot override that makes a blade boot the server's volume: a UEFI
 /// target naming the volume's NVMe/TCP subsystem and the identity's host
 /// NQN (what an NVMe-oF boot firmware table carries), or network boot when
@@ -393,29 +418,12 @@ impl Controller {
         if self.agents.get(&work.blade).is_some() {
             return work.blade.clone();
         }
-        let burned_in: Vec<String> = work.blade_macs.iter().map(|m| m.to_lowercase()).collect();
-        let mut agents = self.agents.snapshot();
-        // An agent that speaks for an enrolled blade (its token says which)
-        // is that blade's, whatever MACs it reports: MACs are easy to fake.
-        let enrolled = self.node.state_machine().read(|s| {
-            agents
-                .iter()
-                .filter(|a| s.blade_exists(&a.blade))
-                .map(|a| a.blade.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-        });
-        agents.retain(|a| !enrolled.contains(&a.blade));
-        // Connected agents first: a stale entry must not shadow a live one.
-        agents.sort_by_key(|a| !a.connected);
-        agents
-            .into_iter()
-            .find(|a| {
-                a.facts
-                    .interfaces
-                    .iter()
-                    .any(|i| burned_in.contains(&i.mac.to_string().to_lowercase()))
+        let agents = self.agents.snapshot();
+        self.node.state_machine().read(|s| {
+            agent_by_macs(&work.blade, &work.blade_macs, agents, |name| {
+                s.blade_exists(name)
             })
-            .map_or_else(|| work.blade.clone(), |a| a.blade)
+        })
     }
 
     /// Powers a blade off and reads it back as Off: gracefully first when
@@ -569,5 +577,44 @@ mod tests {
         let mut w = work(None);
         w.identity.macs[0] = "zz".into();
         assert!(desired_identity(&w, 1, None).unwrap_err().contains("zz"));
+    }
+
+    #[test]
+    fn only_agents_not_named_for_an_enrolled_blade_are_matched_by_macs() {
+        use blade_agent::{Hello, HostFacts, InterfaceFacts, Mac};
+        let agents = crate::agent::AgentRegistry::new();
+        let mac = Mac([0x52, 0x54, 0, 0, 0, 7]);
+        for name in ["blade-3", "host-7"] {
+            // Both claim blade-7's burned-in MAC.
+            let _ = agents.admit(
+                Hello {
+                    blade: name.into(),
+                    agent_version: "test".into(),
+                    facts: HostFacts {
+                        hostname: name.into(),
+                        interfaces: vec![InterfaceFacts {
+                            name: "eth0".into(),
+                            mac,
+                        }],
+                    },
+                    applied: None,
+                    heartbeat: Duration::from_millis(200),
+                },
+                None,
+            );
+        }
+        let macs = [mac.to_string().to_uppercase()];
+        let enrolled = |name: &str| ["blade-3", "blade-7"].contains(&name);
+        assert_eq!(
+            agent_by_macs("blade-7", &macs, agents.snapshot(), enrolled),
+            "host-7",
+            "blade-3's agent speaks for blade-3 only"
+        );
+        let all_enrolled = |name: &str| name != "nobody";
+        assert_eq!(
+            agent_by_macs("blade-7", &macs, agents.snapshot(), all_enrolled),
+            "blade-7",
+            "no agent for it: its own name"
+        );
     }
 }

@@ -390,8 +390,7 @@ impl State {
     /// spare for `server`: the lowest priority first, then the best fit.
     fn choose_victim(&self, server: ServerId) -> Option<(ServerId, BladeId)> {
         let me = &self.servers[&server];
-        self.servers
-            .values()
+        self.placed_servers()
             .filter(|v| {
                 v.id != server
                     && v.state == ServerState::Running
@@ -406,6 +405,11 @@ impl State {
                     return None;
                 }
                 if blade.health == super::Health::Critical {
+                    return None;
+                }
+                // A dedicated pool's blade is never freed for another
+                // partition, nor an owner's server put on a shared one.
+                if self.dedication_conflict(blade, me.partition).is_some() {
                     return None;
                 }
                 let facts = blade.facts.as_ref()?;

@@ -474,3 +474,74 @@ fn a_bad_failback_window_is_refused_with_an_example() {
     let err = refused(&mut state, create);
     assert!(err.to_string().contains("0 2 * * *"), "{err}");
 }
+
+#[test]
+fn preemption_never_frees_a_dedicated_blade_for_another_partition() {
+    let mut state = with_partitions(&[ACME, "other"]);
+    ok(
+        &mut state,
+        Command::CreatePool {
+            name: "gold".into(),
+            qualification: Qualification::default(),
+        },
+    );
+    ok(&mut state, blade("g1", 1, Some("gold")));
+    ok(&mut state, blade("s1", 2, None));
+    ok(
+        &mut state,
+        Command::SetQuota {
+            partition: ACME.into(),
+            quota: partitions::Quota {
+                dedicated_pool: Some("gold".into()),
+                ..partitions::Quota::default()
+            },
+        },
+    );
+    ok(&mut state, server("batch", 1, None));
+    run_on(&mut state, "batch", "g1");
+    ok(
+        &mut state,
+        Command::CreateServer {
+            name: "db".into(),
+            partition: "other".into(),
+            nics: 1,
+            identity_pool: None,
+            boot_volume: None,
+            requirements: Qualification::default(),
+            networks: Vec::new(),
+            volumes: Vec::new(),
+            priority: 9,
+            failover_pool: None,
+            preempt: true,
+            failback_window: None,
+        },
+    );
+    ok(
+        &mut state,
+        Command::StartServer {
+            name: "db".into(),
+            partition: "other".into(),
+            blade: None,
+        },
+    );
+    assert_eq!(
+        state.server("other", "db").unwrap().blade.as_deref(),
+        Some("s1")
+    );
+    let g = state.server("other", "db").unwrap().generation;
+    ok(
+        &mut state,
+        Command::ServerRunning {
+            name: "db".into(),
+            partition: "other".into(),
+            generation: g,
+        },
+    );
+    ok(&mut state, suspect("s1"));
+    ok(&mut state, fenced("s1"));
+    // acme's lower-priority server on its own pool is not a victim.
+    let applied = tests::run(&mut state, Command::TakeOver);
+    assert_eq!(applied.events[0].kind, "alert.no_spare");
+    assert_eq!(state.server(ACME, "batch").unwrap().state, "running");
+    assert_eq!(placed_on(&state, "batch").as_deref(), Some("g1"));
+}

@@ -1512,12 +1512,12 @@ impl State {
             .collect())
     }
 
-    /// One blade by name.
     /// Whether a blade of this name is enrolled.
     pub fn blade_exists(&self, name: &str) -> bool {
         self.index.blade_by_name.contains_key(name)
     }
 
+    /// One blade by name.
     pub fn blade(&self, name: &str) -> Result<BladeView, StateError> {
         Ok(self.blade_view(self.blade_id(name)?))
     }
