@@ -54,6 +54,19 @@ pub enum Error {
     #[error("membership change refused: {reason}")]
     Membership { reason: String },
 
+    /// A membership change that can never succeed as asked: the id or the
+    /// address already belongs to another member.
+    #[error("membership change refused: {reason}")]
+    MemberConflict { reason: String },
+
+    /// The cluster refused to let this member join; retrying cannot help.
+    #[error("the member at {via} refused to let this one join: {reason}")]
+    JoinRefused { via: String, reason: String },
+
+    /// The leader's answer to a request this member forwarded, as it was.
+    #[error("{}", .0.message())]
+    Leader(tonic::Status),
+
     #[error("invalid request: {reason}")]
     InvalidRequest { reason: String },
 
@@ -85,6 +98,9 @@ impl From<Error> for tonic::Status {
             Error::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
             Error::ClusterKey(_) => tonic::Status::failed_precondition(message),
             Error::Membership { .. } => tonic::Status::failed_precondition(message),
+            Error::MemberConflict { .. } => tonic::Status::already_exists(message),
+            Error::JoinRefused { .. } => tonic::Status::failed_precondition(message),
+            Error::Leader(status) => status,
             Error::Write(e) => match e {
                 WriteError::NoLeader
                 | WriteError::LeaderUnreachable { .. }

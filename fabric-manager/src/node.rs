@@ -268,18 +268,19 @@ impl Node {
                     .await
                 {
                     Ok(_) => Ok(Ok(())),
-                    Err(s) if s.code() == tonic::Code::Unauthenticated => Err(Error::Membership {
-                        reason: format!(
-                            "the member at {via} refused to let this one join: {}",
-                            s.message()
-                        ),
-                    }),
-                    Err(s) if s.code() == tonic::Code::InvalidArgument => Err(Error::Membership {
-                        reason: format!(
-                            "the member at {via} refused this member's id or address: {}",
-                            s.message()
-                        ),
-                    }),
+                    Err(s)
+                        if matches!(
+                            s.code(),
+                            tonic::Code::Unauthenticated
+                                | tonic::Code::InvalidArgument
+                                | tonic::Code::AlreadyExists
+                        ) =>
+                    {
+                        Err(Error::JoinRefused {
+                            via: via.clone(),
+                            reason: s.message().to_string(),
+                        })
+                    }
                     Err(s) => Ok(Err(s.message().to_string())),
                 }
             }
@@ -499,11 +500,7 @@ impl Node {
                     Err(s) if s.code() == tonic::Code::Unavailable => {
                         tracing::debug!(leader = leader_id, error = %s.message(), "join forward failed; retrying");
                     }
-                    Err(s) => {
-                        return Err(Error::Membership {
-                            reason: s.message().to_string(),
-                        });
-                    }
+                    Err(s) => return Err(Error::Leader(s)),
                 }
             }
             if Instant::now() >= deadline {
@@ -525,7 +522,7 @@ impl Node {
             .nodes()
             .find(|(other, node)| **other != id && node.addr == addr)
         {
-            return Err(Error::Membership {
+            return Err(Error::MemberConflict {
                 reason: format!(
                     "{addr} is already the address of member {other}; one process must not \
                      count twice towards the quorum"
@@ -539,7 +536,7 @@ impl Node {
         let is_voter = membership.membership().voter_ids().any(|v| v == id);
         match existing {
             Some(a) if a != addr => {
-                return Err(Error::Membership {
+                return Err(Error::MemberConflict {
                     reason: format!(
                         "member {id} is already in the cluster at {a}; remove it first \
                          (`panctl cluster remove-member {id}`) to give it a new address"

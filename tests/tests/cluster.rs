@@ -339,3 +339,27 @@ async fn only_processes_holding_the_cluster_key_are_members() -> Result<()> {
     assert_eq!(status.members.len(), 1, "{status:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_whose_id_is_taken_stops_and_says_why() -> Result<()> {
+    let cluster = Cluster::start(2, &[]).await?;
+    let key = cluster.cluster_key_file().to_string_lossy().into_owned();
+    // Node id 2 is already a member, at another address.
+    let out = wait_exit(
+        start_joiner(
+            &cluster.dir().join("impostor"),
+            &cluster.addr(1),
+            &["--cluster-key-file", &key],
+        )?,
+        Duration::from_secs(30),
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("member 2 is already in the cluster at"),
+        "{err}"
+    );
+    let status = cluster.status(1).await?;
+    assert_eq!(status.members.len(), 2, "{status:?}");
+    Ok(())
+}
