@@ -15,8 +15,10 @@
 //! stream; the manager checks it against the blade the Hello names.
 
 use hmac::{Hmac, Mac as _};
+use partitions::hex;
 use sha2::Sha256;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Metadata carrying an agent's token.
 pub const TOKEN_HEADER: &str = "x-pan-agent-token";
@@ -58,28 +60,48 @@ impl fmt::Debug for AgentToken {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// Decodes the 32-byte hex part of a key or token.
 fn unhex(what: &'static str, text: &str) -> Result<[u8; LEN], MalformedCredential> {
     let bad = |reason| MalformedCredential { what, reason };
     if text.len() != 2 * LEN {
         return Err(bad("it has the wrong length"));
     }
     let mut out = [0u8; LEN];
-    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
-            _ => return Err(bad("it has characters that are not lowercase hex")),
-        }
+    if !partitions::unhex(text, &mut out) {
+        return Err(bad("it has characters that are not lowercase hex"));
     }
     Ok(out)
+}
+
+/// Why a credential file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialFileError {
+    // The causes are in the messages (not `source`s), so a chain prints
+    // each once.
+    #[error("cannot read {}: {error}; check the path and that this user may read it", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", path.display())]
+    Malformed {
+        path: PathBuf,
+        error: MalformedCredential,
+    },
+}
+
+fn read_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, MalformedCredential>,
+) -> Result<T, CredentialFileError> {
+    let text = std::fs::read_to_string(path).map_err(|error| CredentialFileError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse(&text).map_err(|error| CredentialFileError::Malformed {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 fn mac(key: &[u8], message: &[u8]) -> HmacSha256 {
@@ -110,6 +132,11 @@ impl AgentKey {
                 reason: "it does not start with panak_",
             })?;
         unhex("agent key", hex).map(AgentKey)
+    }
+
+    /// Reads a key file (`agent.key`).
+    pub fn from_file(path: &Path) -> Result<AgentKey, CredentialFileError> {
+        read_file(path, AgentKey::parse)
     }
 
     /// The key's text, for its file.
@@ -153,6 +180,11 @@ impl AgentToken {
         })?;
         unhex("agent token", hex)?;
         Ok(AgentToken(text.to_string()))
+    }
+
+    /// Reads a token file.
+    pub fn from_file(path: &Path) -> Result<AgentToken, CredentialFileError> {
+        read_file(path, AgentToken::parse)
     }
 
     /// The token's text, as sent and as written to a token file.

@@ -65,16 +65,6 @@ enum Cmd {
     },
 }
 
-/// Reads a credential file, or says which file and why not.
-fn read_credential<T, E: std::fmt::Display>(
-    path: &std::path::Path,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 fn fail(message: &str) -> ! {
     eprintln!("blade-agent: error: {message}");
     std::process::exit(2);
@@ -95,9 +85,9 @@ async fn main() {
         blade,
     }) = args.command
     {
-        match read_credential(&agent_key_file, AgentKey::parse) {
+        match AgentKey::from_file(&agent_key_file) {
             Ok(key) => println!("{}", key.token_for(&blade).expose()),
-            Err(e) => fail(&e),
+            Err(e) => fail(&e.to_string()),
         }
         return;
     }
@@ -106,9 +96,9 @@ async fn main() {
     };
     let mut config = AgentConfig::new(blade, args.manager);
     if let Some(path) = &args.token_file {
-        match read_credential(path, AgentToken::parse) {
+        match AgentToken::from_file(path) {
             Ok(token) => config.token = Some(token),
-            Err(e) => fail(&e),
+            Err(e) => fail(&e.to_string()),
         }
     }
     config.heartbeat = Duration::from_millis(args.heartbeat_ms);

@@ -89,9 +89,8 @@ impl ClusterKey {
     pub fn generate() -> ClusterKey {
         let mut bytes = [0u8; KEY_BYTES];
         rand::fill(&mut bytes);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         ClusterKey {
-            text: format!("{PREFIX}{hex}"),
+            text: format!("{PREFIX}{}", partitions::hex(&bytes)),
         }
     }
 
@@ -104,7 +103,7 @@ impl ClusterKey {
         if hex.len() != 2 * KEY_BYTES {
             return Err("it has the wrong length");
         }
-        if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !partitions::unhex(hex, &mut [0u8; KEY_BYTES]) {
             return Err("it has characters that are not lowercase hex");
         }
         Ok(ClusterKey {

@@ -290,21 +290,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let agent_key = match &args.agent_key_file {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "cannot read the agent key {}; pass agent.key from a manager's data directory",
-                    path.display()
-                )
-            })?;
-            Some(
-                blade_agent::AgentKey::parse(&text)
-                    .with_context(|| format!("--agent-key-file {}", path.display()))?,
-            )
-        }
-    };
+    let agent_key = args
+        .agent_key_file
+        .as_deref()
+        .map(blade_agent::AgentKey::from_file)
+        .transpose()
+        .context("--agent-key-file: pass agent.key from a manager's data directory")?;
     if args.manager.is_some() && agent_key.is_none() {
         tracing::warn!(
             "--manager without --agent-key-file: the blades' agents present no agent token, and \

@@ -39,5 +39,5 @@ pub use principal::{Principal, PrincipalError, Role, RoleParseError};
 pub use quota::{Quota, QuotaExceeded, QuotaKind, QuotaRequest, Usage, check as check_quota};
 pub use token::{
     BearerToken, KEY_ID_LEN, KeyId, ParsedToken, SALT_LEN, SECRET_LEN, SEED_LEN, TOKEN_LEN,
-    TOKEN_PREFIX, TokenHash, TokenSeed, WeakSeed, issue, parse,
+    TOKEN_PREFIX, TokenHash, TokenSeed, WeakSeed, hex, issue, parse, unhex,
 };

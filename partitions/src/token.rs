@@ -224,7 +224,8 @@ fn digest(salt: &[u8; SALT_LEN], secret: &[u8; SECRET_LEN]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -235,7 +236,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Decodes lowercase hex of exactly `2 * out.len()` digits into `out`.
-fn unhex(text: &str, out: &mut [u8]) -> bool {
+pub fn unhex(text: &str, out: &mut [u8]) -> bool {
     fn nibble(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),

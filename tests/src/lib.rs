@@ -62,8 +62,13 @@ pub fn register_token(addr: &str, token: &str) {
 
 /// The token known for an address (the first of a comma-separated list).
 pub fn token_for(addr: &str) -> Option<String> {
+    known_for(&TOKENS, addr)
+}
+
+/// What `registry` holds for the first address of a comma-separated list.
+fn known_for<T: Clone>(registry: &std::sync::Mutex<BTreeMap<String, T>>, addr: &str) -> Option<T> {
     let first = addr.split(',').next().unwrap_or(addr);
-    TOKENS
+    registry
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(first)
@@ -78,12 +83,7 @@ static AGENT_KEYS: std::sync::Mutex<BTreeMap<String, PathBuf>> =
 /// comma-separated list), if this process started it: [`Hwsim::start`]
 /// gives it to the rack, as a provisioning system would.
 pub fn agent_key_for(addr: &str) -> Option<PathBuf> {
-    let first = addr.split(',').next().unwrap_or(addr);
-    AGENT_KEYS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(first)
-        .cloned()
+    known_for(&AGENT_KEYS, addr)
 }
 
 /// Where the workspace's binaries are: next to the running executable
