@@ -45,6 +45,7 @@ use pan_api::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::BuildHasher as _;
 
 /// How many audit records the state keeps (oldest are dropped first).
 pub const AUDIT_RETENTION: usize = 50_000;
@@ -93,14 +94,24 @@ pub struct State {
 }
 
 /// Lookups derived from the records; never serialized. B-trees, not hash
-/// maps: no rehash pauses as the fabric grows, and a deterministic order.
+/// maps: no rehash pauses as the fabric grows (a hash map of 229k server
+/// names stopped every member for 70–200 ms while it doubled), and a
+/// deterministic order.
 #[derive(Clone, Debug, Default)]
 struct Index {
     partition_by_name: BTreeMap<String, PartitionId>,
     pool_by_name: BTreeMap<String, PoolId>,
     identity_pool_by_name: BTreeMap<String, IdentityPoolId>,
     blade_by_name: BTreeMap<String, BladeId>,
-    server_by_name: BTreeMap<(PartitionId, String), ServerId>,
+    /// Servers by (partition, hash of name): the lookup on every write's
+    /// path and the largest index. Its keys are inline integers, so a
+    /// lookup reads no name but the candidates' (a B-tree of (partition,
+    /// name) pairs followed a pointer to compare names at each of ~40 keys
+    /// visited: ≈ 1.7 µs of a write at 300k servers).
+    server_names: BTreeSet<(PartitionId, u64, ServerId)>,
+    /// Keys the name hashes; random per index, so names cannot be chosen to
+    /// collide.
+    name_hasher: std::hash::RandomState,
     volume_by_name: BTreeMap<(PartitionId, String), VolumeId>,
     macs: BTreeMap<Mac, ServerId>,
     uuids: BTreeMap<PoolUuid, ServerId>,
@@ -293,8 +304,8 @@ impl State {
             }
         }
         for s in self.servers.values() {
-            ix.server_by_name
-                .insert((s.partition, s.name.clone()), s.id);
+            let hash = ix.name_hasher.hash_one(&s.name);
+            ix.server_names.insert((s.partition, hash, s.id));
             for mac in &s.identity.macs {
                 ix.macs.insert(*mac, s.id);
             }
@@ -967,11 +978,7 @@ impl State {
                 "it is empty; leave it out to accept any model".to_string(),
             ));
         }
-        if self
-            .index
-            .server_by_name
-            .contains_key(&(partition_id, name.to_string()))
-        {
+        if self.server_named(partition_id, name).is_some() {
             return Err(StateError::AlreadyExists { object });
         }
         let networks = self.resolve_networks(partition_id, partition, spec.networks)?;
@@ -1060,9 +1067,8 @@ impl State {
             .entry(partition_id)
             .or_default()
             .insert(id);
-        self.index
-            .server_by_name
-            .insert((partition_id, name.to_string()), id);
+        let hash = self.index.name_hasher.hash_one(name);
+        self.index.server_names.insert((partition_id, hash, id));
         for vid in boot.iter().chain(&data) {
             self.index.volume_users.insert(*vid, id);
         }
@@ -1149,9 +1155,8 @@ impl State {
         if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
             set.remove(&id);
         }
-        self.index
-            .server_by_name
-            .remove(&(partition_id, name.to_string()));
+        let hash = self.index.name_hasher.hash_one(name);
+        self.index.server_names.remove(&(partition_id, hash, id));
         for vid in server.all_volumes() {
             self.index.volume_users.remove(&vid);
         }
@@ -1276,16 +1281,23 @@ impl State {
         partition: &str,
         name: &str,
     ) -> Result<ServerId, StateError> {
+        self.server_named(partition_id, name).ok_or_else(|| {
+            not_found(
+                format!("server '{name}' in partition '{partition}'"),
+                &format!("server list --partition {partition}"),
+            )
+        })
+    }
+
+    /// The server called `name` in a partition: the candidates with the
+    /// name's hash, checked against their records.
+    fn server_named(&self, partition_id: PartitionId, name: &str) -> Option<ServerId> {
+        let hash = self.index.name_hasher.hash_one(name);
         self.index
-            .server_by_name
-            .get(&(partition_id, name.to_string()))
-            .copied()
-            .ok_or_else(|| {
-                not_found(
-                    format!("server '{name}' in partition '{partition}'"),
-                    &format!("server list --partition {partition}"),
-                )
-            })
+            .server_names
+            .range((partition_id, hash, ServerId(0))..=(partition_id, hash, ServerId(u64::MAX)))
+            .map(|&(_, _, id)| id)
+            .find(|id| self.servers.get(id).is_some_and(|s| s.name == name))
     }
 
     fn volume_id(

@@ -12,6 +12,7 @@ use pan_api::{
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher as _;
 
 pub(super) const OPERATOR: &str = "operator:alice";
 pub(super) const PASSWORD: &str = "hunter2-Sup3r-S3cret";
@@ -237,7 +238,15 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
         pool_by_name: sorted(&ix.pool_by_name),
         identity_pool_by_name: sorted(&ix.identity_pool_by_name),
         blade_by_name: sorted(&ix.blade_by_name),
-        server_by_name: sorted(&ix.server_by_name),
+        server_by_name: ix
+            .server_names
+            .iter()
+            .map(|&(p, hash, id)| {
+                let name = state.servers[&id].name.clone();
+                assert_eq!(hash, ix.name_hasher.hash_one(&name), "stale name hash");
+                ((p, name), id)
+            })
+            .collect(),
         volume_by_name: sorted(&ix.volume_by_name),
         macs: sorted(&ix.macs),
         uuids: sorted(&ix.uuids),

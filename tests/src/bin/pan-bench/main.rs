@@ -17,6 +17,8 @@
 //!
 //! Build with `--release`; figures go to BENCHMARKS.md.
 
+mod lean;
+
 use anyhow::{Context as _, Result};
 
 /// The load generator shares the cores with the cluster it measures: the
@@ -32,6 +34,7 @@ use pan_tests::{Bearer, Cluster};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 #[derive(Parser)]
@@ -57,6 +60,14 @@ enum Bench {
         /// Cluster members.
         #[arg(long, default_value_t = 3)]
         members: u64,
+        /// The load generator's gRPC client: `lean` (gRPC straight on
+        /// HTTP/2, the least CPU taken from the cluster it shares the cores
+        /// with) or `tonic` (tonic's `Channel`, as `panctl` uses).
+        #[arg(long, value_enum, default_value_t = ClientKind::Lean)]
+        client: ClientKind,
+        /// Also print latency percentiles per 100 ms (to find stalls).
+        #[arg(long)]
+        timeline: bool,
     },
     /// Time to enrol a simulated rack with `blade discover`, then the
     /// manager's CPU and memory while it polls every BMC.
@@ -118,6 +129,12 @@ struct FailoverArgs {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientKind {
+    Lean,
+    Tonic,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Profile {
     Zero,
     Realistic,
@@ -137,7 +154,9 @@ async fn main() -> Result<()> {
             seconds,
             connections,
             members,
-        } => writes(&clients, seconds, connections, members).await,
+            client,
+            timeline,
+        } => writes(&clients, seconds, connections, members, client, timeline).await,
         Bench::Discover {
             blades,
             poll_ms,
@@ -245,7 +264,47 @@ async fn discover(blades: u16, poll_ms: u64, seconds: u64) -> Result<()> {
     Ok(())
 }
 
-async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64) -> Result<()> {
+/// One connection of the load generator.
+#[derive(Clone)]
+enum Caller {
+    Lean(lean::LeanClient),
+    Tonic(FabricClient<InterceptedService<Channel, Bearer>>),
+}
+
+impl Caller {
+    /// Creates one server; the error is the status the member answered.
+    async fn create_server(&mut self, request: CreateServerRequest) -> Result<(), String> {
+        match self {
+            Caller::Lean(c) => {
+                let server: pan_api::v1::Server = c
+                    .unary("/pan.v1.Fabric/CreateServer", &request)
+                    .await
+                    .map_err(|e| e.0)?;
+                if server.name != request.name {
+                    return Err(format!(
+                        "asked to create {}, the reply describes {}",
+                        request.name, server.name
+                    ));
+                }
+                Ok(())
+            }
+            Caller::Tonic(c) => c
+                .create_server(request)
+                .await
+                .map(drop)
+                .map_err(|s| format!("{}: {}", s.code(), s.message())),
+        }
+    }
+}
+
+async fn writes(
+    levels: &[usize],
+    seconds: u64,
+    connections: usize,
+    members: u64,
+    client: ClientKind,
+    timeline: bool,
+) -> Result<()> {
     let cluster = Cluster::start(members, &[]).await?;
     let leader = cluster.leader().await?;
     let addr = cluster.addr(leader);
@@ -275,16 +334,37 @@ async fn writes(levels: &[usize], seconds: u64, connections: usize, members: u64
             ..Default::default()
         })
         .await?;
+    let mut callers = Vec::new();
+    for channel in &channels {
+        callers.push(match client {
+            ClientKind::Lean => Caller::Lean(lean::LeanClient::connect(&addr, &token).await?),
+            ClientKind::Tonic => Caller::Tonic(FabricClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            )),
+        });
+    }
+    println!("load generator: {connections} connections, {client:?} gRPC client");
 
     println!(
-        "{:>8} {:>12} {:>10} {:>10} {:>10} {:>10}",
-        "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
+        "{:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}   CPU µs per write",
+        "clients", "writes/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
     );
+    // Who spends the shared CPU: each member (the leader first) and this
+    // load generator.
+    let mut pids: Vec<(String, u32)> = std::iter::once(leader)
+        .chain(cluster.members.keys().copied().filter(|&id| id != leader))
+        .filter_map(|id| {
+            let role = if id == leader { "leader" } else { "follower" };
+            Some((format!("{role} {id}"), cluster.pid(id)?))
+        })
+        .collect();
+    pids.push(("load generator".to_string(), std::process::id()));
     for (level_no, &clients) in levels.iter().enumerate() {
-        let r = run_level(&channels, &bearer, level_no, clients, seconds).await?;
+        let r = run_level(&callers, level_no, clients, seconds, &pids, timeline).await?;
         println!(
-            "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>10}",
-            clients, r.rate, r.p50_ms, r.p99_ms, r.max_ms, r.errors
+            "{:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}   {}",
+            clients, r.rate, r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms, r.errors, r.cpu
         );
     }
     Ok(())
@@ -294,16 +374,20 @@ struct LevelResult {
     rate: f64,
     p50_ms: f64,
     p99_ms: f64,
+    p999_ms: f64,
     max_ms: f64,
     errors: u64,
+    /// CPU time per committed write of each process, e.g. "leader 1 35.2".
+    cpu: String,
 }
 
 async fn run_level(
-    channels: &[Channel],
-    bearer: &Bearer,
+    callers: &[Caller],
     level_no: usize,
     clients: usize,
     seconds: u64,
+    pids: &[(String, u32)],
+    timeline: bool,
 ) -> Result<LevelResult> {
     let warmup = Duration::from_secs(2);
     let measure = Duration::from_secs(seconds);
@@ -311,12 +395,15 @@ async fn run_level(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let mut client =
-            FabricClient::with_interceptor(channels[c % channels.len()].clone(), bearer.clone());
+        let mut client = callers[c % callers.len()].clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new(3).expect("valid histogram precision");
-            let (mut ok, mut errors) = (0u64, 0u64);
+            // Each measured write as (completion ms since the start, latency
+            // µs). One histogram per client grew its buckets when latencies
+            // first crossed a power of two — 1,000 of them at once when the
+            // warm-up ended, stalling this process (and the figures).
+            let mut samples: Vec<(u32, u32)> = Vec::with_capacity(1024);
+            let mut errors = 0u64;
             let mut first_error = None;
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -333,50 +420,91 @@ async fn run_level(
                 let done = Instant::now();
                 if sent >= start + warmup && done <= start + warmup + measure {
                     match res {
-                        Ok(_) => {
-                            ok += 1;
-                            let us = u64::try_from(done.duration_since(sent).as_micros())
-                                .unwrap_or(u64::MAX);
-                            let _ = hist.record(us);
+                        Ok(()) => {
+                            let at = u32::try_from((done - start).as_millis()).unwrap_or(u32::MAX);
+                            let us = u32::try_from(done.duration_since(sent).as_micros())
+                                .unwrap_or(u32::MAX);
+                            samples.push((at, us));
                         }
-                        Err(status) => {
+                        Err(error) => {
                             errors += 1;
-                            first_error.get_or_insert(status);
+                            first_error.get_or_insert(error);
                         }
                     }
                 }
             }
-            (hist, ok, errors, first_error)
+            (samples, errors, first_error)
         }));
     }
-    tokio::time::sleep(warmup + measure).await;
+    let cpu = |pids: &[(String, u32)]| -> Result<Vec<f64>> {
+        pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect()
+    };
+    tokio::time::sleep(warmup).await;
+    let cpu_before = cpu(pids)?;
+    tokio::time::sleep(measure).await;
+    let cpu_after = cpu(pids)?;
     stop.store(true, Ordering::Relaxed);
-    let mut hist = Histogram::<u64>::new(3).expect("valid histogram precision");
-    let (mut ok, mut errors) = (0u64, 0u64);
+    let mut samples = Vec::new();
+    let mut errors = 0u64;
     let mut first_error = None;
     for t in tasks {
-        let (h, o, e, first) = t.await?;
-        hist.add(h).context("merge histograms")?;
-        ok += o;
+        let (s, e, first) = t.await?;
+        samples.extend(s);
         errors += e;
         first_error = first_error.or(first);
     }
-    if let Some(status) = first_error {
-        eprintln!(
-            "{clients} clients: {errors} writes failed; the first: {}: {}",
-            status.code(),
-            status.message()
-        );
+    if let Some(error) = first_error {
+        eprintln!("{clients} clients: {errors} writes failed; the first: {error}");
     }
-    anyhow::ensure!(ok > 0, "no write succeeded at {clients} clients");
+    anyhow::ensure!(
+        !samples.is_empty(),
+        "no write succeeded at {clients} clients"
+    );
+    let ok = samples.len() as u64;
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).context("histogram bounds")?;
+    for &(_, us) in &samples {
+        hist.record(u64::from(us)).context("record a latency")?;
+    }
     let ms = |us: u64| us as f64 / 1000.0;
+    if timeline {
+        print_timeline(&mut samples, warmup);
+    }
+    let cpu = pids
+        .iter()
+        .zip(cpu_before.iter().zip(&cpu_after))
+        .map(|((name, _), (b, a))| format!("{name} {:.1}", (a - b) * 1e6 / ok as f64))
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(LevelResult {
+        cpu,
         rate: ok as f64 / measure.as_secs_f64(),
         p50_ms: ms(hist.value_at_quantile(0.50)),
         p99_ms: ms(hist.value_at_quantile(0.99)),
+        p999_ms: ms(hist.value_at_quantile(0.999)),
         max_ms: ms(hist.max()),
         errors,
     })
+}
+
+/// Prints latency percentiles per 100 ms of completions (stalls show up as
+/// intervals with few completions and a high p99).
+fn print_timeline(samples: &mut [(u32, u32)], warmup: Duration) {
+    samples.sort_unstable();
+    let warmup_ms = u32::try_from(warmup.as_millis()).unwrap_or(0);
+    for interval in samples.chunk_by_mut(|a, b| a.0 / 100 == b.0 / 100) {
+        let from = interval[0].0 / 100 * 100 - warmup_ms;
+        let mut us: Vec<u32> = interval.iter().map(|&(_, us)| us).collect();
+        us.sort_unstable();
+        let at = |q: usize| f64::from(us[(us.len() - 1) * q / 100]) / 1000.0;
+        eprintln!(
+            "  {from:>6} ms  {:>5} writes  p50 {:>6.1}  p99 {:>6.1}  max {:>6.1} ms",
+            us.len(),
+            at(50),
+            at(99),
+            at(100)
+        );
+    }
 }
 
 /// Realistic BMC latencies (from the issue): power-off 6 s, power-on 46 s,
