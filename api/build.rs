@@ -6,6 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
     println!("cargo:rerun-if-changed=proto/pan.proto");
-    tonic_prost_build::configure().compile_with_config(config, &["proto/pan.proto"], &["proto"])?;
+    tonic_prost_build::configure()
+        // Small message buffers (see src/codec.rs).
+        .codec_path("crate::codec::PanCodec")
+        .compile_with_config(config, &["proto/pan.proto"], &["proto"])?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! This crate holds no logic beyond id formatting: it must stay cheap to
 //! depend on (the CLI, the TUI, the agent and the simulator all use it).
 
+pub mod codec;
 pub mod ids;
 
 /// Generated code for the `pan.v1` protobuf package.

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 #[derive(Clone)]
 pub struct LeanClient {
     send: h2::client::SendRequest<Bytes>,
-    authority: String,
+    authority: http::uri::Authority,
     authorization: HeaderValue,
 }
 
@@ -54,7 +54,9 @@ impl LeanClient {
         });
         Ok(LeanClient {
             send,
-            authority: addr.to_string(),
+            authority: addr
+                .parse()
+                .with_context(|| format!("{addr} is not HOST:PORT"))?,
             authorization: HeaderValue::from_str(&format!("Bearer {token}"))
                 .context("a token must be printable ASCII")?,
         })
@@ -70,7 +72,7 @@ impl LeanClient {
         let transport = |e: h2::Error| CallError(format!("transport: {e}"));
         let uri = Uri::builder()
             .scheme("http")
-            .authority(self.authority.as_str())
+            .authority(self.authority.clone())
             .path_and_query(method)
             .build()
             .map_err(|e| CallError(format!("bad method path {method:?}: {e}")))?;

@@ -146,9 +146,20 @@ enum FaultKind {
     CutLink,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    match Args::parse().bench {
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // The write load generator runs on one thread: it needs less than a
+    // core, and every thread it adds competes with the members' for the
+    // two cores it shares with them (and wakes cross threads cost more).
+    let mut runtime = match args.bench {
+        Bench::Writes { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    runtime.enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    match args.bench {
         Bench::Writes {
             clients,
             seconds,
