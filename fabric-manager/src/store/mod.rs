@@ -42,6 +42,11 @@ use std::sync::Arc;
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "pan.redb";
+/// redb's page cache (its default is 1 GiB). The log's recent entries are
+/// cached decoded by the log store and the state lives in memory, so the
+/// page cache mostly held log pages written once and never read again —
+/// memory the process grew into at the write rate.
+const DB_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Raft log entries by index.
 pub(crate) const LOGS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("raft_log");
@@ -109,15 +114,18 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError
         source,
     })?;
     let path = data_dir.join(DB_FILE);
-    let db = Database::create(&path).map_err(|e| match e {
-        DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
-            path: data_dir.to_path_buf(),
-        },
-        other => StoreError::Open {
-            path: path.clone(),
-            source: other.into(),
-        },
-    })?;
+    let db = redb::Builder::new()
+        .set_cache_size(DB_CACHE_BYTES)
+        .create(&path)
+        .map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: data_dir.to_path_buf(),
+            },
+            other => StoreError::Open {
+                path: path.clone(),
+                source: other.into(),
+            },
+        })?;
     create_tables(&db).map_err(|source| StoreError::Open {
         path: path.clone(),
         source,
