@@ -108,7 +108,7 @@ struct Index {
     /// lookup reads no name but the candidates' (a B-tree of (partition,
     /// name) pairs followed a pointer to compare names at each of ~40 keys
     /// visited: ≈ 1.7 µs of a write at 300k servers).
-    server_names: BTreeSet<(PartitionId, u64, ServerId)>,
+    server_names: BTreeMap<(PartitionId, u64), Named>,
     /// Keys the name hashes; random per index, so names cannot be chosen to
     /// collide.
     name_hasher: std::hash::RandomState,
@@ -144,6 +144,56 @@ struct Index {
     partition_volume_bytes: BTreeMap<PartitionId, u64>,
     /// Each partition's servers placed on a blade, for the blades quota.
     partition_placed: BTreeMap<PartitionId, BTreeSet<ServerId>>,
+}
+
+/// The servers whose names share one hash in a partition: almost always
+/// one, kept without an allocation.
+#[derive(Clone, Debug)]
+enum Named {
+    One(ServerId),
+    Many(Vec<ServerId>),
+}
+
+impl Named {
+    fn ids(&self) -> &[ServerId] {
+        match self {
+            Named::One(id) => std::slice::from_ref(id),
+            Named::Many(ids) => ids,
+        }
+    }
+}
+
+impl Index {
+    fn add_server_name(&mut self, partition: PartitionId, name: &str, id: ServerId) {
+        let hash = self.name_hasher.hash_one(name);
+        match self.server_names.entry((partition, hash)) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(Named::One(id));
+            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                let ids = match slot.get() {
+                    Named::One(other) => vec![*other, id],
+                    Named::Many(ids) => ids.iter().copied().chain([id]).collect(),
+                };
+                slot.insert(Named::Many(ids));
+            }
+        }
+    }
+
+    fn remove_server_name(&mut self, partition: PartitionId, name: &str, id: ServerId) {
+        let key = (partition, self.name_hasher.hash_one(name));
+        let Some(named) = self.server_names.get_mut(&key) else {
+            return;
+        };
+        let rest: Vec<ServerId> = named.ids().iter().copied().filter(|&x| x != id).collect();
+        match rest.as_slice() {
+            [] => {
+                self.server_names.remove(&key);
+            }
+            [one] => *named = Named::One(*one),
+            _ => *named = Named::Many(rest),
+        }
+    }
 }
 
 /// What a new server asks for, beyond its name and partition.
@@ -304,8 +354,7 @@ impl State {
             }
         }
         for s in self.servers.values() {
-            let hash = ix.name_hasher.hash_one(&s.name);
-            ix.server_names.insert((s.partition, hash, s.id));
+            ix.add_server_name(s.partition, &s.name, s.id);
             for mac in &s.identity.macs {
                 ix.macs.insert(*mac, s.id);
             }
@@ -1067,8 +1116,7 @@ impl State {
             .entry(partition_id)
             .or_default()
             .insert(id);
-        let hash = self.index.name_hasher.hash_one(name);
-        self.index.server_names.insert((partition_id, hash, id));
+        self.index.add_server_name(partition_id, name, id);
         for vid in boot.iter().chain(&data) {
             self.index.volume_users.insert(*vid, id);
         }
@@ -1155,8 +1203,7 @@ impl State {
         if let Some(set) = self.index.partition_servers.get_mut(&partition_id) {
             set.remove(&id);
         }
-        let hash = self.index.name_hasher.hash_one(name);
-        self.index.server_names.remove(&(partition_id, hash, id));
+        self.index.remove_server_name(partition_id, name, id);
         for vid in server.all_volumes() {
             self.index.volume_users.remove(&vid);
         }
@@ -1295,8 +1342,10 @@ impl State {
         let hash = self.index.name_hasher.hash_one(name);
         self.index
             .server_names
-            .range((partition_id, hash, ServerId(0))..=(partition_id, hash, ServerId(u64::MAX)))
-            .map(|&(_, _, id)| id)
+            .get(&(partition_id, hash))?
+            .ids()
+            .iter()
+            .copied()
             .find(|id| self.servers.get(id).is_some_and(|s| s.name == name))
     }
 

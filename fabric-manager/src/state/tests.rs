@@ -241,10 +241,12 @@ pub(super) fn normalized_index(state: &State) -> NormIndex {
         server_by_name: ix
             .server_names
             .iter()
-            .map(|&(p, hash, id)| {
-                let name = state.servers[&id].name.clone();
-                assert_eq!(hash, ix.name_hasher.hash_one(&name), "stale name hash");
-                ((p, name), id)
+            .flat_map(|(&(p, hash), named)| {
+                named.ids().iter().map(move |&id| {
+                    let name = state.servers[&id].name.clone();
+                    assert_eq!(hash, ix.name_hasher.hash_one(&name), "stale name hash");
+                    ((p, name), id)
+                })
             })
             .collect(),
         volume_by_name: sorted(&ix.volume_by_name),
@@ -3003,4 +3005,23 @@ fn a_password_typed_into_a_bmc_url_never_reaches_the_audit_log_or_errors() {
         assert!(audit.command.contains("<redacted>@10.0.0.1"), "{audit:?}");
         assert!(!audit.error.as_deref().unwrap_or("").contains("hunter2pw"));
     }
+}
+
+#[test]
+fn server_names_sharing_a_hash_are_all_found_and_removed_one_by_one() {
+    // Two ids under one name share a hash: the path real collisions take.
+    let mut ix = Index::default();
+    let p = PartitionId(7);
+    ix.add_server_name(p, "web", ServerId(1));
+    ix.add_server_name(p, "web", ServerId(2));
+    ix.add_server_name(p, "db", ServerId(3));
+    let key = (p, ix.name_hasher.hash_one("web"));
+    assert_eq!(ix.server_names[&key].ids(), [ServerId(1), ServerId(2)]);
+    ix.remove_server_name(p, "web", ServerId(1));
+    assert!(matches!(ix.server_names[&key], Named::One(ServerId(2))));
+    ix.remove_server_name(p, "web", ServerId(2));
+    assert!(!ix.server_names.contains_key(&key));
+    // Another partition's same name is another key.
+    ix.add_server_name(PartitionId(8), "db", ServerId(4));
+    assert_eq!(ix.server_names.len(), 2);
 }
