@@ -112,7 +112,7 @@ struct ServeArgs {
     #[arg(long)]
     blade_netns_prefix: Option<String>,
     /// Where hwsim keeps per-blade state (the fake nvme's connections);
-    /// default: a directory under the system's temp dir.
+    /// default: a temporary directory, removed when hwsim exits.
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// The fabric's agent key (agent.key in a manager's data directory):
@@ -269,10 +269,19 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // With a manager to talk to, booted blades run the real blade agent.
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("hwsim-{}", std::process::id())));
+    // Without --state-dir, a temporary directory removed when hwsim exits
+    // (a named one per process used to be left behind by every run).
+    let _scratch: tempfile::TempDir;
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            _scratch = tempfile::Builder::new()
+                .prefix("hwsim-")
+                .tempdir()
+                .context("cannot create a temporary state directory; pass --state-dir")?;
+            _scratch.path().to_path_buf()
+        }
+    };
     let nvme = match (&args.fake_nvme, &args.nvmet_root) {
         (Some(program), Some(configfs)) => {
             let state_dir = state_dir.join("nvme");

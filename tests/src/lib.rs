@@ -605,6 +605,12 @@ impl Hwsim {
                 "--ground-truth",
                 &dir.path().join("truth.jsonl").display().to_string(),
             ])
+            // Inside the directory this handle removes, even when hwsim
+            // itself is killed.
+            .args([
+                "--state-dir",
+                &dir.path().join("state").display().to_string(),
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

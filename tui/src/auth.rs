@@ -72,12 +72,14 @@ pub fn read_token_file(path: &Path) -> Result<Token, CliError> {
 mod tests {
     use super::*;
 
-    fn temp(name: &str, contents: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("panctl-auth-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
+    /// A token file, removed when the returned path is dropped.
+    fn temp(name: &str, contents: &[u8]) -> tempfile::TempPath {
+        let file = tempfile::Builder::new()
+            .prefix(&format!("panctl-{name}-"))
+            .tempfile()
+            .unwrap();
+        std::fs::write(file.path(), contents).unwrap();
+        file.into_temp_path()
     }
 
     fn usage(err: CliError) -> String {
@@ -88,7 +90,7 @@ mod tests {
     #[test]
     fn the_token_file_wins_over_pan_token() {
         let file = temp("wins", b"pan_file_token\n");
-        let token = resolve(Some(&file), Some("pan_env_token".into()))
+        let token = resolve(Some(&*file), Some("pan_env_token".into()))
             .unwrap()
             .unwrap();
         assert_eq!(token.expose(), "pan_file_token");

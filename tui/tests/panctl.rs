@@ -1243,20 +1243,23 @@ async fn server_create_sends_networks_and_volumes_and_show_prints_the_agent_repo
     assert!(text.contains("\ndata volumes   web-1-data\n"), "{text}");
 }
 
-/// A token file in a fresh temporary directory.
-fn token_file(name: &str, contents: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("panctl-tokens-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path.to_str().unwrap().to_string()
+/// A token file (removed when the guard is dropped) and its path.
+fn token_file(name: &str, contents: &str) -> (tempfile::TempPath, String) {
+    let file = tempfile::Builder::new()
+        .prefix(&format!("panctl-{name}-"))
+        .tempfile()
+        .unwrap();
+    std::fs::write(file.path(), contents).unwrap();
+    let path = file.into_temp_path();
+    let text = path.to_str().unwrap().to_string();
+    (path, text)
 }
 
 #[tokio::test]
 async fn the_token_goes_as_bearer_metadata_and_the_file_wins_over_pan_token() {
     let fake = FakeManager::start(false).await;
     let addr = fake.addr.to_string();
-    let file = token_file("wins", "pan_from_file\n");
+    let (_guard, file) = token_file("wins", "pan_from_file\n");
 
     let output = panctl_with_token(&["--manager", &addr, "whoami"], "pan_from_env").await;
     assert!(output.status.success(), "{output:?}");
@@ -1348,7 +1351,7 @@ async fn bad_token_sources_are_usage_errors_and_nothing_is_sent() {
         line,
         "error: cannot read the token file /nonexistent/t (no such file); pass --token-file with a file holding a PAN token (pan_…), or set PAN_TOKEN"
     );
-    let empty = token_file("empty", "");
+    let (_guard, empty) = token_file("empty", "");
     let line = one_error_line(
         &panctl(&["--manager", &addr, "--token-file", &empty, "whoami"]).await,
         2,

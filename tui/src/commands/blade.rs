@@ -440,12 +440,14 @@ pub(crate) mod tests {
         );
     }
 
-    fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("panctl-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
+    /// A file with `contents`, removed when the returned path is dropped.
+    fn temp_file(name: &str, contents: &[u8]) -> tempfile::TempPath {
+        let file = tempfile::Builder::new()
+            .prefix(&format!("panctl-{name}-"))
+            .tempfile()
+            .unwrap();
+        std::fs::write(file.path(), contents).unwrap();
+        file.into_temp_path()
     }
 
     #[test]
