@@ -39,6 +39,11 @@ pub struct StateMachineStore {
 struct Inner {
     db: Arc<Database>,
     data: RwLock<Applied>,
+    /// Held by `apply` across each whole entry and by the snapshot builder
+    /// while it copies `data`: `data` itself is locked a chunk of commands
+    /// at a time (see [`APPLY_CHUNK`]), and a snapshot must never hold part
+    /// of an entry.
+    entry_gate: std::sync::Mutex<()>,
     events: broadcast::Sender<Event>,
     snapshots_installed: AtomicU64,
     /// Index of the last snapshot built or installed (0 if none).
@@ -46,6 +51,15 @@ struct Inner {
     /// Sequence number of the last snapshot built here (persisted).
     snapshot_seq: AtomicU64,
 }
+
+/// Commands applied per hold of the state's write lock. Every API call
+/// reads the state (token verification) and a reader blocks its runtime
+/// thread while apply holds the lock: a whole entry of ~500 commands held it
+/// for milliseconds — tens when the thread was preempted — stalling request
+/// handling and raft traffic on both threads. Readers may see a prefix of an
+/// entry's commands; each command is a request of its own, so that is a
+/// state between two requests.
+const APPLY_CHUNK: usize = 32;
 
 /// Everything a snapshot holds.
 #[derive(Clone, Default)]
@@ -140,6 +154,7 @@ impl StateMachineStore {
             inner: Arc::new(Inner {
                 db,
                 data: RwLock::new(applied),
+                entry_gate: std::sync::Mutex::new(()),
                 events,
                 snapshots_installed: AtomicU64::new(0),
                 snapshot_index: AtomicU64::new(snapshot_index),
@@ -286,8 +301,16 @@ fn write_snapshot(
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        // A consistent copy: the read lock excludes apply while cloning.
-        let applied = self.data().clone();
+        // A consistent copy at an entry boundary: the gate excludes apply
+        // between entries, the read lock while cloning.
+        let applied = {
+            let _entry = self
+                .inner
+                .entry_gate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.data().clone()
+        };
         let seq = self.inner.snapshot_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let db = self.inner.db.clone();
         let subject = ErrorSubject::Snapshot(None);
@@ -345,24 +368,36 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let entries = entries.into_iter();
         let mut responses = Vec::with_capacity(entries.size_hint().0);
-        let mut data = self.data_mut();
         for entry in entries {
-            data.last_applied = Some(entry.log_id);
+            let _entry = self
+                .inner
+                .entry_gate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match entry.payload {
-                EntryPayload::Blank => responses.push(Vec::new()),
+                EntryPayload::Blank => {
+                    self.data_mut().last_applied = Some(entry.log_id);
+                    responses.push(Vec::new());
+                }
                 EntryPayload::Normal(batch) => {
                     let mut results = Vec::with_capacity(batch.len());
-                    for envelope in batch.iter() {
-                        let applied = data.state.apply(entry.log_id.index, envelope);
-                        results.push(applied.result);
-                        for event in applied.events {
-                            // No subscriber is fine.
-                            let _ = self.inner.events.send(event);
+                    for chunk in batch.chunks(APPLY_CHUNK) {
+                        let mut data = self.data_mut();
+                        for envelope in chunk {
+                            let applied = data.state.apply(entry.log_id.index, envelope);
+                            results.push(applied.result);
+                            for event in applied.events {
+                                // No subscriber is fine.
+                                let _ = self.inner.events.send(event);
+                            }
                         }
                     }
+                    self.data_mut().last_applied = Some(entry.log_id);
                     responses.push(results);
                 }
                 EntryPayload::Membership(membership) => {
+                    let mut data = self.data_mut();
+                    data.last_applied = Some(entry.log_id);
                     data.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                     responses.push(Vec::new());
                 }
