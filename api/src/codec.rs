@@ -69,6 +69,9 @@ mod tests {
     fn every_generated_client_and_server_uses_this_codec() {
         let generated = include_str!(concat!(env!("OUT_DIR"), "/pan.v1.rs"));
         assert!(generated.contains("crate::codec::PanCodec::default()"));
-        assert!(!generated.contains("ProstCodec"), "a service kept tonic's codec");
+        assert!(
+            !generated.contains("ProstCodec"),
+            "a service kept tonic's codec"
+        );
     }
 }

@@ -269,22 +269,24 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // With a manager to talk to, booted blades run the real blade agent.
-    // Without --state-dir, a temporary directory removed when hwsim exits
-    // (a named one per process used to be left behind by every run).
-    let _scratch: tempfile::TempDir;
-    let state_dir = match &args.state_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            _scratch = tempfile::Builder::new()
-                .prefix("hwsim-")
-                .tempdir()
-                .context("cannot create a temporary state directory; pass --state-dir")?;
-            _scratch.path().to_path_buf()
-        }
-    };
+    // Only the fake nvme keeps state. Without --state-dir it goes in a
+    // temporary directory removed when hwsim exits (a named one per process
+    // used to be left behind by every run).
+    let mut _scratch: Option<tempfile::TempDir> = None;
     let nvme = match (&args.fake_nvme, &args.nvmet_root) {
         (Some(program), Some(configfs)) => {
-            let state_dir = state_dir.join("nvme");
+            let state_dir = match &args.state_dir {
+                Some(dir) => dir.join("nvme"),
+                None => {
+                    let scratch = tempfile::Builder::new()
+                        .prefix("hwsim-")
+                        .tempdir()
+                        .context("cannot create a temporary state directory; pass --state-dir")?;
+                    let dir = scratch.path().join("nvme");
+                    _scratch = Some(scratch);
+                    dir
+                }
+            };
             std::fs::create_dir_all(&state_dir).with_context(|| {
                 format!(
                     "cannot create the state directory {}; pass a writable --state-dir",

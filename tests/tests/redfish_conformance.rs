@@ -296,6 +296,8 @@ async fn start_hwsim() -> Result<Peer> {
         .args(["--blades", "1"])
         .args(["--bmc-listen", "127.0.0.1:0"])
         .args(["--control-listen", "127.0.0.1:0"])
+        // In the directory this test removes, even though hwsim is killed.
+        .args(["--state-dir", &dir.join("state").display().to_string()])
         .current_dir(&dir)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
