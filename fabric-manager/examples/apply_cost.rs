@@ -46,4 +46,12 @@ fn main() {
         "apply CreateServer: {:?} per command over {n}",
         started.elapsed() / n
     );
+    let started = Instant::now();
+    let copy = state.clone();
+    println!("clone of the state: {:?}", started.elapsed());
+    drop(copy);
+    let started = Instant::now();
+    let copy = state.snapshot_copy();
+    println!("snapshot copy (no index): {:?}", started.elapsed());
+    drop(copy);
 }

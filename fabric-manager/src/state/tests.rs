@@ -3025,3 +3025,18 @@ fn server_names_sharing_a_hash_are_all_found_and_removed_one_by_one() {
     ix.add_server_name(PartitionId(8), "db", ServerId(4));
     assert_eq!(ix.server_names.len(), 2);
 }
+
+#[test]
+fn a_snapshot_copy_serializes_as_the_state_and_lacks_only_the_index() {
+    let original = populated();
+    let copy = original.snapshot_copy();
+    assert_eq!(
+        serde_json::to_vec(&copy).unwrap(),
+        serde_json::to_vec(&original).unwrap()
+    );
+    assert!(copy.index.server_names.is_empty() && copy.index.macs.is_empty());
+    let mut restored = copy;
+    restored.reindex();
+    assert_eq!(restored, original);
+    assert_eq!(normalized_index(&restored), normalized_index(&original));
+}

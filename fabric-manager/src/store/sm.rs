@@ -301,15 +301,21 @@ fn write_snapshot(
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        // A consistent copy at an entry boundary: the gate excludes apply
-        // between entries, the read lock while cloning.
+        // A consistent copy at an entry boundary: the gate holds apply back
+        // between entries while the records (not the derived lookups, which
+        // a snapshot never stores) are copied under the read lock.
         let applied = {
             let _entry = self
                 .inner
                 .entry_gate
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            self.data().clone()
+            let data = self.data();
+            Applied {
+                state: data.state.snapshot_copy(),
+                last_applied: data.last_applied,
+                last_membership: data.last_membership.clone(),
+            }
         };
         let seq = self.inner.snapshot_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let db = self.inner.db.clone();
