@@ -26,11 +26,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// which only grows with the fabric, so holding on to freed pages costs
 /// little. `MIMALLOC_PURGE_DELAY` (milliseconds) still overrides it.
 fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+    // mimalloc reads its options from the environment, in either case, and
+    // under the option's old name too.
+    let overridden = std::env::vars_os().any(|(name, _)| {
+        name.to_str().is_some_and(|n| {
+            n.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || n.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        })
+    });
+    if overridden {
         return;
     }
-    // SAFETY: `mi_option_set` stores one option value; it has no
-    // preconditions and is safe to call from any thread at any time.
+    // SAFETY: `mi_option_set` stores one option value and has no
+    // preconditions; `main` calls this before starting any other thread,
+    // so no allocating thread reads the value while it changes.
     #[allow(unsafe_code)]
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
@@ -302,9 +311,24 @@ fn tls_configs(
     Ok(Some((server, client)))
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Before any other thread exists (mimalloc's options are plain values
+    // its allocating threads read).
     keep_freed_memory();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("fabric-manager: error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(serve());
+}
+
+async fn serve() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PAN_LOG")

@@ -336,9 +336,10 @@ fn invalid(object: String, field: &str, reason: String) -> StateError {
 
 impl State {
     /// A copy of the records without the derived lookups, for a snapshot
-    /// (which never stores them): about half the work of `clone`, done
-    /// while applies wait. Every field is named, so a new one cannot be
-    /// forgotten here.
+    /// (which never stores them): about a third of the work of `clone`,
+    /// done while applies wait. Lookups by name fail on the copy until
+    /// [`State::reindex`]; serialize it, do not query it. Every field is
+    /// named, so a new one cannot be forgotten here.
     pub fn snapshot_copy(&self) -> State {
         let State {
             next_id,

@@ -115,11 +115,8 @@ impl LeanClient {
             message.extend_from_slice(&chunk);
         }
         let trailers = body.trailers().await.map_err(transport)?;
-        match trailers.as_ref().and_then(grpc_error) {
-            Some(err) => Err(err),
-            None if trailers.is_none() => Err(CallError("reply without grpc-status".into())),
-            None => decode(message.freeze()),
-        }
+        trailer_status(&trailers.ok_or_else(|| CallError("reply without trailers".into()))?)?;
+        decode(message.freeze())
     }
 }
 
@@ -129,14 +126,30 @@ fn grpc_error(headers: &HeaderMap) -> Option<CallError> {
     if code == "0" {
         return None;
     }
+    Some(status_error(headers, code))
+}
+
+/// The status of a reply's trailers: an error unless `grpc-status` is 0.
+fn trailer_status(trailers: &HeaderMap) -> Result<(), CallError> {
+    match trailers
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap_or("?"))
+    {
+        Some("0") => Ok(()),
+        Some(code) => Err(status_error(trailers, code)),
+        None => Err(CallError("reply trailers without grpc-status".into())),
+    }
+}
+
+fn status_error(headers: &HeaderMap, code: &str) -> CallError {
     let message = headers
         .get("grpc-message")
         .and_then(|m| m.to_str().ok())
         .unwrap_or("");
-    Some(CallError(format!(
+    CallError(format!(
         "{}: {message}",
         tonic::Code::from_bytes(code.as_bytes())
-    )))
+    ))
 }
 
 /// The one message of a unary reply.

@@ -450,9 +450,11 @@ async fn run_level(
     let cpu = |pids: &[(String, u32)]| -> Result<Vec<f64>> {
         pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect()
     };
-    tokio::time::sleep(warmup).await;
+    // The CPU window is the write window: deadlines from the same start.
+    let start_at = tokio::time::Instant::from_std(start);
+    tokio::time::sleep_until(start_at + warmup).await;
     let cpu_before = cpu(pids)?;
-    tokio::time::sleep(measure).await;
+    tokio::time::sleep_until(start_at + warmup + measure).await;
     let cpu_after = cpu(pids)?;
     stop.store(true, Ordering::Relaxed);
     let mut samples = Vec::new();
