@@ -71,16 +71,7 @@ pub fn read_token_file(path: &Path) -> Result<Token, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A token file, removed when the returned path is dropped.
-    fn temp(name: &str, contents: &[u8]) -> tempfile::TempPath {
-        let file = tempfile::Builder::new()
-            .prefix(&format!("panctl-{name}-"))
-            .tempfile()
-            .unwrap();
-        std::fs::write(file.path(), contents).unwrap();
-        file.into_temp_path()
-    }
+    use crate::test_files::temp_file as temp;
 
     fn usage(err: CliError) -> String {
         assert_eq!(err.exit_code(), 2, "{err}");

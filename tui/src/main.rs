@@ -23,6 +23,8 @@ mod units;
 
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod test_files;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};

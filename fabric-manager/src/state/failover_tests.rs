@@ -2,6 +2,7 @@
 //! recorded before any takeover, spares go to the highest priority first,
 //! the ordinary start path finishes it, and every refusal changes nothing.
 
+use super::principal_tests::dedicate;
 use super::tests::{add_blade, facts, ok, refused, with_partitions};
 use super::*;
 
@@ -487,16 +488,7 @@ fn preemption_never_frees_a_dedicated_blade_for_another_partition() {
     );
     ok(&mut state, blade("g1", 1, Some("gold")));
     ok(&mut state, blade("s1", 2, None));
-    ok(
-        &mut state,
-        Command::SetQuota {
-            partition: ACME.into(),
-            quota: partitions::Quota {
-                dedicated_pool: Some("gold".into()),
-                ..partitions::Quota::default()
-            },
-        },
-    );
+    ok(&mut state, dedicate(ACME, "gold"));
     ok(&mut state, server("batch", 1, None));
     run_on(&mut state, "batch", "g1");
     ok(

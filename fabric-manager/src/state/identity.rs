@@ -54,31 +54,14 @@ impl Mac {
     }
 }
 
-/// Writes the low `out.len()` hex digits of `value` into `out` (lowercase).
-/// Identities are formatted for every server view, on every member's apply
-/// path: this is several times cheaper than `format!("{:x}")` pieces.
-fn put_hex(value: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut v = value;
-    for slot in out.iter_mut().rev() {
-        // The mask keeps one nibble: always a valid index.
-        *slot = DIGITS[(v & 0xf) as usize];
-        v >>= 4;
-    }
-}
-
-/// The ASCII text assembled by the formatters above.
-fn ascii(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or("?")
-}
-
+// Identities are formatted for every server view, on every member's apply
+// path: from the one lowercase-hex codec, without `format!` pieces (several
+// times slower).
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = *b"00:00:00:00:00:00";
-        for (i, chunk) in text.chunks_mut(3).enumerate() {
-            put_hex(self.0 >> (40 - 8 * i), &mut chunk[..2]);
-        }
-        f.write_str(ascii(&text))
+        let digits = partitions::hex(&self.0.to_be_bytes()[2..]);
+        let octets: Vec<&str> = (0..6).map(|i| &digits[2 * i..2 * i + 2]).collect();
+        f.write_str(&octets.join(":"))
     }
 }
 
@@ -103,40 +86,38 @@ impl PoolUuid {
 
     /// Formats a prefix as `xxxxxxxx-xxxx-xxxx`.
     pub fn format_prefix(prefix: u64) -> String {
-        let mut text = *b"00000000-0000-0000";
-        put_prefix(prefix, &mut text);
-        ascii(&text).to_string()
+        let h = partitions::hex(&prefix.to_be_bytes());
+        [&h[0..8], &h[8..12], &h[12..16]].join("-")
     }
 
     /// The NVMe host NQN derived from this UUID (the form nvme-cli generates).
     pub fn host_nqn(&self) -> String {
-        const PREFIX: &str = "nqn.2014-08.org.nvmexpress:uuid:";
-        let mut nqn = String::with_capacity(PREFIX.len() + 36);
-        nqn.push_str(PREFIX);
-        nqn.push_str(ascii(&self.text()));
+        let mut nqn = String::from("nqn.2014-08.org.nvmexpress:uuid:");
+        self.push_text(&mut nqn);
         nqn
     }
 
-    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-    fn text(&self) -> [u8; 36] {
-        let mut text = *b"00000000-0000-0000-0000-000000000000";
-        put_prefix(self.prefix, &mut text[..18]);
-        put_hex(self.suffix >> 48, &mut text[19..23]);
-        put_hex(self.suffix, &mut text[24..36]);
-        text
+    /// Appends `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+    fn push_text(&self, out: &mut String) {
+        let p = partitions::hex(&self.prefix.to_be_bytes());
+        let s = partitions::hex(&self.suffix.to_be_bytes());
+        for (i, part) in [&p[0..8], &p[8..12], &p[12..16], &s[0..4], &s[4..16]]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push_str(part);
+        }
     }
-}
-
-/// A prefix's `xxxxxxxx-xxxx-xxxx` into the first 18 bytes of `out`.
-fn put_prefix(prefix: u64, out: &mut [u8]) {
-    put_hex(prefix >> 32, &mut out[0..8]);
-    put_hex(prefix >> 16, &mut out[9..13]);
-    put_hex(prefix, &mut out[14..18]);
 }
 
 impl fmt::Display for PoolUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(ascii(&self.text()))
+        let mut text = String::with_capacity(36);
+        self.push_text(&mut text);
+        f.write_str(&text)
     }
 }
 

@@ -170,28 +170,33 @@ impl Index {
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(Named::One(id));
             }
-            std::collections::btree_map::Entry::Occupied(mut slot) => {
-                let ids = match slot.get() {
-                    Named::One(other) => vec![*other, id],
-                    Named::Many(ids) => ids.iter().copied().chain([id]).collect(),
-                };
-                slot.insert(Named::Many(ids));
-            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => match slot.get_mut() {
+                Named::One(other) => {
+                    let other = *other;
+                    slot.insert(Named::Many(vec![other, id]));
+                }
+                Named::Many(ids) => ids.push(id),
+            },
         }
     }
 
     fn remove_server_name(&mut self, partition: PartitionId, name: &str, id: ServerId) {
         let key = (partition, self.name_hasher.hash_one(name));
-        let Some(named) = self.server_names.get_mut(&key) else {
+        let std::collections::btree_map::Entry::Occupied(mut slot) = self.server_names.entry(key)
+        else {
             return;
         };
-        let rest: Vec<ServerId> = named.ids().iter().copied().filter(|&x| x != id).collect();
-        match rest.as_slice() {
-            [] => {
-                self.server_names.remove(&key);
+        match slot.get_mut() {
+            Named::One(only) if *only == id => {
+                slot.remove();
             }
-            [one] => *named = Named::One(*one),
-            _ => *named = Named::Many(rest),
+            Named::One(_) => {}
+            Named::Many(ids) => {
+                ids.retain(|&other| other != id);
+                if let [one] = ids[..] {
+                    *slot.get_mut() = Named::One(one);
+                }
+            }
         }
     }
 }

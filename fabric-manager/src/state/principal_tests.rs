@@ -73,6 +73,17 @@ fn set_quota(partition: &str, quota: Quota) -> Command {
     }
 }
 
+/// Dedicates `pool` to `partition` (its only quota).
+pub(super) fn dedicate(partition: &str, pool: &str) -> Command {
+    set_quota(
+        partition,
+        Quota {
+            dedicated_pool: Some(pool.to_string()),
+            ..Quota::default()
+        },
+    )
+}
+
 fn principal_view(outcome: Outcome) -> PrincipalView {
     match outcome {
         Outcome::Principal(view) => view,
@@ -733,27 +744,9 @@ fn bad_quotas_are_refused() {
     let mut state = with_partitions(&["acme"]);
     let err = refused(&mut state, set_quota("ghost", Quota::default()));
     assert_not_found(&err, "partition 'ghost'", "partition list");
-    let err = refused(
-        &mut state,
-        set_quota(
-            "acme",
-            Quota {
-                dedicated_pool: Some("../x".into()),
-                ..Quota::default()
-            },
-        ),
-    );
+    let err = refused(&mut state, dedicate("acme", "../x"));
     assert_invalid_argument(&err, "partition 'acme'", "quota", "invalid pool name");
-    let err = refused(
-        &mut state,
-        set_quota(
-            "acme",
-            Quota {
-                dedicated_pool: Some("gold".into()),
-                ..Quota::default()
-            },
-        ),
-    );
+    let err = refused(&mut state, dedicate("acme", "gold"));
     assert_not_found(&err, "pool 'gold'", "pool list");
 }
 
@@ -956,16 +949,7 @@ fn a_dedicated_pool_runs_only_its_partitions_servers_and_they_run_only_there() {
             ),
         );
     }
-    ok(
-        &mut state,
-        set_quota(
-            "acme",
-            Quota {
-                dedicated_pool: Some("gold".into()),
-                ..Quota::default()
-            },
-        ),
-    );
+    ok(&mut state, dedicate("acme", "gold"));
     for (p, name) in [
         ("acme", "web"),
         ("acme", "web2"),
@@ -1018,28 +1002,9 @@ fn a_dedicated_pool_runs_only_its_partitions_servers_and_they_run_only_there() {
     );
 
     // One pool, one partition; a dedicated pool cannot be deleted.
-    let err = refused(
-        &mut state,
-        set_quota(
-            "other",
-            Quota {
-                dedicated_pool: Some("gold".into()),
-                ..Quota::default()
-            },
-        ),
-    )
-    .to_string();
+    let err = refused(&mut state, dedicate("other", "gold")).to_string();
     assert!(err.contains("dedicated to partition 'acme'"), "{err}");
-    ok(
-        &mut state,
-        set_quota(
-            "acme",
-            Quota {
-                dedicated_pool: Some("spare".into()),
-                ..Quota::default()
-            },
-        ),
-    );
+    ok(&mut state, dedicate("acme", "spare"));
     let err = refused(
         &mut state,
         Command::DeletePool {

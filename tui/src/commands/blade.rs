@@ -319,6 +319,7 @@ pub async fn run(cmd: BladeCommand, ctx: &mut Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::test_files::temp_file;
     use serde_json::json;
     use std::path::PathBuf;
 
@@ -438,16 +439,6 @@ pub(crate) mod tests {
                 "https://10.0.0.27"
             ]
         );
-    }
-
-    /// A file with `contents`, removed when the returned path is dropped.
-    fn temp_file(name: &str, contents: &[u8]) -> tempfile::TempPath {
-        let file = tempfile::Builder::new()
-            .prefix(&format!("panctl-{name}-"))
-            .tempfile()
-            .unwrap();
-        std::fs::write(file.path(), contents).unwrap();
-        file.into_temp_path()
     }
 
     #[test]
