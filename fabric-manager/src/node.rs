@@ -134,7 +134,7 @@ impl Node {
     /// [`Node::join`] after that.
     pub async fn start(config: NodeConfig) -> Result<Node, Error> {
         check_node_id(&config)?;
-        let (mut log_store, sm) = store::open(&config.data_dir)?;
+        let (mut log_store, sm) = store::open(&config.data_dir, config.id)?;
         // A member with raft history belongs to a cluster already: its key
         // is settled (a wrong one given to a joiner that never got in may
         // still be replaced).

@@ -11,7 +11,9 @@ use std::sync::Arc;
 /// A log entry's application data: commands applied in order. Shared, so
 /// that cached and replicated copies of an entry do not copy the commands.
 pub type Request = Arc<Vec<Envelope>>;
-/// A log entry's results: one per command of the [`Request`].
+/// A log entry's results: one per command of the [`Request`] on the member
+/// that proposed the entry, where its callers wait; empty on the others,
+/// which do not build results no one reads.
 pub type Response = Vec<CommandResult>;
 
 openraft::declare_raft_types!(

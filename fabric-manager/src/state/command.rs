@@ -6,6 +6,9 @@ use super::view::{
     BladeView, IdentityPoolView, ImageView, NetworkView, PartitionView, PoolView, PrincipalView,
     ServerView, VolumeView,
 };
+use pan_api::{
+    BladeId, IdentityPoolId, ImageId, NetworkId, PartitionId, PoolId, ServerId, VolumeId,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -624,3 +627,24 @@ pub enum Outcome {
 
 /// The result of one command in a log entry.
 pub type CommandResult = Result<Outcome, StateError>;
+
+/// The object a command made or changed, by id: what its caller is shown.
+/// Commands return this; [`super::State::apply`] turns it into an
+/// [`Outcome`] view only for a caller that waits for one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Made {
+    Partition(PartitionId),
+    Pool(PoolId),
+    IdentityPool(IdentityPoolId),
+    Blade(BladeId),
+    Server(ServerId),
+    Volume(VolumeId),
+    Image(ImageId),
+    Network(NetworkId),
+    Principal(String),
+    Deleted,
+    Done,
+}
+
+/// What executing one command came to, before any view is built.
+pub(crate) type Executed = Result<Made, StateError>;

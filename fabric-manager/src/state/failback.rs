@@ -8,7 +8,7 @@
 //! time is a value (the controller's clock, or the envelope's).
 
 use super::push_event as push;
-use super::{BladeState, CommandResult, Event, Outcome, ServerState, State, StateError};
+use super::{BladeState, Event, Executed, Made, ServerState, State, StateError};
 
 /// How long a failback window stays open after its schedule fires.
 pub const FAILBACK_WINDOW_MINUTES: i64 = 60;
@@ -68,7 +68,7 @@ impl State {
         name: &str,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let pid = self.partition_id(partition)?;
         let sid = self.server_id(pid, partition, name)?;
         let due = self
@@ -93,7 +93,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 }
 

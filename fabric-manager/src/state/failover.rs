@@ -13,7 +13,7 @@
 
 use super::push_event as push;
 use super::{
-    Blade, BladeState, CommandResult, Event, Failover, FailoverPhase, Outcome, ServerState, State,
+    Blade, BladeState, Event, Executed, Failover, FailoverPhase, Made, ServerState, State,
     StateError,
 };
 use pan_api::{BladeId, ServerId};
@@ -111,7 +111,7 @@ impl State {
         silent_ms: u64,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let bid = self.blade_id(name)?;
         let blade = &self.blades[&bid];
         if !matches!(blade.state, BladeState::Allocated | BladeState::Available) {
@@ -132,7 +132,7 @@ impl State {
             // Nothing runs there: just take it out of service.
             self.blades.get_mut(&bid).expect("looked up").state = BladeState::Failed;
             push(events, "blade.failed", format!("blade/{name}"), None);
-            return Ok(Outcome::Blade(self.blade_view(bid)));
+            return Ok(Made::Blade(bid));
         };
         let id = self.alloc_id();
         self.failovers.insert(
@@ -163,7 +163,7 @@ impl State {
         server.last_error = Some(format!("blade '{name}' failed: {reason}"));
         self.blades.get_mut(&bid).expect("looked up").state = BladeState::Failed;
         self.push_server_event(events, "failover.detected", sid);
-        Ok(Outcome::Blade(self.blade_view(bid)))
+        Ok(Made::Blade(bid))
     }
 
     pub(super) fn fence_done(
@@ -172,7 +172,7 @@ impl State {
         confirmed_by: Option<&str>,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let bid = self.blade_id(name)?;
         let Some(id) = self.failover_of_blade(bid) else {
             let blade = &self.blades[&bid];
@@ -181,7 +181,7 @@ impl State {
             {
                 self.blades.get_mut(&bid).expect("looked up").state = BladeState::Fenced;
                 push(events, "blade.fenced", format!("blade/{name}"), None);
-                return Ok(Outcome::Blade(self.blade_view(bid)));
+                return Ok(Made::Blade(bid));
             }
             return Err(StateError::InvalidTransition {
                 object: format!("blade '{name}'"),
@@ -215,7 +215,7 @@ impl State {
         f.confirmed_by = confirmed_by.map(str::to_string);
         f.error = None;
         self.push_server_event(events, "failover.fenced", sid);
-        Ok(Outcome::Blade(self.blade_view(bid)))
+        Ok(Made::Blade(bid))
     }
 
     pub(super) fn fence_failed(
@@ -223,7 +223,7 @@ impl State {
         name: &str,
         reason: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let bid = self.blade_id(name)?;
         let id = self
             .failover_of_blade(bid)
@@ -238,7 +238,7 @@ impl State {
         f.error = Some(bounded(reason));
         let sid = f.server;
         self.push_server_event(events, "alert.fence_failed", sid);
-        Ok(Outcome::Blade(self.blade_view(bid)))
+        Ok(Made::Blade(bid))
     }
 
     /// The failover that should get a spare next: the highest priority,
@@ -298,7 +298,7 @@ impl State {
         self.best_fit(|blade| self.unfit_spare(blade, server))
     }
 
-    pub(super) fn take_over(&mut self, at_ms: u64, events: &mut Vec<Event>) -> CommandResult {
+    pub(super) fn take_over(&mut self, at_ms: u64, events: &mut Vec<Event>) -> Executed {
         let Some(id) = self.next_takeover() else {
             return Err(StateError::InvalidTransition {
                 object: "failover".to_string(),
@@ -356,14 +356,14 @@ impl State {
                 f.waiting_for = Some(vid);
                 f.error = Some(note);
                 self.push_server_event(events, "failover.preempting", sid);
-                Ok(Outcome::Done)
+                Ok(Made::Done)
             }
             (Err(why), None) => {
                 let f = self.failovers.get_mut(&id).expect("found above");
                 f.tried_epoch = Some(self.spare_epoch);
                 f.error = Some(format!("no qualifying spare: {why}"));
                 self.push_server_event(events, "alert.no_spare", sid);
-                Ok(Outcome::Done)
+                Ok(Made::Done)
             }
             (Ok(bid), _) => {
                 // The quota counts blades in use; a failover moves one, so
@@ -381,7 +381,7 @@ impl State {
                 f.selected_at_ms = Some(at_ms);
                 f.error = None;
                 self.push_server_event(events, "failover.placed", sid);
-                Ok(Outcome::Server(self.server_view(sid)))
+                Ok(Made::Server(sid))
             }
         }
     }
@@ -479,7 +479,7 @@ impl State {
         }
     }
 
-    pub(super) fn repair_blade(&mut self, name: &str, events: &mut Vec<Event>) -> CommandResult {
+    pub(super) fn repair_blade(&mut self, name: &str, events: &mut Vec<Event>) -> Executed {
         let bid = self.blade_id(name)?;
         let blade = &self.blades[&bid];
         if self.failover_of_blade(bid).is_some() {
@@ -511,10 +511,10 @@ impl State {
         };
         self.spare_epoch += 1;
         push(events, "blade.repaired", format!("blade/{name}"), None);
-        Ok(Outcome::Blade(self.blade_view(bid)))
+        Ok(Made::Blade(bid))
     }
 
-    pub(super) fn set_maintenance(&mut self, name: &str, events: &mut Vec<Event>) -> CommandResult {
+    pub(super) fn set_maintenance(&mut self, name: &str, events: &mut Vec<Event>) -> Executed {
         let bid = self.blade_id(name)?;
         let blade = &self.blades[&bid];
         if let Some(sid) = blade.server {
@@ -533,7 +533,7 @@ impl State {
         }
         self.blades.get_mut(&bid).expect("looked up").state = BladeState::Maintenance;
         push(events, "blade.maintenance", format!("blade/{name}"), None);
-        Ok(Outcome::Blade(self.blade_view(bid)))
+        Ok(Made::Blade(bid))
     }
 
     /// Failovers waiting for their fence, for the controller.

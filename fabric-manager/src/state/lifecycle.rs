@@ -8,7 +8,7 @@
 
 use super::push_event as push;
 use super::{
-    Blade, BladeObservation, BladeState, CommandResult, Event, Outcome, PowerAction, PowerState,
+    Blade, BladeObservation, BladeState, Event, Executed, Made, PowerAction, PowerState,
     ServerState, State, StateError,
 };
 use pan_api::{BladeId, ServerId};
@@ -58,7 +58,7 @@ impl State {
         &mut self,
         observations: &[BladeObservation],
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         // Validate all first: a batch applies whole or not at all.
         let ids = observations
             .iter()
@@ -72,7 +72,7 @@ impl State {
                 push(events, "blade.observed", format!("blade/{}", o.blade), None);
             }
         }
-        Ok(Outcome::Done)
+        Ok(Made::Done)
     }
 
     pub(super) fn blade_power(
@@ -81,7 +81,7 @@ impl State {
         action: PowerAction,
         force: bool,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let id = self.blade_id(name)?;
         let blade = &self.blades[&id];
         if let Some(server) = blade.server
@@ -107,7 +107,7 @@ impl State {
             format!("blade/{name}"),
             None,
         );
-        Ok(Outcome::Blade(self.blade_view(id)))
+        Ok(Made::Blade(id))
     }
 
     /// The placement planner: the best-fitting available blade that meets
@@ -187,7 +187,7 @@ impl State {
         name: &str,
         blade: Option<&str>,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let pid = self.partition_id(partition)?;
         let sid = self.server_id(pid, partition, name)?;
         let object = format!("server '{name}' in partition '{partition}'");
@@ -253,7 +253,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 
     /// Places `sid` on `bid` with a new generation: `starting`, the blade
@@ -311,7 +311,7 @@ impl State {
         generation: u64,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
         let server = self.servers.get_mut(&sid).expect("current");
         server.state = ServerState::Running;
@@ -326,7 +326,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 
     /// Frees the server's blade and puts the server in `state`.
@@ -356,7 +356,7 @@ impl State {
         generation: u64,
         reason: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let sid = self.current(partition, name, generation, ServerState::Starting)?;
         // Free text from drivers: printable and bounded.
         let reason = super::failover::bounded(reason);
@@ -371,7 +371,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 
     pub(super) fn stop_server(
@@ -379,7 +379,7 @@ impl State {
         partition: &str,
         name: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let pid = self.partition_id(partition)?;
         let sid = self.server_id(pid, partition, name)?;
         let s = &self.servers[&sid];
@@ -393,7 +393,7 @@ impl State {
         }
         match s.state {
             ServerState::Running | ServerState::Starting => {}
-            ServerState::Stopping => return Ok(Outcome::Server(self.server_view(sid))),
+            ServerState::Stopping => return Ok(Made::Server(sid)),
             ServerState::Defined | ServerState::Failed => {
                 return Err(StateError::InvalidTransition {
                     object: format!("server '{name}' in partition '{partition}'"),
@@ -410,7 +410,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 
     pub(super) fn server_stopped(
@@ -419,7 +419,7 @@ impl State {
         name: &str,
         generation: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let sid = self.current(partition, name, generation, ServerState::Stopping)?;
         self.release(sid, ServerState::Defined, None);
         // A planned move (failback): placed on its target at once, so an
@@ -434,7 +434,7 @@ impl State {
                 format!("server/{partition}/{name}"),
                 Some(partition),
             );
-            return Ok(Outcome::Server(self.server_view(sid)));
+            return Ok(Made::Server(sid));
         }
         push(
             events,
@@ -442,7 +442,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(sid)))
+        Ok(Made::Server(sid))
     }
 
     /// Servers the controller must drive (starting or stopping).

@@ -30,6 +30,7 @@ mod storage_tests;
 mod tests;
 
 pub use command::{Command, CommandResult, Envelope, Outcome};
+use command::{Executed, Made};
 pub use error::StateError;
 pub use failback::{FAILBACK_WINDOW_MINUTES, window_open};
 pub use failover::{FAILOVER_HISTORY, FailoverView, FenceWork, Uncovered};
@@ -481,6 +482,44 @@ impl State {
     /// Applies one command from log entry `index`. Never panics; a refused
     /// command leaves the state unchanged except for its audit record.
     pub fn apply(&mut self, index: u64, envelope: &Envelope) -> Applied {
+        let (executed, events) = self.apply_quietly(index, envelope);
+        Applied {
+            result: executed.map(|made| self.outcome(made)),
+            events,
+        }
+    }
+
+    /// [`State::apply`] for a member no caller waits on: the same change,
+    /// events and audit record, but no view of the result is built (the
+    /// views are most of a small command's cost on every other member).
+    /// Returns whether the command was accepted, and its events.
+    pub fn apply_unobserved(
+        &mut self,
+        index: u64,
+        envelope: &Envelope,
+    ) -> (Result<(), StateError>, Vec<Event>) {
+        let (executed, events) = self.apply_quietly(index, envelope);
+        (executed.map(drop), events)
+    }
+
+    /// The view of what a command made, as its caller is shown it.
+    fn outcome(&self, made: Made) -> Outcome {
+        match made {
+            Made::Partition(id) => Outcome::Partition(self.partition_view(id)),
+            Made::Pool(id) => Outcome::Pool(self.pool_view(id)),
+            Made::IdentityPool(id) => Outcome::IdentityPool(self.identity_pool_view(id)),
+            Made::Blade(id) => Outcome::Blade(self.blade_view(id)),
+            Made::Server(id) => Outcome::Server(self.server_view(id)),
+            Made::Volume(id) => Outcome::Volume(self.volume_view(id)),
+            Made::Image(id) => Outcome::Image(self.image_view(id)),
+            Made::Network(id) => Outcome::Network(self.network_view(id)),
+            Made::Principal(name) => Outcome::Principal(self.principal_view(&name)),
+            Made::Deleted => Outcome::Deleted,
+            Made::Done => Outcome::Done,
+        }
+    }
+
+    fn apply_quietly(&mut self, index: u64, envelope: &Envelope) -> (Executed, Vec<Event>) {
         let mut events = Vec::new();
         let result = self.execute(
             &envelope.command,
@@ -503,7 +542,7 @@ impl State {
         while self.audit.len() > AUDIT_RETENTION {
             self.audit.pop_front();
         }
-        Applied { result, events }
+        (result, events)
     }
 
     fn alloc_id(&mut self) -> u64 {
@@ -518,7 +557,7 @@ impl State {
         at_ms: u64,
         principal: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let mut event = |kind: &str, object: String, partition: Option<&str>| {
             push_event(events, kind, object, partition);
         };
@@ -555,7 +594,7 @@ impl State {
                 );
                 self.index.partition_by_name.insert(name.clone(), id);
                 event("partition.created", format!("partition/{name}"), Some(name));
-                Ok(Outcome::Partition(self.partition_view(id)))
+                Ok(Made::Partition(id))
             }
             Command::DeletePartition { name } => {
                 let id = self.partition_id(name)?;
@@ -592,7 +631,7 @@ impl State {
                 self.index.partition_volume_bytes.remove(&id);
                 self.index.partition_placed.remove(&id);
                 event("partition.deleted", format!("partition/{name}"), Some(name));
-                Ok(Outcome::Deleted)
+                Ok(Made::Deleted)
             }
             Command::CreatePool {
                 name,
@@ -628,7 +667,7 @@ impl State {
                 );
                 self.index.pool_by_name.insert(name.clone(), id);
                 event("pool.created", format!("pool/{name}"), None);
-                Ok(Outcome::Pool(self.pool_view(id)))
+                Ok(Made::Pool(id))
             }
             Command::DeletePool { name } => {
                 let id = self.pool_id(name)?;
@@ -656,7 +695,7 @@ impl State {
                 self.index.pool_by_name.remove(name);
                 self.index.pool_blades.remove(&id);
                 event("pool.deleted", format!("pool/{name}"), None);
-                Ok(Outcome::Deleted)
+                Ok(Made::Deleted)
             }
             Command::CreateIdentityPool {
                 name,
@@ -748,7 +787,7 @@ impl State {
                     format!("identity-pool/{name}"),
                     None,
                 );
-                Ok(Outcome::IdentityPool(self.identity_pool_view(id)))
+                Ok(Made::IdentityPool(id))
             }
             Command::DeleteIdentityPool { name } => {
                 let id = self.identity_pool_id(name)?;
@@ -773,7 +812,7 @@ impl State {
                     format!("identity-pool/{name}"),
                     None,
                 );
-                Ok(Outcome::Deleted)
+                Ok(Made::Deleted)
             }
             Command::AddBlade {
                 name,
@@ -871,7 +910,7 @@ impl State {
                         .insert(id);
                 }
                 event("blade.added", format!("blade/{name}"), None);
-                Ok(Outcome::Blade(self.blade_view(id)))
+                Ok(Made::Blade(id))
             }
             Command::RemoveBlade { name } => {
                 let id = self.blade_id(name)?;
@@ -891,7 +930,7 @@ impl State {
                     set.remove(&id);
                 }
                 event("blade.removed", format!("blade/{name}"), None);
-                Ok(Outcome::Deleted)
+                Ok(Made::Deleted)
             }
             Command::CreateServer {
                 name,
@@ -1060,7 +1099,7 @@ impl State {
         spec: ServerSpec<'_>,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let partition_id = self.partition_id(partition)?;
         check_name("server", name)?;
         let object = format!("server '{name}' in partition '{partition}'");
@@ -1207,15 +1246,10 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Server(self.server_view(id)))
+        Ok(Made::Server(id))
     }
 
-    fn delete_server(
-        &mut self,
-        partition: &str,
-        name: &str,
-        events: &mut Vec<Event>,
-    ) -> CommandResult {
+    fn delete_server(&mut self, partition: &str, name: &str, events: &mut Vec<Event>) -> Executed {
         let partition_id = self.partition_id(partition)?;
         let id = self.server_id(partition_id, partition, name)?;
         let server = &self.servers[&id];
@@ -1269,7 +1303,7 @@ impl State {
             format!("server/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Deleted)
+        Ok(Made::Deleted)
     }
 
     /// Takes `nics` free MACs and the next UUID from the pool. Validates

@@ -9,7 +9,7 @@
 //! using them start.
 
 use super::push_event as push;
-use super::{CommandResult, Event, Network, Outcome, State, StateError, check_name, invalid};
+use super::{Event, Executed, Made, Network, State, StateError, check_name, invalid};
 use pan_api::{NetworkId, PartitionId};
 use partitions::{NetworkIdRange, network_id};
 
@@ -128,7 +128,7 @@ impl State {
         requested: Option<u32>,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let partition_id = self.partition_id(partition)?;
         check_name("network", name)?;
         let object = format!("network '{name}' in partition '{partition}'");
@@ -210,7 +210,7 @@ impl State {
             format!("network/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Network(self.network_view(id)))
+        Ok(Made::Network(id))
     }
 
     pub(super) fn delete_network(
@@ -218,7 +218,7 @@ impl State {
         partition: &str,
         name: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let partition_id = self.partition_id(partition)?;
         let id = self.network_id(partition_id, partition, name)?;
         if let Some(users) = self
@@ -257,7 +257,7 @@ impl State {
             format!("network/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Deleted)
+        Ok(Made::Deleted)
     }
 
     pub(super) fn network_view(&self, id: NetworkId) -> super::NetworkView {

@@ -13,7 +13,7 @@
 
 use super::push_event as push;
 use super::{
-    CommandResult, Event, Outcome, PrincipalView, State, StateError, check_name, invalid, not_found,
+    Event, Executed, Made, PrincipalView, State, StateError, check_name, invalid, not_found,
 };
 use pan_api::{PartitionId, PoolId};
 use partitions::{
@@ -96,7 +96,7 @@ impl State {
         partition: &str,
         quota: &Quota,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let id = self.partition_id(partition)?;
         quota
             .validate()
@@ -123,7 +123,7 @@ impl State {
             format!("partition/{partition}"),
             Some(partition),
         );
-        Ok(Outcome::Partition(self.partition_view(id)))
+        Ok(Made::Partition(id))
     }
 
     // ------------------------------------------------------------ principals
@@ -200,7 +200,7 @@ impl State {
         bootstrap: bool,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let name = &principal.name;
         let object = format!("principal '{name}'");
         if bootstrap && !self.principals.is_empty() {
@@ -255,7 +255,7 @@ impl State {
             "principal.created"
         };
         push(events, kind, format!("principal/{name}"), None);
-        Ok(Outcome::Principal(self.principal_view(name)))
+        Ok(Made::Principal(name.to_string()))
     }
 
     pub(super) fn rotate_principal(
@@ -265,7 +265,7 @@ impl State {
         expires_at_ms: Option<u64>,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let old_key = self.principal_record(name)?.token.key_id;
         Self::check_expiry(name, expires_at_ms, at_ms)?;
         self.check_key_id_free(name, token)?;
@@ -283,7 +283,7 @@ impl State {
             format!("principal/{name}"),
             None,
         );
-        Ok(Outcome::Principal(self.principal_view(name)))
+        Ok(Made::Principal(name.to_string()))
     }
 
     pub(super) fn revoke_principal(
@@ -291,7 +291,7 @@ impl State {
         name: &str,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         self.principal_record(name)?;
         self.check_not_last_admin(name, "revoking", at_ms)?;
         self.principals.get_mut(name).expect("looked up").revoke();
@@ -301,7 +301,7 @@ impl State {
             format!("principal/{name}"),
             None,
         );
-        Ok(Outcome::Principal(self.principal_view(name)))
+        Ok(Made::Principal(name.to_string()))
     }
 
     pub(super) fn delete_principal(
@@ -309,7 +309,7 @@ impl State {
         name: &str,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         self.principal_record(name)?;
         self.check_not_last_admin(name, "deleting", at_ms)?;
         let p = self.principals.remove(name).expect("looked up");
@@ -320,7 +320,7 @@ impl State {
             format!("principal/{name}"),
             None,
         );
-        Ok(Outcome::Deleted)
+        Ok(Made::Deleted)
     }
 
     /// Refuses to delete partition `partition` while principals hold roles
@@ -353,7 +353,7 @@ impl State {
         })
     }
 
-    fn principal_view(&self, name: &str) -> PrincipalView {
+    pub(super) fn principal_view(&self, name: &str) -> PrincipalView {
         let p = &self.principals[name];
         PrincipalView {
             name: p.name.clone(),

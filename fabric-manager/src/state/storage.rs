@@ -10,8 +10,8 @@
 
 use super::push_event as push;
 use super::{
-    CommandResult, Event, Image, ImageOp, ImageSource, MAX_VOLUME_BYTES, Outcome, State,
-    StateError, Volume, VolumeOp, VolumeSnapshot, check_name, check_text, invalid, not_found,
+    Event, Executed, Image, ImageOp, ImageSource, MAX_VOLUME_BYTES, Made, State, StateError,
+    Volume, VolumeOp, VolumeSnapshot, check_name, check_text, invalid, not_found,
 };
 use pan_api::{ImageId, PartitionId, VolumeId};
 
@@ -101,7 +101,7 @@ impl State {
         size_bytes: u64,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         check_name("image", name)?;
         let object = format!("image '{name}'");
         if self.index.image_by_name.contains_key(name) {
@@ -150,10 +150,10 @@ impl State {
         self.index.image_by_name.insert(name.to_string(), id);
         self.index.storage_images.insert(id);
         push(events, "image.creating", format!("image/{name}"), None);
-        Ok(Outcome::Image(self.image_view(id)))
+        Ok(Made::Image(id))
     }
 
-    pub(super) fn delete_image(&mut self, name: &str, events: &mut Vec<Event>) -> CommandResult {
+    pub(super) fn delete_image(&mut self, name: &str, events: &mut Vec<Event>) -> Executed {
         let id = self.image_id(name)?;
         if let Some(users) = self.index.image_volumes.get(&id).filter(|v| !v.is_empty()) {
             return Err(StateError::InUse {
@@ -184,7 +184,7 @@ impl State {
         image.op_generation = generation;
         self.index.storage_images.insert(id);
         push(events, "image.deleting", format!("image/{name}"), None);
-        Ok(Outcome::Image(self.image_view(id)))
+        Ok(Made::Image(id))
     }
 
     pub(super) fn image_op_done(
@@ -194,7 +194,7 @@ impl State {
         size_bytes: u64,
         error: Option<&str>,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let id = self.image_id(name)?;
         let image = &self.images[&id];
         let Some(op) = image.op.filter(|_| image.op_generation == generation) else {
@@ -213,7 +213,7 @@ impl State {
                 image.size_bytes = size_bytes;
                 image.last_error = None;
                 push(events, "image.ready", object, None);
-                Ok(Outcome::Image(self.image_view(id)))
+                Ok(Made::Image(id))
             }
             (ImageOp::Delete, None) | (ImageOp::Create, Some(_)) => {
                 if let Some(reason) = error {
@@ -228,14 +228,14 @@ impl State {
                     "image.deleted"
                 };
                 push(events, kind, object, None);
-                Ok(Outcome::Deleted)
+                Ok(Made::Deleted)
             }
             (ImageOp::Delete, Some(reason)) => {
                 let image = self.images.get_mut(&id).expect("looked up");
                 image.op = None;
                 image.last_error = Some(reason.to_string());
                 push(events, "image.delete_failed", object, None);
-                Ok(Outcome::Image(self.image_view(id)))
+                Ok(Made::Image(id))
             }
         }
     }
@@ -247,7 +247,7 @@ impl State {
         size_bytes: u64,
         image: Option<&str>,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let partition_id = self.partition_id(partition)?;
         check_name("volume", name)?;
         let object = format!("volume '{name}' in partition '{partition}'");
@@ -333,7 +333,7 @@ impl State {
             format!("volume/{partition}/{name}"),
             Some(partition),
         );
-        Ok(Outcome::Volume(self.volume_view(id)))
+        Ok(Made::Volume(id))
     }
 
     /// Looks a volume up for an operation: it must exist and have no work
@@ -384,12 +384,7 @@ impl State {
         format!("{}/{}", self.partitions[&v.partition].name, v.name)
     }
 
-    fn begin_volume_op(
-        &mut self,
-        id: VolumeId,
-        op: VolumeOp,
-        events: &mut Vec<Event>,
-    ) -> CommandResult {
+    fn begin_volume_op(&mut self, id: VolumeId, op: VolumeOp, events: &mut Vec<Event>) -> Executed {
         let generation = self.next_op_generation();
         let kind = format!("volume.{}", op.state());
         let path = self.volume_path(id);
@@ -403,7 +398,7 @@ impl State {
         self.recharge_volume_bytes(partition_id, before, after);
         self.index.storage_volumes.insert(id);
         push(events, &kind, format!("volume/{path}"), Some(&partition));
-        Ok(Outcome::Volume(self.volume_view(id)))
+        Ok(Made::Volume(id))
     }
 
     pub(super) fn delete_volume(
@@ -411,7 +406,7 @@ impl State {
         partition: &str,
         name: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let (_, id) = self.idle_volume(partition, name)?;
         if let Some(server) = self.index.volume_users.get(&id) {
             let s = &self.servers[server];
@@ -440,7 +435,7 @@ impl State {
         name: &str,
         size_bytes: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let (partition_id, id) = self.idle_volume(partition, name)?;
         let object = format!("volume '{name}' in partition '{partition}'");
         check_size(&object, size_bytes)?;
@@ -473,7 +468,7 @@ impl State {
         name: &str,
         snapshot: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let (_, id) = self.idle_volume(partition, name)?;
         check_name("snapshot", snapshot)?;
         let v = &self.volumes[&id];
@@ -530,7 +525,7 @@ impl State {
         name: &str,
         snapshot: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let (_, id) = self.idle_volume(partition, name)?;
         self.existing_snapshot(id, partition, name, snapshot)?;
         self.check_not_in_use(id, "restore")?;
@@ -549,7 +544,7 @@ impl State {
         name: &str,
         snapshot: &str,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let (_, id) = self.idle_volume(partition, name)?;
         self.existing_snapshot(id, partition, name, snapshot)?;
         self.check_not_in_use(id, "delete a snapshot of")?;
@@ -572,7 +567,7 @@ impl State {
         error: Option<&str>,
         at_ms: u64,
         events: &mut Vec<Event>,
-    ) -> CommandResult {
+    ) -> Executed {
         let partition_id = self.partition_id(partition)?;
         let id = self.volume_id(partition_id, partition, name)?;
         let v = &self.volumes[&id];
@@ -613,7 +608,7 @@ impl State {
             if let Some(reason) = error {
                 self.remember_create_failure(id.0, reason);
             }
-            return Ok(Outcome::Deleted);
+            return Ok(Made::Deleted);
         }
         let v = self.volumes.get_mut(&id).expect("looked up");
         v.op = None;
@@ -653,7 +648,7 @@ impl State {
         }
         let after = volume_charge(&self.volumes[&id]);
         self.recharge_volume_bytes(partition_id, charged, after);
-        Ok(Outcome::Volume(self.volume_view(id)))
+        Ok(Made::Volume(id))
     }
 
     /// Moves a partition's volume bytes from `before` to `after` for one

@@ -2831,6 +2831,8 @@ fn envelope(index: u64, command: Command) -> Envelope {
 fn run_sequence(commands: Vec<Command>) -> Result<(usize, usize), TestCaseError> {
     let mut state = State::default();
     let mut twin = State::default();
+    // Applied as a member no caller waits on: no views, the same change.
+    let mut unobserved = State::default();
     let (mut accepted, mut refusals) = (0, 0);
     for (i, command) in setup().into_iter().chain(commands).enumerate() {
         let index = i as u64 + 1;
@@ -2842,6 +2844,9 @@ fn run_sequence(commands: Vec<Command>) -> Result<(usize, usize), TestCaseError>
         let applied_twin = twin.apply(index, &envelope);
         prop_assert_eq!(&applied.result, &applied_twin.result);
         prop_assert_eq!(&applied.events, &applied_twin.events);
+        let (quiet, quiet_events) = unobserved.apply_unobserved(index, &envelope);
+        prop_assert_eq!(&quiet, &applied.result.as_ref().map(drop).map_err(Clone::clone));
+        prop_assert_eq!(&quiet_events, &applied.events);
 
         let record = state.audit.back().unwrap();
         prop_assert_eq!(record.index, index);
@@ -2874,6 +2879,7 @@ fn run_sequence(commands: Vec<Command>) -> Result<(usize, usize), TestCaseError>
         check_invariants(&state)?;
     }
     prop_assert_eq!(&state, &twin);
+    prop_assert_eq!(&state, &unobserved);
     let bytes = serde_json::to_vec(&state).unwrap();
     prop_assert_eq!(&bytes, &serde_json::to_vec(&twin).unwrap());
 

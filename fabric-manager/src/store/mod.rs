@@ -108,7 +108,10 @@ pub enum StoreError {
 ///
 /// The state machine starts from the stored snapshot, if there is one.
 /// Blocks on file I/O; call it before starting raft, or from a blocking task.
-pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
+pub fn open(
+    data_dir: &Path,
+    node: NodeId,
+) -> Result<(LogStore, StateMachineStore), StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
         path: data_dir.to_path_buf(),
         source,
@@ -131,7 +134,7 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError
         source,
     })?;
     let db = Arc::new(db);
-    let sm = StateMachineStore::load(db.clone(), &path)?;
+    let sm = StateMachineStore::load(node, db.clone(), &path)?;
     Ok((LogStore::new(db), sm))
 }
 

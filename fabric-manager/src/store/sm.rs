@@ -37,6 +37,8 @@ pub struct StateMachineStore {
 }
 
 struct Inner {
+    /// This member: the one whose callers wait on the entries it proposed.
+    node: NodeId,
     db: Arc<Database>,
     data: RwLock<Applied>,
     /// Held by `apply` across each whole entry and by the snapshot builder
@@ -110,7 +112,11 @@ struct StoredSnapshot {
 
 impl StateMachineStore {
     /// Loads the stored snapshot (if any) from `db` into memory.
-    pub(crate) fn load(db: Arc<Database>, path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn load(
+        node: NodeId,
+        db: Arc<Database>,
+        path: &Path,
+    ) -> Result<Self, StoreError> {
         let open_err = |source: redb::Error| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -152,6 +158,7 @@ impl StateMachineStore {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(Self {
             inner: Arc::new(Inner {
+                node,
                 db,
                 data: RwLock::new(applied),
                 entry_gate: std::sync::Mutex::new(()),
@@ -386,13 +393,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     responses.push(Vec::new());
                 }
                 EntryPayload::Normal(batch) => {
-                    let mut results = Vec::with_capacity(batch.len());
+                    // Callers wait only on the member that proposed the
+                    // entry (writes to others are forwarded to it); the
+                    // others skip building what the callers are shown.
+                    let observed = entry.log_id.leader_id.node_id == self.inner.node;
+                    let index = entry.log_id.index;
+                    let mut results = Vec::with_capacity(if observed { batch.len() } else { 0 });
                     for chunk in batch.chunks(APPLY_CHUNK) {
                         let mut data = self.data_mut();
                         for envelope in chunk {
-                            let applied = data.state.apply(entry.log_id.index, envelope);
-                            results.push(applied.result);
-                            for event in applied.events {
+                            let events = if observed {
+                                let applied = data.state.apply(index, envelope);
+                                results.push(applied.result);
+                                applied.events
+                            } else {
+                                data.state.apply_unobserved(index, envelope).1
+                            };
+                            for event in events {
                                 // No subscriber is fine.
                                 let _ = self.inner.events.send(event);
                             }

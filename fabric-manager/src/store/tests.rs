@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::raft_types::{Request, TypeConfig};
-use crate::state::{Command, Envelope};
+use crate::state::{Command, Envelope, Outcome, StateError};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite, log_id};
 use openraft::{
@@ -25,7 +25,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for TempStor
         let dir =
             tempfile::tempdir().map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
         let (log, sm) =
-            open(dir.path()).map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
+            open(dir.path(), 1).map_err(|e| sto_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
         Ok((dir, log, sm))
     }
 }
@@ -98,7 +98,7 @@ async fn restart_resumes_from_snapshot_and_committed_log() -> TestResult {
     let vote = Vote::new(1, 1);
 
     let (digest, state, snapshot_meta) = {
-        let (mut log, mut sm) = open(dir.path())?;
+        let (mut log, mut sm) = open(dir.path(), 1)?;
         let mut events = sm.subscribe();
         log.save_vote(&vote).await?;
 
@@ -130,7 +130,7 @@ async fn restart_resumes_from_snapshot_and_committed_log() -> TestResult {
         (sm.digest(), sm.read(Clone::clone), snapshot.meta)
     };
 
-    let (mut log, mut sm) = open(dir.path())?;
+    let (mut log, mut sm) = open(dir.path(), 1)?;
     // The snapshot is loaded, nothing after it is applied yet.
     assert_eq!(sm.last_applied(), Some(lid(4)));
     assert_eq!(sm.snapshot_index(), 4);
@@ -164,7 +164,7 @@ async fn restart_resumes_from_snapshot_and_committed_log() -> TestResult {
     // Purge up to the snapshot survives a restart too.
     log.purge(lid(4)).await?;
     drop((log, sm));
-    let (mut log, _sm) = open(dir.path())?;
+    let (mut log, _sm) = open(dir.path(), 1)?;
     let state_of_log = log.get_log_state().await?;
     assert_eq!(state_of_log.last_purged_log_id, Some(lid(4)));
     assert_eq!(state_of_log.last_log_id, Some(lid(8)));
@@ -179,12 +179,12 @@ async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult 
     let follower_dir = tempfile::tempdir()?;
     let all = entries();
 
-    let (_leader_log, mut leader) = open(leader_dir.path())?;
+    let (_leader_log, mut leader) = open(leader_dir.path(), 1)?;
     leader.apply(all.clone()).await?;
     let snapshot = leader.get_snapshot_builder().await.build_snapshot().await?;
 
     {
-        let (_log, mut follower) = open(follower_dir.path())?;
+        let (_log, mut follower) = open(follower_dir.path(), 2)?;
         let mut data = follower.begin_receiving_snapshot().await?;
         *data = *snapshot.snapshot;
         follower.install_snapshot(&snapshot.meta, data).await?;
@@ -194,7 +194,7 @@ async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult 
         assert_eq!(follower.digest(), leader.digest());
     }
 
-    let (_log, follower) = open(follower_dir.path())?;
+    let (_log, follower) = open(follower_dir.path(), 2)?;
     assert_eq!(follower.last_applied(), Some(lid(8)));
     assert_eq!(follower.digest(), leader.digest());
     assert_eq!(follower.snapshots_installed(), 0);
@@ -204,7 +204,7 @@ async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_snapshot_is_an_error_and_changes_nothing() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (_log, mut sm) = open(dir.path())?;
+    let (_log, mut sm) = open(dir.path(), 1)?;
     sm.apply(entries()[..3].to_vec()).await?;
     let before = sm.digest();
     let meta = SnapshotMeta {
@@ -247,7 +247,7 @@ fn damage<K: redb::Key + 'static>(
 async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
     let dir = tempfile::tempdir()?;
     {
-        let (mut log, mut sm) = open(dir.path())?;
+        let (mut log, mut sm) = open(dir.path(), 1)?;
         log.blocking_append(entries()).await?;
         log.save_vote(&Vote::new(1, 1)).await?;
         sm.apply(entries()).await?;
@@ -258,7 +258,7 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
     damage(dir.path(), LOGS, 8, b"garbage")?;
     damage(dir.path(), META, META_VOTE, b"[1, 2")?;
     {
-        let (mut log, _sm) = open(dir.path())?;
+        let (mut log, _sm) = open(dir.path(), 1)?;
         assert!(log.try_get_log_entries(1..3).await.is_ok());
         assert!(log.try_get_log_entries(1..4).await.is_err());
         assert!(log.get_log_state().await.is_err());
@@ -269,12 +269,12 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
     let moved = serde_json::to_vec(&entries()[1])?;
     damage(dir.path(), LOGS, 5, &moved)?;
     {
-        let (mut log, _sm) = open(dir.path())?;
+        let (mut log, _sm) = open(dir.path(), 1)?;
         assert!(log.try_get_log_entries(5..6).await.is_err());
     }
 
     damage(dir.path(), SNAPSHOT, SNAP_DATA, b"{\"state\": 1}")?;
-    match open(dir.path()) {
+    match open(dir.path(), 1) {
         Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, "snapshot data"),
         Err(other) => return Err(format!("unexpected error: {other}").into()),
         Ok(_) => return Err("a damaged snapshot was accepted".into()),
@@ -285,8 +285,8 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
 #[test]
 fn a_second_open_of_the_same_directory_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let _held = open(dir.path())?;
-    match open(dir.path()) {
+    let _held = open(dir.path(), 1)?;
+    match open(dir.path(), 1) {
         Err(e @ StoreError::Locked { .. }) => {
             assert!(
                 e.to_string()
@@ -303,7 +303,7 @@ fn a_second_open_of_the_same_directory_is_refused() -> TestResult {
 fn a_file_that_is_not_a_database_is_an_open_error() -> TestResult {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join(DB_FILE), vec![0x5a; 8192])?;
-    match open(dir.path()) {
+    match open(dir.path(), 1) {
         Err(StoreError::Open { .. }) => Ok(()),
         Err(other) => Err(format!("unexpected error: {other}").into()),
         Ok(_) => Err("a non-database file was opened".into()),
@@ -316,7 +316,7 @@ fn a_file_that_is_not_a_database_is_an_open_error() -> TestResult {
 #[ignore = "timing, not a check"]
 async fn append_throughput() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (mut log, _sm) = open(dir.path())?;
+    let (mut log, _sm) = open(dir.path(), 1)?;
     let mut index = 0;
     for (calls, entries_per_call, envelopes_per_entry) in [(200, 1, 1), (200, 1, 64), (50, 16, 16)]
     {
@@ -341,5 +341,33 @@ async fn append_throughput() -> TestResult {
             commands as f64 / elapsed.as_secs_f64()
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_proposing_member_builds_results() -> TestResult {
+    // The entries were proposed by node 1 (their log ids' leader).
+    let proposer_dir = tempfile::tempdir()?;
+    let other_dir = tempfile::tempdir()?;
+    let (_log, mut proposer) = open(proposer_dir.path(), 1)?;
+    let (_log, mut other) = open(other_dir.path(), 2)?;
+    let all = entries();
+
+    let answered = proposer.apply(all.clone()).await?;
+    let unanswered = other.apply(all.clone()).await?;
+
+    // Where callers wait: one result per command, a refusal included.
+    let normal = &answered[1..];
+    assert_eq!(normal.len(), 8);
+    for (i, results) in normal.iter().enumerate() {
+        assert_eq!(results.len(), if i == 4 { 3 } else { 2 });
+        assert!(matches!(results[0], Ok(Outcome::Partition(_))));
+    }
+    assert!(matches!(normal[4][2], Err(StateError::AlreadyExists { .. })));
+    // Elsewhere: nothing built, the same state.
+    assert_eq!(unanswered.len(), all.len());
+    assert!(unanswered.iter().all(Vec::is_empty));
+    assert_eq!(other.digest(), proposer.digest());
+    assert_eq!(other.last_applied(), Some(lid(8)));
     Ok(())
 }
