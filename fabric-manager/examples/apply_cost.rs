@@ -21,6 +21,7 @@ fn main() {
     );
     assert!(created.result.is_ok(), "{:?}", created.result);
     let n: u32 = 200_000;
+    let rss_before = rss_bytes();
     let started = Instant::now();
     for i in 0..n {
         let applied = state.apply(
@@ -46,6 +47,12 @@ fn main() {
         "apply CreateServer: {:?} per command over {n}",
         started.elapsed() / n
     );
+    if let (Some(before), Some(after)) = (rss_before, rss_bytes()) {
+        println!(
+            "resident memory: {} bytes per server",
+            after.saturating_sub(before) / u64::from(n)
+        );
+    }
     let started = Instant::now();
     let copy = state.clone();
     println!("clone of the state: {:?}", started.elapsed());
@@ -54,4 +61,11 @@ fn main() {
     let copy = state.snapshot_copy();
     println!("snapshot copy (no index): {:?}", started.elapsed());
     drop(copy);
+}
+
+/// Resident set size of this process (Linux), if readable.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

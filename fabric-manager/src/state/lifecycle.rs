@@ -507,7 +507,7 @@ impl State {
         self.blades
             .values()
             .filter_map(|b| b.server)
-            .filter_map(|id| self.servers.get(&id))
+            .filter_map(|id| self.servers.get(&id).map(AsRef::as_ref))
     }
 
     /// The desired identity of the server placed on `blade`, if any.

@@ -68,7 +68,7 @@ pub struct State {
     pools: BTreeMap<PoolId, Pool>,
     identity_pools: BTreeMap<IdentityPoolId, IdentityPool>,
     blades: BTreeMap<BladeId, Blade>,
-    servers: BTreeMap<ServerId, Server>,
+    servers: BTreeMap<ServerId, Box<Server>>,
     volumes: BTreeMap<VolumeId, Volume>,
     #[serde(default)]
     images: BTreeMap<ImageId, Image>,
@@ -1217,7 +1217,7 @@ impl State {
         nic_networks.resize(nics as usize, None);
         self.servers.insert(
             id,
-            Server {
+            Box::new(Server {
                 id,
                 name: name.to_string(),
                 partition: partition_id,
@@ -1238,7 +1238,7 @@ impl State {
                 failback_window: spec.failback_window.map(str::to_string),
                 home_blade: None,
                 move_to: None,
-            },
+            }),
         );
         push_event(
             events,
