@@ -178,7 +178,7 @@ impl Controller {
         if self.storage.is_none() {
             return;
         }
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         let mut executors = tokio::task::JoinSet::new();
         // (kind, id, generation) -> executor
         let mut running: HashMap<(&'static str, u64, u64), AbortHandle> = HashMap::new();
@@ -220,9 +220,8 @@ impl Controller {
                 }
             });
             tokio::select! {
-                _ = events.recv() => {
-                    while events.try_recv().is_ok() {}
-                }
+                // A burst of changes is one wake-up.
+                _ = changes.changed() => {}
                 _ = tokio::time::sleep(self.config.retry_pause) => {}
             }
         }
@@ -233,7 +232,7 @@ impl Controller {
     /// `JoinSet` owned by this task, so losing leadership (which aborts this
     /// task) aborts every one of them too: a deposed leader drives no blade.
     async fn reconcile(self, term: u64) {
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         let mut executors = tokio::task::JoinSet::new();
         // (partition, name) -> (generation, state, executor)
         let mut running: HashMap<(String, String), (u64, ServerState, AbortHandle)> =
@@ -279,10 +278,8 @@ impl Controller {
             }
             retry_after.retain(|_, (_, _, t)| *t > now);
             tokio::select! {
-                _ = events.recv() => {
-                    // Coalesce a burst of events into one pass.
-                    while events.try_recv().is_ok() {}
-                }
+                // A burst of changes is one wake-up.
+                _ = changes.changed() => {}
                 _ = tokio::time::sleep(self.config.retry_pause) => {}
             }
         }

@@ -21,7 +21,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// How many events a slow subscriber may lag behind before it misses some.
 pub const EVENT_CAPACITY: usize = 4096;
@@ -47,6 +47,10 @@ struct Inner {
     /// of an entry.
     entry_gate: std::sync::Mutex<()>,
     events: broadcast::Sender<Event>,
+    /// The index of the last entry applied or snapshot installed: a
+    /// "the state changed" signal for loops that re-read the state (no
+    /// per-event copy, one wake-up per burst).
+    changes: watch::Sender<u64>,
     snapshots_installed: AtomicU64,
     /// Index of the last snapshot built or installed (0 if none).
     snapshot_index: AtomicU64,
@@ -156,6 +160,7 @@ impl StateMachineStore {
         }
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (changes, _) = watch::channel(snapshot_index);
         Ok(Self {
             inner: Arc::new(Inner {
                 node,
@@ -163,6 +168,7 @@ impl StateMachineStore {
                 data: RwLock::new(applied),
                 entry_gate: std::sync::Mutex::new(()),
                 events,
+                changes,
                 snapshots_installed: AtomicU64::new(0),
                 snapshot_index: AtomicU64::new(snapshot_index),
                 snapshot_seq: AtomicU64::new(seq),
@@ -192,6 +198,14 @@ impl StateMachineStore {
     /// Subscribes to the events of entries applied from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
+    }
+
+    /// Watches for state changes: the value is the index of the last entry
+    /// applied (or snapshot installed), and `changed()` wakes once however
+    /// many changed it since. For loops that re-read what they need from
+    /// the state; [`Self::subscribe`] is for those that need each event.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// How many snapshots were installed from a leader since open.
@@ -381,7 +395,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let entries = entries.into_iter();
         let mut responses = Vec::with_capacity(entries.size_hint().0);
+        let mut last = None;
         for entry in entries {
+            last = Some(entry.log_id.index);
             let _entry = self
                 .inner
                 .entry_gate
@@ -425,6 +441,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     responses.push(Vec::new());
                 }
             }
+        }
+        if let Some(last) = last {
+            self.inner.changes.send_replace(last);
         }
         Ok(responses)
     }
@@ -476,6 +495,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.inner
             .snapshots_installed
             .fetch_add(1, Ordering::Relaxed);
+        self.inner.changes.send_replace(index);
         tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot");
         Ok(())
     }

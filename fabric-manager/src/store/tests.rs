@@ -187,7 +187,9 @@ async fn installed_snapshot_replaces_state_and_survives_restart() -> TestResult 
         let (_log, mut follower) = open(follower_dir.path(), 2)?;
         let mut data = follower.begin_receiving_snapshot().await?;
         *data = *snapshot.snapshot;
+        let changes = follower.watch_changes();
         follower.install_snapshot(&snapshot.meta, data).await?;
+        assert_eq!(*changes.borrow(), 8, "an installed snapshot is a change");
         assert_eq!(follower.snapshots_installed(), 1);
         assert_eq!(follower.snapshot_index(), 8);
         assert_eq!(follower.last_applied(), Some(lid(8)));
@@ -353,8 +355,13 @@ async fn only_the_proposing_member_builds_results() -> TestResult {
     let (_log, mut other) = open(other_dir.path(), 2)?;
     let all = entries();
 
+    let mut changes = other.watch_changes();
+    assert!(!changes.has_changed()?);
     let answered = proposer.apply(all.clone()).await?;
     let unanswered = other.apply(all.clone()).await?;
+    // One signal for the whole burst, carrying the last index applied.
+    assert!(changes.has_changed()?);
+    assert_eq!(*changes.borrow_and_update(), 8);
 
     // Where callers wait: one result per command, a refusal included.
     let normal = &answered[1..];
