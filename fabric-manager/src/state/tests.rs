@@ -2845,7 +2845,10 @@ fn run_sequence(commands: Vec<Command>) -> Result<(usize, usize), TestCaseError>
         prop_assert_eq!(&applied.result, &applied_twin.result);
         prop_assert_eq!(&applied.events, &applied_twin.events);
         let (quiet, quiet_events) = unobserved.apply_unobserved(index, &envelope);
-        prop_assert_eq!(&quiet, &applied.result.as_ref().map(drop).map_err(Clone::clone));
+        prop_assert_eq!(
+            &quiet,
+            &applied.result.as_ref().map(drop).map_err(Clone::clone)
+        );
         prop_assert_eq!(&quiet_events, &applied.events);
 
         let record = state.audit.back().unwrap();

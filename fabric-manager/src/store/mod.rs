@@ -108,10 +108,7 @@ pub enum StoreError {
 ///
 /// The state machine starts from the stored snapshot, if there is one.
 /// Blocks on file I/O; call it before starting raft, or from a blocking task.
-pub fn open(
-    data_dir: &Path,
-    node: NodeId,
-) -> Result<(LogStore, StateMachineStore), StoreError> {
+pub fn open(data_dir: &Path, node: NodeId) -> Result<(LogStore, StateMachineStore), StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
         path: data_dir.to_path_buf(),
         source,

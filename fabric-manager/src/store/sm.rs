@@ -116,11 +116,7 @@ struct StoredSnapshot {
 
 impl StateMachineStore {
     /// Loads the stored snapshot (if any) from `db` into memory.
-    pub(crate) fn load(
-        node: NodeId,
-        db: Arc<Database>,
-        path: &Path,
-    ) -> Result<Self, StoreError> {
+    pub(crate) fn load(node: NodeId, db: Arc<Database>, path: &Path) -> Result<Self, StoreError> {
         let open_err = |source: redb::Error| StoreError::Open {
             path: path.to_path_buf(),
             source,

@@ -370,7 +370,10 @@ async fn only_the_proposing_member_builds_results() -> TestResult {
         assert_eq!(results.len(), if i == 4 { 3 } else { 2 });
         assert!(matches!(results[0], Ok(Outcome::Partition(_))));
     }
-    assert!(matches!(normal[4][2], Err(StateError::AlreadyExists { .. })));
+    assert!(matches!(
+        normal[4][2],
+        Err(StateError::AlreadyExists { .. })
+    ));
     // Elsewhere: nothing built, the same state.
     assert_eq!(unanswered.len(), all.len());
     assert!(unanswered.iter().all(Vec::is_empty));
