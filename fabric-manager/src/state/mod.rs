@@ -482,7 +482,7 @@ impl State {
     /// Applies one command from log entry `index`. Never panics; a refused
     /// command leaves the state unchanged except for its audit record.
     pub fn apply(&mut self, index: u64, envelope: &Envelope) -> Applied {
-        let (executed, events) = self.apply_quietly(index, envelope);
+        let (executed, events) = self.execute_and_audit(index, envelope);
         Applied {
             result: executed.map(|made| self.outcome(made)),
             events,
@@ -498,7 +498,7 @@ impl State {
         index: u64,
         envelope: &Envelope,
     ) -> (Result<(), StateError>, Vec<Event>) {
-        let (executed, events) = self.apply_quietly(index, envelope);
+        let (executed, events) = self.execute_and_audit(index, envelope);
         (executed.map(drop), events)
     }
 
@@ -519,7 +519,9 @@ impl State {
         }
     }
 
-    fn apply_quietly(&mut self, index: u64, envelope: &Envelope) -> (Executed, Vec<Event>) {
+    /// The one path both applies share: executes the command, stamps its
+    /// events and records it in the audit log.
+    fn execute_and_audit(&mut self, index: u64, envelope: &Envelope) -> (Executed, Vec<Event>) {
         let mut events = Vec::new();
         let result = self.execute(
             &envelope.command,
