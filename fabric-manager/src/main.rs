@@ -315,10 +315,7 @@ fn main() {
     // Before any other thread exists (mimalloc's options are plain values
     // its allocating threads read).
     keep_freed_memory();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("fabric-manager: error: cannot start the async runtime: {e}");
@@ -326,6 +323,24 @@ fn main() {
         }
     };
     runtime.block_on(serve());
+}
+
+/// The manager's multi-threaded runtime.
+///
+/// Built with `tokio_unstable` (.cargo/config.toml), its LIFO slot is off.
+/// The slot runs a task woken by the running one next, on the same thread:
+/// under write load each gRPC reply a per-stream task queued woke the
+/// HTTP/2 connection task, which then wrote that one reply to the socket
+/// (≈ 13,700 writev/s at 26k writes/s). Without it the connection task
+/// takes its turn after the replies the committed batch released, and
+/// writes them together (≈ 1,700 writev/s): ≈ 10% less of the leader's
+/// CPU per write, and less for the client reading the replies.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.build()
 }
 
 async fn serve() {
@@ -483,6 +498,23 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_workspace_builds_with_tokio_unstable() {
+        // Without it the runtime keeps its LIFO slot and the leader spends
+        // ≈ 10% more CPU per write (see `runtime`); .cargo/config.toml sets
+        // it, and a RUSTFLAGS variable would silently replace it.
+        assert!(
+            cfg!(tokio_unstable),
+            "built without --cfg tokio_unstable: keep .cargo/config.toml's \
+             rustflags, or add the flag to RUSTFLAGS"
+        );
+        let runtime = super::runtime().expect("the runtime starts");
+        assert_eq!(
+            runtime.block_on(async { tokio::spawn(async { 7 }).await.expect("runs") }),
+            7
+        );
+    }
+
     #[test]
     fn the_purge_option_is_mimallocs_purge_delay() {
         // mimalloc 3 purges 1,000 ms after a page empties by default; the

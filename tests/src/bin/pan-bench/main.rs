@@ -403,6 +403,17 @@ async fn run_level(
     let warmup = Duration::from_secs(2);
     let measure = Duration::from_secs(seconds);
     let start = Instant::now();
+    if timeline {
+        // Wall clock of the level's start, to line its stalls up with
+        // samples taken outside (perf, /proc).
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!(
+            "{clients} clients: started at unix {unix_ms} ms, measuring from +{} ms",
+            warmup.as_millis()
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
