@@ -499,10 +499,12 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[allow(clippy::assertions_on_constants)]
     fn the_workspace_builds_with_tokio_unstable() {
         // Without it the runtime keeps its LIFO slot and the leader spends
         // ≈ 10% more CPU per write (see `runtime`); .cargo/config.toml sets
-        // it, and a RUSTFLAGS variable would silently replace it.
+        // it, and a RUSTFLAGS variable would silently replace it. A failing
+        // test says so; a const assertion would stop the whole build.
         assert!(
             cfg!(tokio_unstable),
             "built without --cfg tokio_unstable: keep .cargo/config.toml's \
