@@ -333,7 +333,7 @@ fn main() {
 /// HTTP/2 connection task, which then wrote that one reply to the socket
 /// (≈ 13,700 writev/s at 26k writes/s). Without it the connection task
 /// takes its turn after the replies the committed batch released, and
-/// writes them together (≈ 1,700 writev/s): ≈ 10% less of the leader's
+/// writes them together (≈ 1,700 writev/s): 5–10% less of the leader's
 /// CPU per write, and less for the client reading the replies.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -502,7 +502,7 @@ mod tests {
     #[allow(clippy::assertions_on_constants)]
     fn the_workspace_builds_with_tokio_unstable() {
         // Without it the runtime keeps its LIFO slot and the leader spends
-        // ≈ 10% more CPU per write (see `runtime`); .cargo/config.toml sets
+        // 5–10% more CPU per write (see `runtime`); .cargo/config.toml sets
         // it, and a RUSTFLAGS variable would silently replace it. A failing
         // test says so; a const assertion would stop the whole build.
         assert!(
