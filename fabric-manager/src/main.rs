@@ -327,14 +327,17 @@ fn main() {
 
 /// The manager's multi-threaded runtime.
 ///
-/// Built with `tokio_unstable` (.cargo/config.toml), its LIFO slot is off.
-/// The slot runs a task woken by the running one next, on the same thread:
-/// under write load each gRPC reply a per-stream task queued woke the
-/// HTTP/2 connection task, which then wrote that one reply to the socket
-/// (≈ 13,700 writev/s at 26k writes/s). Without it the connection task
-/// takes its turn after the replies the committed batch released, and
-/// writes them together (≈ 1,700 writev/s): 5–10% less of the leader's
-/// CPU per write, and less for the client reading the replies.
+/// When built with `tokio_unstable` (.cargo/config.toml), its LIFO slot is
+/// off; without the flag the slot stays on. The slot runs a task woken by
+/// the running one next, on the same thread: under write load each gRPC
+/// reply a per-stream task queued woke the HTTP/2 connection task, which
+/// then wrote one or two replies to the socket (≈ 13,700 writev/s on the
+/// leader at ≈ 25k writes/s). Without it the connection task takes its turn
+/// after the replies the committed batch released and writes them together
+/// (≈ 1,700 writev/s): 4–11 %, about 7 %, less of the leader's CPU per
+/// write. The price: every woken task, raft's channel hand-offs included,
+/// now queues behind the tasks already runnable; latency was measured
+/// no worse (BENCHMARKS.md, session 6).
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -502,7 +505,7 @@ mod tests {
     #[allow(clippy::assertions_on_constants)]
     fn the_workspace_builds_with_tokio_unstable() {
         // Without it the runtime keeps its LIFO slot and the leader spends
-        // 5–10% more CPU per write (see `runtime`); .cargo/config.toml sets
+        // about 7 % more CPU per write (see `runtime`); .cargo/config.toml sets
         // it, and a RUSTFLAGS variable would silently replace it. A failing
         // test says so; a const assertion would stop the whole build.
         assert!(

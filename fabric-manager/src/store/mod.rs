@@ -2,7 +2,7 @@
 //! machine storage, both in one redb file, `<data dir>/pan.redb`.
 //!
 //! What is stored:
-//! - the raft log (`raft_log`: index -> serde_json of `openraft::Entry`),
+//! - the raft log (`raft_log`: index -> `crate::codec` (postcard) of `openraft::Entry`),
 //! - the raft metadata (`raft_meta`: vote, committed log id, last purged log id),
 //! - the latest state machine snapshot (`snapshot`: its meta, its bytes and a
 //!   sequence number used to make snapshot ids unique).

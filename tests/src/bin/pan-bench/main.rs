@@ -4,7 +4,10 @@
 //! log append) and measures committed writes per second and latency
 //! percentiles at several client concurrencies. Each write is a real
 //! `CreateServer` (identity allocation included); a write counts only when
-//! the leader acknowledged it committed, i.e. durable on a quorum.
+//! the leader acknowledged it committed, i.e. durable on a quorum. Under
+//! each level it prints the stalls of the disk holding the members' logs
+//! (from `/proc/diskstats`, see `disk.rs`): all members share that disk, so
+//! while it completes nothing, no write commits.
 //!
 //! `pan-bench failover` runs one manager and a simulated rack with servers
 //! running and spares idle, then fails blades one after another (`hwsim
@@ -17,6 +20,7 @@
 //!
 //! Build with `--release`; figures go to BENCHMARKS.md.
 
+mod disk;
 mod lean;
 
 use anyhow::{Context as _, Result};
@@ -65,7 +69,9 @@ enum Bench {
         /// with) or `tonic` (tonic's `Channel`, as `panctl` uses).
         #[arg(long, value_enum, default_value_t = ClientKind::Lean)]
         client: ClientKind,
-        /// Also print latency percentiles per 100 ms (to find stalls).
+        /// Also print latency percentiles per 100 ms (to find stalls), and
+        /// the wall clock at which each level's measurement starts (interval
+        /// labels count from it), to line them up with outside samples.
         #[arg(long)]
         timeline: bool,
     },
@@ -322,6 +328,18 @@ async fn writes(
     println!(
         "cluster: {members} members on loopback, leader node {leader} at {addr}; durable redb store"
     );
+    let disk = cluster
+        .members
+        .values()
+        .next()
+        .and_then(|m| disk::DiskWatch::start(&m.data_dir));
+    match &disk {
+        Some(d) => println!(
+            "disk: {} holds the members' logs; stalls of 20 ms or more (writes in flight, none completing) are shown under each level",
+            d.device
+        ),
+        None => println!("disk: not found in /proc/diskstats; stalls are not watched"),
+    }
     let token = cluster
         .admin_token()
         .context("member 1 wrote no admin token")?;
@@ -377,11 +395,23 @@ async fn writes(
             "{:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}   {}",
             clients, r.rate, r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms, r.errors, r.cpu
         );
+        if let Some(disk) = &disk {
+            let s = disk.within(r.measured.start, r.measured.end);
+            println!(
+                "{:>8} disk stalls during the measurement: {} (longest {} ms, {} ms in all)",
+                "",
+                s.count,
+                s.longest.as_millis(),
+                s.total.as_millis()
+            );
+        }
     }
     Ok(())
 }
 
 struct LevelResult {
+    /// When the measured writes were sent.
+    measured: std::ops::Range<Instant>,
     rate: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -410,8 +440,8 @@ async fn run_level(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         eprintln!(
-            "{clients} clients: started at unix {unix_ms} ms, measuring from +{} ms",
-            warmup.as_millis()
+            "{clients} clients: measuring from unix {} ms",
+            unix_ms + warmup.as_millis()
         );
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -501,6 +531,7 @@ async fn run_level(
         .collect::<Vec<_>>()
         .join(", ");
     Ok(LevelResult {
+        measured: start + warmup..start + warmup + measure,
         cpu,
         rate: ok as f64 / measure.as_secs_f64(),
         p50_ms: ms(hist.value_at_quantile(0.50)),
