@@ -222,13 +222,11 @@ impl tonic::service::Interceptor for AddKey {
     }
 }
 
-/// The `Raft` service's interceptor: refuses a call without the key.
-pub fn check(
-    key: &ClusterKey,
-    req: tonic::Request<()>,
-) -> Result<tonic::Request<()>, tonic::Status> {
-    match req.metadata().get(HEADER) {
-        Some(presented) if key.matches(presented.as_bytes()) => Ok(req),
+/// The `Raft` service's check, before the call reaches it: refuses a call
+/// without the key.
+pub fn check<B>(key: &ClusterKey, req: &mut http::Request<B>) -> Result<(), tonic::Status> {
+    match req.headers().get(HEADER) {
+        Some(presented) if key.matches(presented.as_bytes()) => Ok(()),
         Some(_) => Err(tonic::Status::unauthenticated(
             "the cluster key presented is not this cluster's; a member must be started with \
              --cluster-key-file holding a copy of a member's cluster.key",

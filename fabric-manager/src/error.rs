@@ -70,6 +70,10 @@ pub enum Error {
     #[error("invalid request: {reason}")]
     InvalidRequest { reason: String },
 
+    /// The TLS certificate or key given to serve with is not usable.
+    #[error("{reason}")]
+    Tls { reason: String },
+
     /// This member has no usable cluster key.
     #[error(transparent)]
     ClusterKey(#[from] crate::cluster_key::KeyError),
@@ -96,7 +100,7 @@ impl From<Error> for tonic::Status {
                 | S::InvalidTransition { .. } => tonic::Status::failed_precondition(message),
             },
             Error::InvalidRequest { .. } => tonic::Status::invalid_argument(message),
-            Error::ClusterKey(_) => tonic::Status::failed_precondition(message),
+            Error::ClusterKey(_) | Error::Tls { .. } => tonic::Status::failed_precondition(message),
             Error::Membership { .. } => tonic::Status::failed_precondition(message),
             Error::MemberConflict { .. } => tonic::Status::already_exists(message),
             Error::JoinRefused { .. } => tonic::Status::failed_precondition(message),

@@ -265,11 +265,11 @@ fn tls_configs(
     args: &Args,
 ) -> anyhow::Result<
     Option<(
-        tonic::transport::ServerTlsConfig,
+        fabric_manager::service::ServerTls,
         tonic::transport::ClientTlsConfig,
     )>,
 > {
-    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
     let (cert, key) = match (&args.tls_cert, &args.tls_key, &args.tls_ca) {
         (None, None, None) => return Ok(None),
         (None, _, Some(_)) => anyhow::bail!(
@@ -285,19 +285,17 @@ fn tls_configs(
         std::fs::read(path).with_context(|| format!("cannot read {flag} {}", path.display()))
     };
     let ca_path = args.tls_ca.as_ref().expect("checked above");
-    let server = ServerTlsConfig::new().identity(Identity::from_pem(
-        read("--tls-cert", cert)?,
-        read("--tls-key", key)?,
-    ));
-    tonic::transport::Server::builder()
-        .tls_config(server.clone())
-        .with_context(|| {
-            format!(
-                "--tls-cert {} with --tls-key {} is not a usable certificate and key (PEM)",
-                cert.display(),
-                key.display()
-            )
-        })?;
+    let server = fabric_manager::service::ServerTls::from_pem(
+        &read("--tls-cert", cert)?,
+        &read("--tls-key", key)?,
+    )
+    .with_context(|| {
+        format!(
+            "--tls-cert {} with --tls-key {} is not a usable certificate and key (PEM)",
+            cert.display(),
+            key.display()
+        )
+    })?;
     let client =
         ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca_path)?));
     Endpoint::from_static("https://127.0.0.1:1")
@@ -466,9 +464,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = controller_task.await;
     let _ = stop_tx.send(());
     node.shutdown().await;
-    match server.await {
-        Ok(result) => result.context("the gRPC server failed")?,
-        Err(e) => anyhow::bail!("the gRPC server task failed: {e}"),
+    if let Err(e) = server.await {
+        anyhow::bail!("the gRPC server task failed: {e}");
     }
     match refused {
         Some(e) => Err(anyhow::Error::new(e).context("cannot join the cluster")),

@@ -341,6 +341,35 @@ async fn only_processes_holding_the_cluster_key_are_members() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_service_the_member_does_not_serve_is_unimplemented() -> Result<()> {
+    use pan_api::v1::{ClusterStatusReply, ClusterStatusRequest};
+    let cluster = Cluster::start(1, &[]).await?;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.addr(1)))?
+        .connect()
+        .await?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for path in [
+        "/pan.v2.Fabric/ClusterStatus",
+        "/grpc.health.v1.Health/Check",
+    ] {
+        grpc.ready().await?;
+        let refused = grpc
+            .unary::<ClusterStatusRequest, ClusterStatusReply, _>(
+                tonic::Request::new(ClusterStatusRequest::default()),
+                http::uri::PathAndQuery::from_static(path),
+                pan_api::codec::PanCodec::default(),
+            )
+            .await
+            .expect_err("no such service");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+        assert!(refused.message().contains(path), "{refused:?}");
+    }
+    // The connection still serves the real API afterwards.
+    assert_eq!(cluster.status(1).await?.members.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joiner_whose_id_is_taken_stops_and_says_why() -> Result<()> {
     let cluster = Cluster::start(2, &[]).await?;
     let key = cluster.cluster_key_file().to_string_lossy().into_owned();

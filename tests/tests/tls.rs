@@ -124,3 +124,53 @@ fn tls_cert_without_a_ca_is_refused() -> Result<()> {
     );
     Ok(())
 }
+
+/// Runs `fabric-manager` with `--tls-cert cert --tls-key key` (and the
+/// set's CA) and returns its output; it must refuse to start.
+fn start_with(dir: &std::path::Path, cert: &str, key: &str) -> Result<std::process::Output> {
+    Ok(
+        std::process::Command::new(pan_tests::binary("fabric-manager"))
+            .arg("--data-dir")
+            .arg(dir.join("m1"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--tls-cert")
+            .arg(dir.join(cert))
+            .arg("--tls-key")
+            .arg(dir.join(key))
+            .arg("--tls-ca")
+            .arg(dir.join("ca.pem"))
+            .output()?,
+    )
+}
+
+#[test]
+fn a_certificate_with_another_certificates_key_is_refused_at_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    make_certs(dir.path())?;
+    // The CA's certificate with the server's key: both parse, they do not
+    // belong together.
+    let out = start_with(dir.path(), "ca.pem", "server.key")?;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("is not a usable certificate and key"), "{err}");
+    assert!(err.contains("do not go together"), "{err}");
+    assert!(
+        err.contains("ca.pem") && err.contains("server.key"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m1").exists(), "nothing is created: {err}");
+    Ok(())
+}
+
+#[test]
+fn a_key_file_without_a_private_key_is_refused_at_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    make_certs(dir.path())?;
+    let out = start_with(dir.path(), "server.pem", "server.pem")?;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("holds no usable private key"), "{err}");
+    assert!(err.contains("--tls-key"), "{err}");
+    Ok(())
+}

@@ -40,9 +40,11 @@ impl Caller {
     }
 }
 
-/// The interceptor: verifies the bearer token against this member's state.
-pub fn authenticate(node: &Node, mut req: Request<()>) -> Result<Request<()>, Status> {
-    let header = match req.metadata().get("authorization") {
+/// The `Fabric` service's check, before the call reaches it: verifies the
+/// bearer token against this member's state and records the caller in the
+/// request's extensions (or the token, when this member does not know it).
+pub fn authenticate<B>(node: &Node, req: &mut http::Request<B>) -> Result<(), Status> {
+    let header = match req.headers().get("authorization") {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
             Status::unauthenticated(
@@ -63,7 +65,7 @@ pub fn authenticate(node: &Node, mut req: Request<()>) -> Result<Request<()>, St
         }
         Err(e) => return Err(Status::unauthenticated(e.to_string())),
     }
-    Ok(req)
+    Ok(())
 }
 
 fn verify(node: &Node, token: &str) -> Result<Principal, AuthnError> {
