@@ -557,7 +557,7 @@ impl Controller {
     /// concurrently and records each failed blade once.
     pub(super) async fn detect(self, term: u64, leader_since: Instant) {
         let window = self.config.detect_window;
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         let mut ticker = tokio::time::interval(detect_tick(window));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watched = self.running_servers();
@@ -568,17 +568,17 @@ impl Controller {
         // (blade, generation) whose closed stream was looked at early.
         let mut early_checked: std::collections::HashSet<(String, u64)> =
             std::collections::HashSet::new();
-        // State events only mark the list stale; it is rebuilt at most once
+        // State changes only mark the list stale; it is rebuilt at most once
         // a tick, so a busy log does not make detection rebuild it per entry.
         let mut stale = false;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                event = events.recv() => {
-                    if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                // A burst of applied entries is one wake-up.
+                changed = changes.changed() => {
+                    if changed.is_err() {
                         return;
                     }
-                    while events.try_recv().is_ok() {}
                     stale = true;
                     continue;
                 }
@@ -722,10 +722,10 @@ impl Controller {
     }
 
     /// Runs one fence executor per failover in phase `Fencing`; re-checks
-    /// on every state event and at least every `retry_pause`. The executors
+    /// on every state change and at least every `retry_pause`. The executors
     /// die with this task (and so with leadership).
     pub(super) async fn reconcile_fences(self, term: u64) {
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         let mut executors = JoinSet::new();
         // failover id -> executor
         let mut running: HashMap<u64, AbortHandle> = HashMap::new();
@@ -766,11 +766,10 @@ impl Controller {
             }
             retry_after.retain(|_, t| *t > now);
             tokio::select! {
-                event = events.recv() => {
-                    if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                changed = changes.changed() => {
+                    if changed.is_err() {
                         return;
                     }
-                    while events.try_recv().is_ok() {}
                 }
                 _ = tokio::time::sleep(self.config.retry_pause) => {}
             }
@@ -817,7 +816,7 @@ impl Controller {
     /// repaired home blade, inside their maintenance window. The state
     /// checks the window again at the proposal's time.
     pub(super) async fn fail_back(self, term: u64) {
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         loop {
             let now_ms = crate::node::now_ms();
             let due = self.node.state_machine().read(|s| s.failback_due(now_ms));
@@ -829,11 +828,10 @@ impl Controller {
                 self.record(Command::Failback { name, partition }).await;
             }
             tokio::select! {
-                event = events.recv() => {
-                    if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                changed = changes.changed() => {
+                    if changed.is_err() {
                         return;
                     }
-                    while events.try_recv().is_ok() {}
                 }
                 // Windows open on the minute.
                 _ = tokio::time::sleep(Duration::from_secs(10)) => {}
@@ -842,10 +840,10 @@ impl Controller {
     }
 
     /// Proposes `TakeOver` while a failover awaits a spare; re-checks on
-    /// every state event and at least every `retry_pause`.
+    /// every state change and at least every `retry_pause`.
     pub(super) async fn take_over(self, term: u64) {
         let leader_since = Instant::now();
-        let mut events = self.node.state_machine().subscribe();
+        let mut changes = self.node.state_machine().watch_changes();
         let window = self.config.detect_window;
         // When other running blades look sick too (a double failure being
         // detected), spares wait up to one window so every failover of the
@@ -874,11 +872,10 @@ impl Controller {
             )
             .await;
             tokio::select! {
-                event = events.recv() => {
-                    if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                changed = changes.changed() => {
+                    if changed.is_err() {
                         return;
                     }
-                    while events.try_recv().is_ok() {}
                 }
                 _ = tokio::time::sleep(self.config.retry_pause) => {}
             }
