@@ -13,6 +13,7 @@ mod failover;
 pub mod identity;
 mod lifecycle;
 mod model;
+mod names;
 mod network;
 mod principals;
 mod storage;
@@ -97,7 +98,8 @@ pub struct State {
 /// Lookups derived from the records; never serialized. B-trees, not hash
 /// maps: no rehash pauses as the fabric grows (a hash map of 229k server
 /// names stopped every member for 70–200 ms while it doubled), and a
-/// deterministic order.
+/// deterministic order. The one exception, the server names, is sharded so
+/// that it never doubles at once.
 #[derive(Clone, Debug, Default)]
 struct Index {
     partition_by_name: BTreeMap<String, PartitionId>,
@@ -105,11 +107,10 @@ struct Index {
     identity_pool_by_name: BTreeMap<String, IdentityPoolId>,
     blade_by_name: BTreeMap<String, BladeId>,
     /// Servers by (partition, hash of name): the lookup on every write's
-    /// path and the largest index. Its keys are inline integers, so a
-    /// lookup reads no name but the candidates' (a B-tree of (partition,
-    /// name) pairs followed a pointer to compare names at each of ~40 keys
-    /// visited: ≈ 1.7 µs of a write at 300k servers).
-    server_names: BTreeMap<(PartitionId, u64), Named>,
+    /// path and the largest index, in sharded hash tables (see `names`).
+    /// Its keys are inline integers, so a lookup reads no name but the
+    /// candidates'.
+    server_names: names::NameIndex,
     /// Keys the name hashes; random per index, so names cannot be chosen to
     /// collide.
     name_hasher: std::hash::RandomState,
@@ -147,58 +148,15 @@ struct Index {
     partition_placed: BTreeMap<PartitionId, BTreeSet<ServerId>>,
 }
 
-/// The servers whose names share one hash in a partition: almost always
-/// one, kept without an allocation.
-#[derive(Clone, Debug)]
-enum Named {
-    One(ServerId),
-    Many(Vec<ServerId>),
-}
-
-impl Named {
-    fn ids(&self) -> &[ServerId] {
-        match self {
-            Named::One(id) => std::slice::from_ref(id),
-            Named::Many(ids) => ids,
-        }
-    }
-}
-
 impl Index {
     fn add_server_name(&mut self, partition: PartitionId, name: &str, id: ServerId) {
         let hash = self.name_hasher.hash_one(name);
-        match self.server_names.entry((partition, hash)) {
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(Named::One(id));
-            }
-            std::collections::btree_map::Entry::Occupied(mut slot) => match slot.get_mut() {
-                Named::One(other) => {
-                    let other = *other;
-                    slot.insert(Named::Many(vec![other, id]));
-                }
-                Named::Many(ids) => ids.push(id),
-            },
-        }
+        self.server_names.add((partition, hash), id);
     }
 
     fn remove_server_name(&mut self, partition: PartitionId, name: &str, id: ServerId) {
-        let key = (partition, self.name_hasher.hash_one(name));
-        let std::collections::btree_map::Entry::Occupied(mut slot) = self.server_names.entry(key)
-        else {
-            return;
-        };
-        match slot.get_mut() {
-            Named::One(only) if *only == id => {
-                slot.remove();
-            }
-            Named::One(_) => {}
-            Named::Many(ids) => {
-                ids.retain(|&other| other != id);
-                if let [one] = ids[..] {
-                    *slot.get_mut() = Named::One(one);
-                }
-            }
-        }
+        let hash = self.name_hasher.hash_one(name);
+        self.server_names.remove((partition, hash), id);
     }
 }
 

@@ -3017,25 +3017,6 @@ fn a_password_typed_into_a_bmc_url_never_reaches_the_audit_log_or_errors() {
 }
 
 #[test]
-fn server_names_sharing_a_hash_are_all_found_and_removed_one_by_one() {
-    // Two ids under one name share a hash: the path real collisions take.
-    let mut ix = Index::default();
-    let p = PartitionId(7);
-    ix.add_server_name(p, "web", ServerId(1));
-    ix.add_server_name(p, "web", ServerId(2));
-    ix.add_server_name(p, "db", ServerId(3));
-    let key = (p, ix.name_hasher.hash_one("web"));
-    assert_eq!(ix.server_names[&key].ids(), [ServerId(1), ServerId(2)]);
-    ix.remove_server_name(p, "web", ServerId(1));
-    assert!(matches!(ix.server_names[&key], Named::One(ServerId(2))));
-    ix.remove_server_name(p, "web", ServerId(2));
-    assert!(!ix.server_names.contains_key(&key));
-    // Another partition's same name is another key.
-    ix.add_server_name(PartitionId(8), "db", ServerId(4));
-    assert_eq!(ix.server_names.len(), 2);
-}
-
-#[test]
 fn a_snapshot_copy_serializes_as_the_state_and_lacks_only_the_index() {
     let original = populated();
     let copy = original.snapshot_copy();
