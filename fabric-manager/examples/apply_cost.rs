@@ -6,10 +6,10 @@ use std::time::Instant;
 
 fn main() {
     let mut state = State::default();
-    let env = |command| Envelope {
+    let env = |command: Command| Envelope {
         principal: "bench".into(),
         at_ms: 1,
-        command,
+        command: command.into(),
     };
     let created = state.apply(
         1,

@@ -75,7 +75,8 @@ mod tests {
                     name: "acme".into(),
                     description: String::new(),
                     network_ids: None,
-                },
+                }
+                .into(),
             }])),
         };
         let bytes = encode(&entry).unwrap();

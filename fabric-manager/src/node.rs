@@ -302,9 +302,9 @@ impl Node {
     /// Proposes one command and waits for its result.
     pub async fn propose(&self, principal: &str, command: Command) -> Result<Outcome, Error> {
         let envelope = Envelope {
-            principal: principal.to_string(),
+            principal: principal.into(),
             at_ms: now_ms(),
-            command,
+            command: Arc::new(command),
         };
         let (tx, rx) = oneshot::channel();
         self.inner

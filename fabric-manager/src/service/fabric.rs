@@ -1019,7 +1019,7 @@ impl Fabric for FabricService {
             n => n.min(AUDIT_MAX),
         };
         let records = self
-            .read(|s| Ok(s.audit_where(limit, |r| caller.sees(r.partition.as_deref()))))
+            .read(|s| Ok(s.audit_where(limit, |partition| caller.sees(partition))))
             .await?;
         Ok(Response::new(pb::ListAuditReply {
             records: records.into_iter().map(Into::into).collect(),

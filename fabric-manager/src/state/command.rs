@@ -11,14 +11,18 @@ use pan_api::{
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A command with who asked and when. The proposing manager stamps `at_ms`,
 /// so every replica applies the same time.
+///
+/// The principal and command are shared: the audit record of the command
+/// keeps them (serialized, each is its plain value).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    pub principal: String,
+    pub principal: Arc<str>,
     pub at_ms: u64,
-    pub command: Command,
+    pub command: Arc<Command>,
 }
 
 /// Every change the fabric manager can make to its replicated state.

@@ -256,7 +256,7 @@ fn an_unconfirmed_fence_blocks_the_takeover_until_an_operator_confirms() {
     let envelope = Envelope {
         principal: "alice".into(),
         at_ms: 99_000,
-        command: Command::ConfirmFenced { blade: "b1".into() },
+        command: Command::ConfirmFenced { blade: "b1".into() }.into(),
     };
     let index = tests::next_index(&state);
     assert!(state.apply(index, &envelope).result.is_ok());

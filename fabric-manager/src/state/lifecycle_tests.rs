@@ -166,7 +166,7 @@ fn accepted(state: &mut State, command: Command) -> (Outcome, Vec<Event>) {
         assert_eq!((e.index, e.at_ms), (index, at_ms(index)), "{e:?}");
     }
     assert_eq!(
-        state.audit.back(),
+        state.audit(1).first(),
         Some(&AuditRecord {
             index,
             at_ms: at_ms(index),
@@ -181,7 +181,7 @@ fn accepted(state: &mut State, command: Command) -> (Outcome, Vec<Event>) {
 
 /// The event the command applied as the previous log entry should have emitted.
 fn event(state: &State, kind: &str, object: &str, partition: Option<&str>) -> Event {
-    let index = state.audit.back().expect("a command was applied").index;
+    let index = state.audit(1)[0].index;
     Event {
         index,
         at_ms: at_ms(index),
@@ -508,7 +508,7 @@ fn explicit_blade_that_does_not_fit_is_refused_naming_the_blade() {
     let view = server_view(ok(&mut state, start(ACME, "web", Some("bigger"))));
     assert_eq!(view.blade.as_deref(), Some("bigger"));
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "server start acme/web blade=bigger"
     );
 }
@@ -561,7 +561,7 @@ fn start_places_a_defined_server_and_updates_records_views_and_events() {
         )]
     );
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "server start acme/web blade=auto"
     );
     let view = server_view(outcome);
@@ -641,7 +641,7 @@ fn running_is_accepted_only_for_the_current_generation_while_starting() {
         )]
     );
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "server running acme/web generation=2"
     );
     let view = server_view(outcome);
@@ -694,7 +694,7 @@ fn start_failure_marks_the_server_failed_and_frees_its_blade() {
         )]
     );
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "server start-failed acme/web generation=2 reason=\"PXE timeout\""
     );
     let view = server_view(outcome);
@@ -753,7 +753,7 @@ fn stop_moves_a_running_server_to_stopping_and_repeating_it_is_a_no_op() {
             Some(ACME)
         )]
     );
-    assert_eq!(state.audit.back().unwrap().command, "server stop acme/web");
+    assert_eq!(state.audit(1)[0].command, "server stop acme/web");
     let view = server_view(outcome);
     assert_eq!(
         (view.state.as_str(), view.generation, view.blade.as_deref()),
@@ -820,7 +820,7 @@ fn stopped_report_returns_the_server_to_defined_and_frees_its_blade() {
         )]
     );
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "server stopped acme/web generation=2"
     );
     let view = server_view(outcome);
@@ -928,7 +928,7 @@ fn power_off_or_cycle_of_a_blade_hosting_a_server_needs_force() {
                 )]
             );
             assert_eq!(
-                state.audit.back().unwrap().command,
+                state.audit(1)[0].command,
                 format!("blade power {action} b1 --force")
             );
             assert_eq!(outcome, Outcome::Blade(blade_of(&state, "b1")));
@@ -948,10 +948,7 @@ fn power_on_is_always_allowed_and_power_requests_change_no_records() {
         assert_eq!(events, [event(&state, "blade.power_on", "blade/b1", None)]);
         assert_eq!(without_audit(&state), before);
     }
-    assert_eq!(
-        state.audit.back().unwrap().command,
-        "blade power on b1 --force"
-    );
+    assert_eq!(state.audit(1)[0].command, "blade power on b1 --force");
 
     // A free blade takes every action without --force.
     ok(&mut state, blade("b2", None));
@@ -968,7 +965,7 @@ fn power_on_is_always_allowed_and_power_requests_change_no_records() {
             )]
         );
         assert_eq!(
-            state.audit.back().unwrap().command,
+            state.audit(1)[0].command,
             format!("blade power {action} b2")
         );
         assert_eq!(outcome, Outcome::Blade(blade_of(&state, "b2")));
@@ -1038,7 +1035,7 @@ fn observations_update_views_and_emit_events_only_for_changed_blades() {
         ]
     );
     assert_eq!(
-        state.audit.back().unwrap().command,
+        state.audit(1)[0].command,
         "observe b1:on/ok b2:off/warning b3:unknown/unknown"
     );
     let reading = |state: &State, name: &str| {
@@ -1827,9 +1824,9 @@ fn run_lifecycle(ops: &[Op]) -> Result<Reached, TestCaseError> {
         };
         let index = i as u64 + 1;
         let envelope = Envelope {
-            principal: OPERATOR.to_string(),
+            principal: OPERATOR.to_string().into(),
             at_ms: at_ms(index),
-            command,
+            command: command.into(),
         };
         let command = &envelope.command;
         let before = state.clone();
@@ -1838,7 +1835,7 @@ fn run_lifecycle(ops: &[Op]) -> Result<Reached, TestCaseError> {
         prop_assert_eq!(&applied.result, &applied_twin.result);
         prop_assert_eq!(&applied.events, &applied_twin.events);
 
-        let record = state.audit.back().unwrap();
+        let record = &state.audit(1)[0];
         prop_assert_eq!(
             record,
             &AuditRecord {

@@ -6,6 +6,7 @@
 //! comes from the command envelope, never from a clock. A refused command
 //! changes nothing: every handler validates fully before it mutates.
 
+mod audit;
 mod command;
 mod error;
 mod failback;
@@ -89,7 +90,7 @@ pub struct State {
     /// Who may call the API, by name (token hashes only, never tokens).
     #[serde(default)]
     principals: BTreeMap<String, partitions::Principal>,
-    audit: VecDeque<AuditRecord>,
+    audit: VecDeque<audit::Audited>,
     /// Derived lookups, rebuilt after deserialization.
     #[serde(skip)]
     index: Index,
@@ -491,14 +492,13 @@ impl State {
             event.index = index;
             event.at_ms = envelope.at_ms;
         }
-        self.audit.push_back(AuditRecord {
+        self.audit.push_back(audit::Audited::new(
             index,
-            at_ms: envelope.at_ms,
-            principal: envelope.principal.clone(),
-            command: envelope.command.to_string(),
-            error: result.as_ref().err().map(ToString::to_string),
-            partition: envelope.command.partition().map(str::to_string),
-        });
+            envelope.at_ms,
+            envelope.principal.clone(),
+            envelope.command.clone(),
+            result.as_ref().err().map(ToString::to_string),
+        ));
         while self.audit.len() > AUDIT_RETENTION {
             self.audit.pop_front();
         }
@@ -1679,18 +1679,19 @@ impl State {
         self.audit_where(limit, |_| true)
     }
 
-    /// The newest `limit` audit records that `keep` accepts, newest first.
+    /// The newest `limit` audit records whose partition (`None`:
+    /// fabric-wide) `keep` accepts, newest first.
     pub fn audit_where(
         &self,
         limit: usize,
-        keep: impl Fn(&AuditRecord) -> bool,
+        keep: impl Fn(Option<&str>) -> bool,
     ) -> Vec<AuditRecord> {
         self.audit
             .iter()
             .rev()
-            .filter(|r| keep(r))
+            .filter(|r| keep(r.partition()))
             .take(limit)
-            .cloned()
+            .map(audit::Audited::record)
             .collect()
     }
 

@@ -182,9 +182,9 @@ fn principal_events_are_fabric_wide() {
     let applied = state.apply(
         index,
         &Envelope {
-            principal: "root".to_string(),
+            principal: "root".to_string().into(),
             at_ms: at_ms(index),
-            command: create(&alice),
+            command: create(&alice).into(),
         },
     );
     assert!(applied.result.is_ok());
@@ -523,9 +523,9 @@ fn audit_events_views_and_errors_never_carry_a_token_hash_or_secret() {
         let applied = state.apply(
             index,
             &Envelope {
-                principal: "root".to_string(),
+                principal: "root".to_string().into(),
                 at_ms: at_ms(index),
-                command: command.clone(),
+                command: command.clone().into(),
             },
         );
         texts.push(format!("{:?}", applied.result));

@@ -453,11 +453,12 @@ mod cache_tests {
 
     fn entry(index: u64, commands: usize) -> Entry<TypeConfig> {
         let envelope = Envelope {
-            principal: "admin".to_string(),
+            principal: "admin".to_string().into(),
             at_ms: 1,
             command: Command::DeletePartition {
                 name: "p".to_string(),
-            },
+            }
+            .into(),
         };
         Entry {
             log_id: log_id(1, 1, index),

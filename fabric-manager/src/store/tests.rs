@@ -44,13 +44,14 @@ fn lid(index: u64) -> LogId<NodeId> {
 
 fn create_partition(name: &str, at_ms: u64) -> Envelope {
     Envelope {
-        principal: "admin".to_string(),
+        principal: "admin".into(),
         at_ms,
         command: Command::CreatePartition {
             name: name.to_string(),
             description: format!("partition {name}"),
             network_ids: None,
-        },
+        }
+        .into(),
     }
 }
 
