@@ -2,14 +2,23 @@
 //!
 //! postcard (compact, serde-driven) behind a one-byte format version, so a
 //! future change of encoding is detected instead of misread. Both ends of
-//! every use are the same build of fabric-manager; nothing outside PAN reads
-//! these bytes. Snapshots and small metadata stay JSON (see `store`).
+//! every message are the same version of fabric-manager (a member of
+//! another version is refused with a message saying so); a log keeps
+//! loading across versions. Nothing outside PAN reads these bytes.
+//! Snapshots and small metadata stay JSON (see `store`).
 
+use crate::raft_types::{self, TypeConfig};
+use openraft::Entry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Version byte in front of every encoded value.
-pub const FORMAT_VERSION: u8 = 1;
+/// Version byte in front of every encoded value. Version 2 writes a log
+/// entry's commands as one byte string (`raft_types::Batch`); logs written
+/// by version 1 are still read ([`decode_entry`]).
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The version whose log entries carried their commands inline.
+pub const ENTRY_FORMAT_V1: u8 = 1;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +55,28 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Ok(value)
 }
 
+/// Decodes a log entry this version or version 1 wrote.
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, CodecError> {
+    match bytes.split_first() {
+        Some((&ENTRY_FORMAT_V1, rest)) => {
+            let (entry, trailing) =
+                postcard::take_from_bytes::<Entry<raft_types::v1::TypeConfigV1>>(rest)?;
+            if !trailing.is_empty() {
+                return Err(CodecError::Malformed(
+                    postcard::Error::DeserializeBadEncoding,
+                ));
+            }
+            Ok(raft_types::v1::upgrade(entry))
+        }
+        _ => decode(bytes),
+    }
+}
+
 /// Decodes a value from the front of the bytes, ignoring what follows (for
-/// reading a record's leading fields only).
+/// reading a log entry's leading fields only: the same in versions 1 and 2).
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (&version, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != ENTRY_FORMAT_V1 {
         return Err(CodecError::Version { found: version });
     }
     Ok(postcard::take_from_bytes(rest)?.0)
@@ -59,33 +85,92 @@ pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft_types::TypeConfig;
+    use crate::raft_types::{Batch, TypeConfig};
     use crate::state::{Command, Envelope};
     use openraft::{Entry, EntryPayload, LogId};
     use std::sync::Arc;
 
-    #[test]
-    fn entries_round_trip() {
-        let entry: Entry<TypeConfig> = Entry {
-            log_id: LogId::new(openraft::CommittedLeaderId::new(3, 1), 42),
-            payload: EntryPayload::Normal(Arc::new(vec![Envelope {
+    fn commands() -> Vec<Envelope> {
+        ["acme", "globex"]
+            .into_iter()
+            .map(|name| Envelope {
                 principal: "ops".into(),
                 at_ms: 7,
                 command: Command::CreatePartition {
-                    name: "acme".into(),
+                    name: name.into(),
                     description: String::new(),
                     network_ids: None,
                 }
                 .into(),
-            }])),
-        };
+            })
+            .collect()
+    }
+
+    fn entry(commands: Vec<Envelope>) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(3, 1), 42),
+            payload: EntryPayload::Normal(Arc::new(Batch::new(commands))),
+        }
+    }
+
+    fn batch(entry: &Entry<TypeConfig>) -> &Batch {
+        match &entry.payload {
+            EntryPayload::Normal(batch) => batch,
+            other => panic!("not a normal entry: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let entry = entry(commands());
         let bytes = encode(&entry).unwrap();
         let back: Entry<TypeConfig> = decode(&bytes).unwrap();
         assert_eq!(back.log_id, entry.log_id);
-        assert_eq!(
-            format!("{:?}", back.payload),
-            format!("{:?}", entry.payload)
-        );
+        assert_eq!(batch(&back), batch(&entry));
+        assert_eq!(decode_entry(&bytes).unwrap().log_id, entry.log_id);
+    }
+
+    #[test]
+    fn a_batch_is_encoded_once_and_a_received_one_is_never_encoded_again() {
+        let entry = entry(commands());
+        let first = encode(&entry).unwrap();
+        // The second encoding (the second follower's, say) reuses the bytes.
+        let kept = batch(&entry).encoded().unwrap().as_ptr();
+        assert_eq!(encode(&entry).unwrap(), first);
+        assert_eq!(batch(&entry).encoded().unwrap().as_ptr(), kept);
+        // A decoded batch holds the bytes it came in, so a follower writes
+        // its log without encoding: the same bytes, byte for byte.
+        let received: Entry<TypeConfig> = decode(&first).unwrap();
+        assert!(batch(&received).is_encoded());
+        assert_eq!(encode(&received).unwrap(), first);
+    }
+
+    #[test]
+    fn a_log_entry_written_by_format_version_1_still_loads() {
+        // Version 1 wrote the commands inline: exactly this type, behind
+        // version byte 1.
+        let v1: Entry<crate::raft_types::v1::TypeConfigV1> = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(3, 1), 42),
+            payload: EntryPayload::Normal(Arc::new(commands())),
+        };
+        let mut bytes = vec![ENTRY_FORMAT_V1];
+        postcard::to_io(&v1, &mut bytes).unwrap();
+        let loaded = decode_entry(&bytes).unwrap();
+        assert_eq!(loaded.log_id, v1.log_id);
+        assert_eq!(&**batch(&loaded), &commands()[..]);
+        // Its leading log id reads the same way as a version 2 entry's.
+        #[derive(serde::Deserialize)]
+        struct Prefix {
+            log_id: LogId<u64>,
+        }
+        assert_eq!(decode_prefix::<Prefix>(&bytes).unwrap().log_id, v1.log_id);
+        // A member never accepts version 1 bytes as a message.
+        assert!(matches!(
+            decode::<Entry<TypeConfig>>(&bytes),
+            Err(CodecError::Version { found: 1 })
+        ));
+        // Cut short, it is an error, not a panic.
+        assert!(decode_entry(&bytes[..bytes.len() - 3]).is_err());
     }
 
     #[test]

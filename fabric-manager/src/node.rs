@@ -325,7 +325,7 @@ impl Node {
 
     /// Leader side of a forwarded batch: writes it through the local raft
     /// without forwarding again.
-    pub async fn propose_forwarded(&self, batch: Arc<Vec<Envelope>>) -> ProposeReply {
+    pub async fn propose_forwarded(&self, batch: crate::raft_types::Request) -> ProposeReply {
         match write_local(&self.inner, batch).await {
             Local::Done(results) => Ok(results),
             Local::NotLeader(leader) => Err(ForwardError::NotLeader { leader }),
@@ -741,7 +741,7 @@ impl Node {
 /// Requests one member forwards to the leader over `Raft.Propose`/`ReadIndex`.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Forwarded {
-    Propose(Arc<Vec<Envelope>>),
+    Propose(crate::raft_types::Request),
     ReadIndex,
     RemoveMember(NodeId),
     /// Asks any member (not only the leader) for its last applied index.
@@ -880,7 +880,7 @@ async fn run_proposer(inner: Arc<Inner>, mut rx: mpsc::Receiver<Proposal>) {
 /// Retries only while it is certain nothing was applied.
 async fn submit(inner: &Inner, batch: Vec<Envelope>) -> Result<Vec<CommandResult>, WriteError> {
     let deadline = Instant::now() + WRITE_DEADLINE;
-    let envelopes = Arc::new(batch);
+    let envelopes = Arc::new(crate::raft_types::Batch::new(batch));
     loop {
         let leader = match write_local(inner, envelopes.clone()).await {
             Local::Done(results) => return Ok(results),
@@ -954,7 +954,7 @@ enum Local {
 /// also for an appended entry that a new leader truncated — and a later
 /// leader may still commit it — so only a refusal before submission is
 /// safe to retry.
-async fn write_local(inner: &Inner, batch: Arc<Vec<Envelope>>) -> Local {
+async fn write_local(inner: &Inner, batch: crate::raft_types::Request) -> Local {
     let (leads, leader) = {
         let m = inner.raft.metrics();
         let m = m.borrow();

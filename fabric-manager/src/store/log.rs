@@ -204,8 +204,8 @@ impl LogStore {
         for item in range {
             let (index, bytes) = item.ctx(ErrorSubject::Logs, ErrorVerb::Read)?;
             let index = index.value();
-            let entry: Entry<TypeConfig> =
-                codec::decode(bytes.value()).ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
+            let entry = codec::decode_entry(bytes.value())
+                .ctx(ErrorSubject::LogIndex(index), ErrorVerb::Read)?;
             if entry.log_id.index != index {
                 return Err(sto_err(
                     ErrorSubject::LogIndex(index),
@@ -462,7 +462,7 @@ mod cache_tests {
         };
         Entry {
             log_id: log_id(1, 1, index),
-            payload: EntryPayload::Normal(Arc::new(vec![envelope; commands])),
+            payload: EntryPayload::Normal(Arc::new(vec![envelope; commands].into())),
         }
     }
 

@@ -83,7 +83,7 @@ fn entries() -> Vec<Entry<TypeConfig>> {
         if index == 5 {
             batch.push(create_partition("p1a", index * 1000 + 2));
         }
-        out.push(normal(index, std::sync::Arc::new(batch)));
+        out.push(normal(index, std::sync::Arc::new(batch.into())));
     }
     out
 }
@@ -282,6 +282,35 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
         Err(other) => return Err(format!("unexpected error: {other}").into()),
         Ok(_) => return Err("a damaged snapshot was accepted".into()),
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_by_format_version_1_loads_and_grows() -> TestResult {
+    // A member upgraded in place: its log holds entries the previous format
+    // wrote (commands inline, version byte 1); new ones are version 2.
+    let dir = tempfile::tempdir()?;
+    {
+        let (mut log, _sm) = open(dir.path(), 1)?;
+        log.blocking_append(entries()[..3].to_vec()).await?;
+    }
+    for entry in &entries()[1..3] {
+        let EntryPayload::Normal(batch) = &entry.payload else {
+            unreachable!("entries 1 and 2 are normal")
+        };
+        let v1: Entry<crate::raft_types::v1::TypeConfigV1> = Entry {
+            log_id: entry.log_id,
+            payload: EntryPayload::Normal(std::sync::Arc::new(batch.to_vec())),
+        };
+        let mut bytes = vec![crate::codec::ENTRY_FORMAT_V1];
+        postcard::to_io(&v1, &mut bytes)?;
+        damage(dir.path(), LOGS, entry.log_id.index, &bytes)?;
+    }
+    let (mut log, _sm) = open(dir.path(), 1)?;
+    assert_eq!(log.get_log_state().await?.last_log_id, Some(lid(2)));
+    log.blocking_append(entries()[3..].to_vec()).await?;
+    let read = log.try_get_log_entries(0..9).await?;
+    assert_eq!(json(&read)?, json(&entries())?);
     Ok(())
 }
 
