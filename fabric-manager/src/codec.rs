@@ -1,10 +1,12 @@
 //! The binary encoding of raft log entries and member-to-member messages.
 //!
 //! postcard (compact, serde-driven) behind a one-byte format version, so a
-//! future change of encoding is detected instead of misread. Both ends of
-//! every message are the same version of fabric-manager (a member of
-//! another version is refused with a message saying so); a log keeps
-//! loading across versions. Nothing outside PAN reads these bytes.
+//! change of encoding is detected instead of misread. postcard's layout is
+//! positional: any change to an encoded type (a field added, an enum
+//! variant moved) must bump [`FORMAT_VERSION`] and keep a reader for the
+//! old log entries, as version 1's are kept. Both ends of every message are
+//! the same version of fabric-manager (another version's message is
+//! refused with a message saying so). Nothing outside PAN reads these bytes.
 //! Snapshots and small metadata stay JSON (see `store`).
 
 use crate::raft_types::{self, TypeConfig};
@@ -26,7 +28,9 @@ pub enum CodecError {
     #[error("empty buffer: no format version byte")]
     Empty,
     #[error(
-        "format version {found} is not the supported {FORMAT_VERSION}; are all members the same PAN version?"
+        "format version {found} is not this version's {FORMAT_VERSION}: written by another PAN \
+         version (all members must run the same one, and a log is readable only by the \
+         version that wrote it or a newer one)"
     )]
     Version { found: u8 },
     #[error("malformed payload")]
@@ -143,6 +147,74 @@ mod tests {
         let received: Entry<TypeConfig> = decode(&first).unwrap();
         assert!(batch(&received).is_encoded());
         assert_eq!(encode(&received).unwrap(), first);
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn log_entries_that_the_last_version_1_build_wrote_load_as_written() {
+        // Bytes from `codec::encode` at commit dbd7ae6 (format version 1):
+        // a membership entry, a batch of two commands, a blank entry.
+        let lid = |i| LogId::new(openraft::CommittedLeaderId::new(3, 1), i);
+        let membership =
+            decode_entry(&unhex("010301010201010101010e3132372e302e302e313a37303031")).unwrap();
+        assert_eq!(membership.log_id, lid(1));
+        let EntryPayload::Membership(m) = &membership.payload else {
+            panic!("{membership:?}")
+        };
+        assert_eq!(m.voter_ids().collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            m.get_node(&1).map(|n| n.addr.as_str()),
+            Some("127.0.0.1:7001")
+        );
+
+        let normal = decode_entry(&unhex(
+            "0103010201020561646d696e80d095ffbc31000461636d650674656e616e74000561646d696e81d0\
+             95ffbc3108057765622d310461636d6502000000000000000500010109302032202a202a202a",
+        ))
+        .unwrap();
+        assert_eq!(normal.log_id, lid(2));
+        let expected = [
+            Envelope {
+                principal: "admin".into(),
+                at_ms: 1_700_000_000_000,
+                command: Command::CreatePartition {
+                    name: "acme".into(),
+                    description: "tenant".into(),
+                    network_ids: None,
+                }
+                .into(),
+            },
+            Envelope {
+                principal: "admin".into(),
+                at_ms: 1_700_000_000_001,
+                command: Command::CreateServer {
+                    name: "web-1".into(),
+                    partition: "acme".into(),
+                    nics: 2,
+                    identity_pool: None,
+                    boot_volume: None,
+                    requirements: Default::default(),
+                    networks: vec![],
+                    volumes: vec![],
+                    priority: 5,
+                    failover_pool: None,
+                    preempt: true,
+                    failback_window: Some("0 2 * * *".into()),
+                }
+                .into(),
+            },
+        ];
+        assert_eq!(&**batch(&normal), &expected[..]);
+
+        let blank = decode_entry(&unhex("0103010300")).unwrap();
+        assert_eq!(blank.log_id, lid(3));
+        assert!(matches!(blank.payload, EntryPayload::Blank));
     }
 
     #[test]

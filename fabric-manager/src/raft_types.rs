@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 /// that cached and replicated copies of an entry do not copy the commands.
 pub type Request = Arc<Batch>;
 
-/// The commands of one log entry, and their encoding, made at most once.
+/// The commands of one log entry, and their encoding, made once per member
+/// (two first uses at the same moment may both encode; one result is kept).
 ///
 /// The leader writes an entry to its own log and sends it to every
 /// follower; each follower writes what it received to its log. Serialized,

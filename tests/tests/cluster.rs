@@ -369,6 +369,61 @@ async fn a_call_to_a_service_the_member_does_not_serve_is_unimplemented() -> Res
     Ok(())
 }
 
+/// Sends SIGTERM to member `id` and returns how long it took to exit.
+async fn terminate(cluster: &mut Cluster, id: u64, limit: Duration) -> Result<Duration> {
+    let pid = cluster.pid(id).context("the member runs")?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+    let started = Instant::now();
+    let member = cluster.members.get_mut(&id).context("the member")?;
+    while member.is_running() {
+        if started.elapsed() > limit {
+            bail!(
+                "member {id} still runs {limit:?} after SIGTERM:\n{}",
+                member.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_member_ends_its_event_watches_and_exits() -> Result<()> {
+    let mut cluster = Cluster::start(1, &[]).await?;
+    let mut client = cluster.client(1).await?;
+    let mut events = client
+        .watch_events(pan_api::v1::WatchEventsRequest {})
+        .await?
+        .into_inner();
+    let took = terminate(&mut cluster, 1, Duration::from_secs(8)).await?;
+    // Well inside the 10 s drain: the open watch did not hold it.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let end = loop {
+        match events.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    let end = end.context("the watch ends with a status, not silently")?;
+    assert_eq!(end.code(), tonic::Code::Unavailable, "{end:?}");
+    assert!(end.message().contains("shutting down"), "{end:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_speaks_does_not_keep_a_stopping_member_alive() -> Result<()> {
+    let mut cluster = Cluster::start(1, &[]).await?;
+    // TCP connected, no HTTP/2 preface ever: hyper waits for one, so only
+    // the drain bound (10 s) ends it.
+    let _silent = tokio::net::TcpStream::connect(cluster.addr(1)).await?;
+    terminate(&mut cluster, 1, Duration::from_secs(20)).await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joiner_whose_id_is_taken_stops_and_says_why() -> Result<()> {
     let cluster = Cluster::start(2, &[]).await?;

@@ -47,8 +47,8 @@ pub struct AgentService {
 }
 
 /// The service for `registry`, and `shutdown` wrapped so that when it
-/// completes every agent stream of this server ends too. Pass the returned
-/// future to tonic's `serve_with_*shutdown`.
+/// completes every agent stream of this server ends too. Serve until the
+/// returned future completes.
 pub fn server(
     registry: AgentRegistry,
     key: AgentKey,

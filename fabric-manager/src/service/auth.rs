@@ -1,7 +1,8 @@
 //! Authentication and authorization of the public API, in one place.
 //!
-//! [`authenticate`] is a tonic interceptor on the `Fabric` service: it takes
-//! the bearer token from the `authorization` metadata, verifies it against
+//! [`authenticate`] runs before every `Fabric` call reaches its handler
+//! (`service::http2`): it takes the bearer token from the `authorization`
+//! metadata, verifies it against
 //! the principals in this member's replicated state (so a revoked token is
 //! refused by every member that has applied the revocation) and puts the
 //! [`Caller`] into the request's extensions, or answers `Unauthenticated`.
@@ -26,7 +27,7 @@ use tonic::{Request, Status};
 
 /// Who is calling: the authenticated principal.
 #[derive(Clone, Debug)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub std::sync::Arc<Principal>);
 
 impl Caller {
     pub fn name(&self) -> &str {
@@ -57,7 +58,8 @@ pub fn authenticate<B>(node: &Node, req: &mut http::Request<B>) -> Result<(), St
         partitions::bearer_token(header).map_err(|e| Status::unauthenticated(e.to_string()))?;
     match verify(node, token) {
         Ok(principal) => {
-            req.extensions_mut().insert(Caller(principal));
+            req.extensions_mut()
+                .insert(Caller(std::sync::Arc::new(principal)));
         }
         Err(AuthnError::Unknown { .. }) => {
             let unconfirmed = Unconfirmed(token.to_string());
@@ -84,7 +86,7 @@ const CONFIRMING_AT_ONCE: usize = 32;
 
 static CONFIRMING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONFIRMING_AT_ONCE);
 
-/// The caller of a request: verified by the interceptor, or an unknown
+/// The caller of a request: verified by [`authenticate`], or an unknown
 /// token checked again once this member has applied everything the leader
 /// had committed.
 async fn caller(node: &Node, extensions: &tonic::Extensions) -> Result<Caller, Status> {
@@ -108,7 +110,7 @@ async fn caller(node: &Node, extensions: &tonic::Extensions) -> Result<Caller, S
         ))
     })?;
     verify(node, token)
-        .map(Caller)
+        .map(|principal| Caller(std::sync::Arc::new(principal)))
         .map_err(|e| Status::unauthenticated(e.to_string()))
 }
 

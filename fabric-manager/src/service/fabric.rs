@@ -54,6 +54,8 @@ pub struct FabricService {
     bmcs: BmcPool,
     /// Agent streams (on the leader): what agents report applying.
     agents: AgentRegistry,
+    /// Becomes true when the server shuts down: event watches end then.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FabricService {
@@ -172,8 +174,18 @@ impl FabricService {
         .await
     }
 
-    pub fn new(node: Node, bmcs: BmcPool, agents: AgentRegistry) -> Self {
-        FabricService { node, bmcs, agents }
+    pub fn new(
+        node: Node,
+        bmcs: BmcPool,
+        agents: AgentRegistry,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        FabricService {
+            node,
+            bmcs,
+            agents,
+            stopping,
+        }
     }
 
     /// What the agent on the server's blade last reported applying, if it
@@ -1370,6 +1382,17 @@ impl Fabric for FabricService {
                 ))))
             }
         });
+        // A member shutting down ends its watches, so that its connections
+        // can close, and says why.
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        let stream = futures::StreamExt::take_until(stream, stopped).chain(tokio_stream::once(
+            Err(Status::unavailable(
+                "this fabric manager is shutting down; watch another member of the cluster",
+            )),
+        ));
         Ok(Response::new(Box::pin(stream)))
     }
 }

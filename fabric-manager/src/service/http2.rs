@@ -3,10 +3,15 @@
 //!
 //! tonic's own `Server` puts five layers around every request (connection
 //! info, a boxed clone service, error recovery, the gRPC timeout and axum's
-//! router, which matches the path and boxes the future again) and detects
-//! HTTP/1 on every connection. PAN speaks gRPC only and its services are
-//! infallible, so requests go straight from hyper's HTTP/2 connection to the
-//! generated service: one prefix comparison picks it.
+//! router, which matches the path and boxes the future again). PAN's
+//! services are infallible, so requests go straight from hyper's HTTP/2
+//! connection to the generated service: one prefix comparison picks it.
+//!
+//! Shutdown stops accepting, sends every connection a GOAWAY and waits for
+//! the calls under way, at most [`DRAIN_TIMEOUT`]: a connection still open
+//! then (a client that never sent its preface, a peer gone silent) is
+//! dropped. Long-lived streams end themselves on shutdown (agent sessions,
+//! event watches).
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -26,9 +31,13 @@ use tonic::transport::server::TcpConnectInfo;
 /// How long a TLS client may take to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// After an accept error caused by a lack of resources (file descriptors,
-/// memory), how long the listener waits before accepting again.
+/// After an accept error (other than a connection the peer aborted), how
+/// long the listener waits before accepting again: out of file descriptors
+/// or memory, an immediate retry fails again at once.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long shutdown waits for a connection's calls under way.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The three gRPC services a member serves, by path prefix, with the check
 /// each call must pass before its service sees it (a refused call is
@@ -75,10 +84,14 @@ impl ServerTls {
             .map_err(|e| invalid(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(chain, key)
-            .map_err(|e| {
-                invalid(format!(
-                    "the certificate and key do not go together (pass the key made with this certificate): {e}"
-                ))
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => invalid(format!(
+                    "the certificate and key do not go together (pass the key made with this \
+                     certificate): {e}"
+                )),
+                e => invalid(format!(
+                    "rustls cannot serve with this certificate and key: {e}"
+                )),
             })?;
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Self(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
@@ -112,7 +125,9 @@ pub async fn serve<F, R, A>(
         .initial_connection_window_size(settings.connection_window)
         .initial_stream_window_size(settings.stream_window)
         // Clients multiplex many calls and raft pipelines: no stream cap
-        // beyond h2's own bookkeeping (tonic's default too).
+        // beyond h2's own bookkeeping (tonic's default too). Unlike tonic,
+        // hyper's default cap of 1,024 streams reset for errors per
+        // connection stays (a defence against reset floods).
         .max_concurrent_streams(None);
     let builder = Arc::new(builder);
     let (closing, closing_rx) = tokio::sync::watch::channel(());
@@ -124,11 +139,11 @@ pub async fn serve<F, R, A>(
         };
         let (stream, remote) = match accepted {
             Ok(accepted) => accepted,
+            // The peer gave up before we took it: nothing to wait for.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot accept a connection");
-                if is_resource_error(&e) {
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
+                tracing::warn!(error = %e, "cannot accept a connection; retrying in 50 ms");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
@@ -216,37 +231,22 @@ async fn drive<I, F, R, A>(
     A: GrpcService,
 {
     let mut conn = pin!(conn);
-    let mut asked = false;
-    loop {
-        tokio::select! {
-            done = conn.as_mut() => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "connection ended with an error");
+    let done = tokio::select! {
+        done = conn.as_mut() => done,
+        _ = closing.changed() => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(DRAIN_TIMEOUT, conn.as_mut()).await {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::info!("a connection still open {DRAIN_TIMEOUT:?} after shutdown began was dropped");
+                    return;
                 }
-                return;
-            }
-            changed = closing.changed(), if !asked => {
-                let _ = changed;
-                asked = true;
-                conn.as_mut().graceful_shutdown();
             }
         }
+    };
+    if let Err(e) = done {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
-}
-
-fn is_resource_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
-    )
-}
-
-/// The errno values of resource exhaustion on accept (Linux).
-mod libc_errno {
-    pub const ENOMEM: i32 = 12;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    pub const ENOBUFS: i32 = 105;
 }
 
 /// A generated tonic service (possibly intercepted), as PAN serves it.
@@ -295,6 +295,9 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let mut req = req.map(Body::new);
+        // `tonic::Request::remote_addr` reads it (the agent service logs
+        // where a blade connects from).
+        req.extensions_mut().insert(self.info.clone());
         let path = req.uri().path();
         let routes = &self.routes;
         if path.starts_with("/pan.v1.Fabric/") {
@@ -308,9 +311,7 @@ where
                 Err(status) => Route::Ready(Some(status.into_http())),
             }
         } else if path.starts_with("/pan.v1.Agent/") {
-            // The agent service checks each blade's token itself, and logs
-            // where the blade connects from.
-            req.extensions_mut().insert(self.info.clone());
+            // The agent service checks each blade's token itself.
             Route::Agent(routes.agent.clone().call(req))
         } else {
             let status = tonic::Status::unimplemented(format!(

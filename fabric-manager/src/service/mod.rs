@@ -36,10 +36,17 @@ pub async fn serve(
     tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    // Long-lived streams end when the server begins to shut down.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        stop.send_replace(true);
+    };
     let fabric = FabricServer::new(fabric::FabricService::new(
         node.clone(),
         bmcs,
         agents.clone(),
+        stopping,
     ))
     .max_decoding_message_size(4 * 1024 * 1024);
     // Every public call is authenticated here, against this member's state.

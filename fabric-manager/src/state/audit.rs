@@ -2,8 +2,8 @@
 //!
 //! Every member records every command, and the newest 50,000 are kept. A
 //! record made by `apply` shares the command and principal of its log entry
-//! (two reference counts) and is rendered as text only when it is read or
-//! written into a snapshot: rendering it at apply time (the command's text,
+//! (two reference counts; a command carrying a secret is rendered at once)
+//! and is rendered as text only when it is read or written into a snapshot: rendering it at apply time (the command's text,
 //! its partition, the principal's copy) was about 8 % of a follower's CPU
 //! per write. Records restored from a snapshot keep the text they were
 //! stored as. Either way a record reads, compares and serializes as the
@@ -43,11 +43,22 @@ impl Audited {
         command: Arc<Command>,
         error: Option<String>,
     ) -> Self {
+        // A command carrying a secret is rendered (redacted) at once: the
+        // audit log must not keep the secret alive after its blade or
+        // credential is gone.
+        let what = if command.holds_secret() {
+            What::Text {
+                command: command.to_string(),
+                partition: command.partition().map(str::to_string),
+            }
+        } else {
+            What::Command(command)
+        };
         Self {
             index,
             at_ms,
             principal,
-            what: What::Command(command),
+            what,
             error,
         }
     }
@@ -174,6 +185,11 @@ mod tests {
             pool: None,
         });
         let live = Audited::new(1, 1, "ops".into(), command, None);
+        assert!(
+            matches!(live.what, What::Text { .. }),
+            "not kept: {:?}",
+            live.what
+        );
         assert!(!live.record().command.contains("hunter2pw"));
         assert!(!serde_json::to_string(&live).unwrap().contains("hunter2pw"));
     }

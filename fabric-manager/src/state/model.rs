@@ -485,7 +485,8 @@ pub struct Image {
 }
 
 /// A secret value such as a BMC password. Its `Debug` never shows the value,
-/// and no API view carries it.
+/// and no API view carries it. A command holding one must be listed in
+/// `Command::holds_secret`, so that the audit log keeps only its redacted text.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);

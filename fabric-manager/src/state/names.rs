@@ -13,8 +13,10 @@ use pan_api::ids::{PartitionId, ServerId};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// How many tables the keys are spread over.
+/// How many tables the keys are spread over: a power of two, the top bits
+/// of a hash picking one.
 const SHARDS: usize = 1024;
+const _: () = assert!(SHARDS.is_power_of_two());
 
 /// The servers whose names share one hash in a partition: almost always
 /// one, kept without an allocation.
