@@ -249,7 +249,7 @@ async fn drive<I, F, R, A>(
     }
 }
 
-/// A generated tonic service (possibly intercepted), as PAN serves it.
+/// A generated tonic service, as PAN serves it.
 pub trait GrpcService:
     Service<
         Request<Body>,
