@@ -12,7 +12,6 @@ use blade_agent::{AgentKey, Hello, Report};
 use pan_api::v1 as pb;
 use pan_api::v1::agent_server::{Agent, AgentServer};
 use pb::agent_message::Body;
-use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -46,25 +45,18 @@ pub struct AgentService {
     stopping: watch::Receiver<bool>,
 }
 
-/// The service for `registry`, and `shutdown` wrapped so that when it
-/// completes every agent stream of this server ends too. Serve until the
-/// returned future completes.
+/// The service for `registry`; every agent stream of it ends once
+/// `stopping` becomes true (the server shutting down).
 pub fn server(
     registry: AgentRegistry,
     key: AgentKey,
-    shutdown: impl Future<Output = ()> + Send,
-) -> (AgentServer<AgentService>, impl Future<Output = ()> + Send) {
-    let (stop, stopping) = watch::channel(false);
-    let service = AgentServer::new(AgentService {
+    stopping: watch::Receiver<bool>,
+) -> AgentServer<AgentService> {
+    AgentServer::new(AgentService {
         registry,
         key,
         stopping,
-    });
-    let shutdown = async move {
-        shutdown.await;
-        stop.send_replace(true);
-    };
-    (service, shutdown)
+    })
 }
 
 #[tonic::async_trait]

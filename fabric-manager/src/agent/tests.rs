@@ -41,9 +41,12 @@ impl Manager {
         let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let (service, shutdown) = server(registry.clone(), agent_key(), async {
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let service = server(registry.clone(), agent_key(), stopping);
+        let shutdown = async move {
             let _ = stopped.await;
-        });
+            stopping_tx.send_replace(true);
+        };
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)

@@ -36,7 +36,8 @@ pub async fn serve(
     tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    // Long-lived streams end when the server begins to shut down.
+    // Long-lived streams (event watches, agent sessions) end when the server
+    // begins to shut down.
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -46,7 +47,7 @@ pub async fn serve(
         node.clone(),
         bmcs,
         agents.clone(),
-        stopping,
+        stopping.clone(),
     ))
     .max_decoding_message_size(4 * 1024 * 1024);
     // Every public call is authenticated here, against this member's state.
@@ -60,8 +61,7 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let raft_check: http2::Check = Arc::new(move |req| crate::cluster_key::check(&key, req));
-    // Agent streams never end by themselves: the wrapped shutdown ends them.
-    let (agent, shutdown) = crate::agent::server(agents, key_for_agents, shutdown);
+    let agent = crate::agent::server(agents, key_for_agents, stopping);
     let routes = http2::Routes {
         fabric,
         fabric_check,

@@ -133,20 +133,9 @@ mod tests {
     use crate::state::model::Secret;
 
     fn enroll() -> Arc<Command> {
-        Arc::new(Command::CreateServer {
-            name: "web-1".into(),
-            partition: "acme".into(),
-            nics: 2,
-            identity_pool: None,
-            boot_volume: None,
-            requirements: Default::default(),
-            networks: vec![],
-            volumes: vec![],
-            priority: 0,
-            failover_pool: None,
-            preempt: false,
-            failback_window: None,
-        })
+        Arc::new(crate::state::tests::server_with(
+            "acme", "web-1", 2, None, None,
+        ))
     }
 
     #[test]

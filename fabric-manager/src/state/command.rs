@@ -541,14 +541,14 @@ impl fmt::Display for Command {
 }
 
 impl Command {
-    /// The partition this command concerns (a partition's own create and
-    /// delete included); `None` for fabric-wide commands.
     /// Whether the command carries a secret (a BMC password), which only
     /// its redacted text may outlive.
     pub fn holds_secret(&self) -> bool {
         matches!(self, Command::AddBlade { .. })
     }
 
+    /// The partition this command concerns (a partition's own create and
+    /// delete included); `None` for fabric-wide commands.
     pub fn partition(&self) -> Option<&str> {
         match self {
             Command::CreatePartition { name, .. } | Command::DeletePartition { name } => Some(name),

@@ -1824,7 +1824,7 @@ fn run_lifecycle(ops: &[Op]) -> Result<Reached, TestCaseError> {
         };
         let index = i as u64 + 1;
         let envelope = Envelope {
-            principal: OPERATOR.to_string().into(),
+            principal: OPERATOR.into(),
             at_ms: at_ms(index),
             command: command.into(),
         };

@@ -182,7 +182,7 @@ fn principal_events_are_fabric_wide() {
     let applied = state.apply(
         index,
         &Envelope {
-            principal: "root".to_string().into(),
+            principal: "root".into(),
             at_ms: at_ms(index),
             command: create(&alice).into(),
         },
@@ -523,7 +523,7 @@ fn audit_events_views_and_errors_never_carry_a_token_hash_or_secret() {
         let applied = state.apply(
             index,
             &Envelope {
-                principal: "root".to_string().into(),
+                principal: "root".into(),
                 at_ms: at_ms(index),
                 command: command.clone().into(),
             },

@@ -36,7 +36,7 @@ pub(super) fn run(state: &mut State, command: Command) -> Applied {
     state.apply(
         index,
         &Envelope {
-            principal: OPERATOR.to_string().into(),
+            principal: OPERATOR.into(),
             at_ms: at_ms(index),
             command: command.into(),
         },
@@ -1702,7 +1702,7 @@ fn bmc_password_never_reaches_audit_debug_views_or_events() {
         Some(facts("X1", 16, 128)),
     );
     let envelope = Envelope {
-        principal: OPERATOR.to_string().into(),
+        principal: OPERATOR.into(),
         at_ms: 5,
         command: command.clone().into(),
     };
@@ -1790,7 +1790,7 @@ fn create_partition_returns_view_event_and_audit_record() {
     let applied = state.apply(
         41,
         &Envelope {
-            principal: "operator:bob".to_string().into(),
+            principal: "operator:bob".into(),
             at_ms: 1_700_000_000_000,
             command: partition("acme").into(),
         },
@@ -2044,7 +2044,7 @@ fn audit_keeps_only_the_newest_records() {
         state.apply(
             index,
             &Envelope {
-                principal: OPERATOR.to_string().into(),
+                principal: OPERATOR.into(),
                 at_ms: index,
                 command: delete_partition("acme").into(),
             },
@@ -2152,7 +2152,7 @@ fn snapshot_round_trip_restores_an_equal_state_with_rebuilt_indexes() {
     for (i, command) in script.into_iter().enumerate() {
         let index = 1_000 + i as u64;
         let envelope = Envelope {
-            principal: OPERATOR.to_string().into(),
+            principal: OPERATOR.into(),
             at_ms: at_ms(index),
             command: command.into(),
         };
@@ -2992,7 +2992,7 @@ fn a_password_typed_into_a_bmc_url_never_reaches_the_audit_log_or_errors() {
         let applied = state.apply(
             7,
             &Envelope {
-                principal: "ops".to_string().into(),
+                principal: "ops".into(),
                 at_ms: 1,
                 command: Command::AddBlade {
                     name: "b1".to_string(),

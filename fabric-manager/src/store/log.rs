@@ -453,7 +453,7 @@ mod cache_tests {
 
     fn entry(index: u64, commands: usize) -> Entry<TypeConfig> {
         let envelope = Envelope {
-            principal: "admin".to_string().into(),
+            principal: "admin".into(),
             at_ms: 1,
             command: Command::DeletePartition {
                 name: "p".to_string(),
