@@ -18,6 +18,18 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// One mimalloc option PAN sets differently from mimalloc's default, unless
+/// the operator set it in the environment.
+struct AllocatorOption {
+    /// The option's number in mimalloc 3's `mimalloc.h` (libmimalloc-sys
+    /// names no constants for them); the tests below check each one.
+    option: libmimalloc_sys::mi_option_t,
+    /// The environment variables mimalloc reads it from (its current name
+    /// and any old one).
+    env: &'static [&'static str],
+    value: std::ffi::c_long,
+}
+
 /// Keeps memory mimalloc has freed instead of returning it to the OS a
 /// second after a page empties. Under write load the request buffers churn
 /// through pages fast enough that purged pages were faulted back in and
@@ -25,30 +37,63 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// writes/s (BENCHMARKS.md). The manager's memory is mostly its state,
 /// which only grows with the fabric, so holding on to freed pages costs
 /// little. `MIMALLOC_PURGE_DELAY` (milliseconds) still overrides it.
-fn keep_freed_memory() {
-    // mimalloc reads its options from the environment, in either case, and
-    // under the option's old name too.
-    let overridden = std::env::vars_os().any(|(name, _)| {
-        name.to_str().is_some_and(|n| {
-            n.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
-                || n.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
-        })
-    });
-    if overridden {
-        return;
+const KEEP_FREED_MEMORY: AllocatorOption = AllocatorOption {
+    option: 15, // mi_option_purge_delay
+    env: &["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"],
+    value: -1,
+};
+
+/// Grows the heap in 4 KiB pages rather than transparent huge pages. The
+/// state grows with every server, and on a VM whose host takes back free
+/// memory (free page reporting works in 2 MiB blocks) each fresh huge page
+/// is faulted in from the host page by page while the kernel zeroes it:
+/// that was 26% of a follower's CPU under write load, against 8% for the
+/// same growth in 4 KiB pages (followers ≈ 14% and the leader ≈ 4% less CPU
+/// per write, BENCHMARKS.md). The state is a few hundred MiB at most, so
+/// huge pages buy it little. `MIMALLOC_ALLOW_THP=1` still overrides it.
+const SMALL_PAGES: AllocatorOption = AllocatorOption {
+    option: 43, // mi_option_allow_thp
+    env: &["MIMALLOC_ALLOW_THP"],
+    value: 0,
+};
+
+/// Sets PAN's mimalloc options, each unless the environment sets it.
+fn tune_allocator() {
+    if !in_environment(&KEEP_FREED_MEMORY) {
+        set_option(&KEEP_FREED_MEMORY);
     }
-    // SAFETY: `mi_option_set` stores one option value and has no
-    // preconditions; `main` calls this before starting any other thread,
-    // so no allocating thread reads the value while it changes.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    if !in_environment(&SMALL_PAGES) {
+        set_option(&SMALL_PAGES);
+        // mimalloc reads this option only when it starts, before `main`,
+        // and has by then reserved its first arena for huge pages; the
+        // process-wide flag also covers memory mapped already. It fails
+        // only on kernels without it (before 3.15), which keep huge pages.
+        // SAFETY: PR_SET_THP_DISABLE takes one integer and touches no memory.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
     }
 }
 
-/// `mi_option_purge_delay` in mimalloc 3's `mimalloc.h` (libmimalloc-sys
-/// names no constant for it); the test below checks it is that option.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// Whether the operator set `setting` in the environment (mimalloc reads
+/// its options from there itself).
+fn in_environment(setting: &AllocatorOption) -> bool {
+    std::env::vars_os().any(|(name, _)| {
+        name.to_str()
+            .is_some_and(|n| setting.env.iter().any(|e| n.eq_ignore_ascii_case(e)))
+    })
+}
+
+fn set_option(setting: &AllocatorOption) {
+    // SAFETY: `mi_option_set` stores one option value and has no
+    // preconditions; `main` calls this before starting any other thread, so
+    // no allocating thread reads the value while it changes.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(setting.option, setting.value);
+    }
+}
 
 /// PAN fabric manager: one member of the replicated control plane.
 #[derive(Parser, Debug)]
@@ -312,7 +357,7 @@ fn tls_configs(
 fn main() {
     // Before any other thread exists (mimalloc's options are plain values
     // its allocating threads read).
-    keep_freed_memory();
+    tune_allocator();
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -517,22 +562,47 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_purge_option_is_mimallocs_purge_delay() {
-        // mimalloc 3 purges 1,000 ms after a page empties by default; the
-        // option next to it (NUMA nodes) defaults to 0.
+    /// Reads one mimalloc option.
+    fn option(option: libmimalloc_sys::mi_option_t) -> std::ffi::c_long {
         #[allow(unsafe_code)]
         // SAFETY: reading an option has no preconditions.
-        let before = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(before, 1000, "not mimalloc 3's purge delay");
+        unsafe {
+            libmimalloc_sys::mi_option_get(option)
         }
-        super::keep_freed_memory();
-        #[allow(unsafe_code)]
-        // SAFETY: as above.
-        let after = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(after, -1);
+    }
+
+    #[test]
+    fn the_allocator_options_are_mimallocs_and_get_set() {
+        use super::{KEEP_FREED_MEMORY, SMALL_PAGES};
+        let untouched =
+            |o: &super::AllocatorOption| o.env.iter().all(|e| std::env::var_os(e).is_none());
+        // The options' defaults, and their neighbours' in mimalloc 3, show
+        // the numbers name the intended options: the purge delay is 1,000
+        // ms next to NUMA nodes (0); THP is allowed (1) next to the cross-
+        // thread reclaim limit (32).
+        if untouched(&KEEP_FREED_MEMORY) {
+            assert_eq!(
+                option(KEEP_FREED_MEMORY.option),
+                1000,
+                "not the purge delay"
+            );
+        }
+        assert_eq!(option(KEEP_FREED_MEMORY.option + 1), 0);
+        if untouched(&SMALL_PAGES) {
+            assert_eq!(option(SMALL_PAGES.option), 1, "not allow_thp");
+        }
+        assert_eq!(option(SMALL_PAGES.option - 1), 32);
+        super::tune_allocator();
+        for o in [KEEP_FREED_MEMORY, SMALL_PAGES] {
+            if untouched(&o) {
+                assert_eq!(option(o.option), o.value);
+            }
+        }
+        if untouched(&SMALL_PAGES) {
+            // SAFETY: PR_GET_THP_DISABLE reads one flag.
+            #[allow(unsafe_code)]
+            let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+            assert_eq!(disabled, 1, "huge pages still allowed for the process");
         }
     }
 }
