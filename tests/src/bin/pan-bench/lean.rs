@@ -126,7 +126,7 @@ fn grpc_error(headers: &HeaderMap) -> Option<CallError> {
     if code == "0" {
         return None;
     }
-    Some(status_error(headers, code))
+    Some(header_status_error(headers, code))
 }
 
 /// The status of a reply's trailers: an error unless `grpc-status` is 0.
@@ -136,24 +136,55 @@ fn trailer_status(trailers: &HeaderMap) -> Result<(), CallError> {
         .map(|v| v.to_str().unwrap_or("?"))
     {
         Some("0") => Ok(()),
-        Some(code) => Err(status_error(trailers, code)),
+        Some(code) => Err(header_status_error(trailers, code)),
         None => Err(CallError("reply trailers without grpc-status".into())),
     }
 }
 
-fn status_error(headers: &HeaderMap, code: &str) -> CallError {
+fn header_status_error(headers: &HeaderMap, code: &str) -> CallError {
     let message = headers
         .get("grpc-message")
         .and_then(|m| m.to_str().ok())
         .unwrap_or("");
+    status_error(code, message)
+}
+
+/// The error a gRPC status `code` (its decimal text) and `grpc-message`
+/// (percent-encoded on the wire) describe.
+pub(crate) fn status_error(code: &str, message: &str) -> CallError {
     CallError(format!(
-        "{}: {message}",
-        tonic::Code::from_bytes(code.as_bytes())
+        "{}: {}",
+        tonic::Code::from_bytes(code.as_bytes()),
+        percent_decoded(message)
     ))
 }
 
+/// `text` with its `%XX` escapes decoded (gRPC's `grpc-message` encoding).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The one message of a unary reply.
-fn decode<Rep: prost::Message + Default>(mut body: Bytes) -> Result<Rep, CallError> {
+pub(crate) fn decode<Rep: prost::Message + Default>(mut body: Bytes) -> Result<Rep, CallError> {
     if body.len() < 5 || body[0] != 0 {
         return Err(CallError(
             "reply is not one uncompressed gRPC message".into(),
@@ -168,4 +199,16 @@ fn decode<Rep: prost::Message + Default>(mut body: Bytes) -> Result<Rep, CallErr
         )));
     }
     Rep::decode(body).map_err(|e| CallError(format!("undecodable reply: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(
+            super::percent_decoded("server%20's7'%20exists;%2"),
+            "server 's7' exists;%2"
+        );
+        assert_eq!(super::percent_decoded("%e2%9c%93 ok%zz"), "✓ ok%zz");
+    }
 }
