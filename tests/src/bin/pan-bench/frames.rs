@@ -25,11 +25,11 @@ use anyhow::{Context as _, Result, bail};
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -47,7 +47,7 @@ const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
-const PRIORITY: u8 = 0x20;
+const PRIORITY_FLAG: u8 = 0x20;
 
 const SETTINGS_HEADER_TABLE_SIZE: u16 = 0x1;
 const SETTINGS_ENABLE_PUSH: u16 = 0x2;
@@ -65,9 +65,19 @@ const DEFAULT_WINDOW: i64 = 65_535;
 const DEFAULT_MAX_FRAME: usize = 16_384;
 /// How long `connect` waits for the member's SETTINGS.
 const SETTINGS_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the member may stay silent while calls wait for it before the
-/// connection is given up (and those calls fail) rather than left hanging.
+/// How long the member may leave calls waiting without sending a byte,
+/// though PINGed halfway, before the connection is given up (and those
+/// calls fail) rather than left hanging. A member that is only slow (a
+/// stalled disk) still answers PINGs.
 const SILENCE: Duration = Duration::from_secs(30);
+/// HTTP/2's error codes this client sends (RFC 9113 §7).
+const PROTOCOL_ERROR: u32 = 0x1;
+const CANCEL: u32 = 0x8;
+/// The largest header block (over CONTINUATION frames) a reply may carry.
+const MAX_HEADER_BLOCK: usize = 1 << 20;
+/// The HPACK table size this client allows the member (the default; its
+/// SETTINGS do not change it).
+const DECODER_TABLE: usize = 4096;
 /// Reply bytes after which the connection's receive window is topped up.
 const WINDOW_REFILL: u32 = 1 << 30;
 
@@ -94,19 +104,26 @@ impl Drop for Handle {
 /// What the calls, the reader and the writer share.
 struct Conn {
     state: Mutex<State>,
-    /// Wakes the writer: `State::out` has frames, or the connection closed.
+    /// Wakes the writer: `State::out` has frames.
     write: Notify,
     /// Wakes calls waiting for a stream slot or send window.
     room: Notify,
+    /// Turns true when the connection is closed, which ends the reader and
+    /// the writer (dropping its half of the socket sends the FIN).
+    shut: watch::Sender<bool>,
 }
 
+/// The connection's state, behind `Conn::state`.
 struct State {
     /// Frames waiting for the writer.
     out: BytesMut,
+    /// The id the next call's stream gets (odd, increasing).
     next_stream: u32,
     /// Calls in flight, and the server's limit on them.
     open: usize,
     max_open: usize,
+    /// Calls waiting for a stream slot or send window.
+    waiting: usize,
     /// The connection's send window.
     send_window: i64,
     /// Each new stream's send window (the server's INITIAL_WINDOW_SIZE).
@@ -117,14 +134,19 @@ struct State {
     /// The request headers' encoder, and the buffer a block is built in.
     hpack: Encoder,
     block: Vec<u8>,
-    /// Why the connection can take no more calls.
+    /// Why the member takes no new calls (its GOAWAY); those in flight
+    /// may still finish.
+    draining: Option<String>,
+    /// Why the connection is closed.
     closed: Option<String>,
 }
 
+/// One call in flight.
 struct Call {
     reply: oneshot::Sender<Result<Bytes, CallError>>,
     /// The reply's first HEADERS (`:status`) arrived.
     answered: bool,
+    /// The reply's DATA so far.
     message: BytesMut,
 }
 
@@ -135,20 +157,22 @@ impl Conn {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fails every call in flight and all later ones with `reason`.
+    /// Closes the connection: fails every call in flight and all later
+    /// ones with `reason`, and stops the reader and the writer.
     fn close(&self, reason: String) {
-        let calls = {
-            let mut st = self.lock();
-            st.closed.get_or_insert(reason.clone());
-            std::mem::take(&mut st.calls)
-        };
-        for (_, call) in calls {
+        self.close_locked(&mut self.lock(), reason);
+    }
+
+    fn close_locked(&self, st: &mut State, reason: String) {
+        let reason = st.closed.get_or_insert(reason).clone();
+        for (_, call) in st.calls.drain() {
             let _ = call
                 .reply
                 .send(Err(CallError(format!("connection closed: {reason}"))));
         }
+        st.open = 0;
         self.room.notify_waiters();
-        self.write.notify_one();
+        self.shut.send_replace(true);
     }
 
     /// Queues a frame for the writer.
@@ -157,13 +181,26 @@ impl Conn {
         self.write.notify_one();
     }
 
-    /// Ends call `stream` with `result`, if it is still in flight.
+    /// Ends call `stream` with `result`, if it is still in flight; a
+    /// draining connection closes with its last call.
     fn finish(&self, st: &mut State, stream: u32, result: Result<Bytes, CallError>) {
         if let Some(call) = st.calls.remove(&stream) {
             st.open -= 1;
             let _ = call.reply.send(result);
             self.room.notify_waiters();
         }
+        if st.calls.is_empty()
+            && let Some(why) = st.draining.clone()
+        {
+            self.close_locked(st, why);
+        }
+    }
+
+    /// Ends call `stream` with `error` and resets its stream, which the
+    /// member still holds open.
+    fn cancel(&self, st: &mut State, stream: u32, code: u32, error: String) {
+        self.queue(st, RST_STREAM, 0, stream, &code.to_be_bytes());
+        self.finish(st, stream, Err(CallError(error)));
     }
 }
 
@@ -178,6 +215,9 @@ impl FramesClient {
     /// `connect`, giving up the connection when the member stays silent
     /// for `silence` while calls wait.
     async fn connect_with(addr: &str, token: &str, silence: Duration) -> Result<FramesClient> {
+        if !token.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            bail!("a token must be printable ASCII");
+        }
         let tcp = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connect to {addr}"))?;
@@ -214,41 +254,40 @@ impl FramesClient {
                 // Until the member's SETTINGS say otherwise: the spec's
                 // initial value is "unlimited"; connect waits for them.
                 max_open: usize::MAX,
+                waiting: 0,
                 send_window: DEFAULT_WINDOW,
                 stream_window: DEFAULT_WINDOW,
                 max_frame: DEFAULT_MAX_FRAME,
                 calls: HashMap::new(),
                 hpack: Encoder::new(),
                 block: Vec::new(),
+                draining: None,
                 closed: None,
             }),
             write: Notify::new(),
             room: Notify::new(),
+            shut: watch::Sender::new(false),
+        });
+        // From here the handle owns the connection: if this future is
+        // dropped or fails, dropping it closes the connection.
+        let handle = Arc::new(Handle {
+            conn: conn.clone(),
+            authority: addr.as_bytes().to_vec(),
+            authorization: format!("Bearer {token}").into_bytes(),
         });
         let (settled_tx, settled) = oneshot::channel();
         tokio::spawn(read_frames(conn.clone(), read, settled_tx, silence));
         tokio::spawn(write_frames(conn.clone(), write));
         match tokio::time::timeout(SETTINGS_TIMEOUT, settled).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => Ok(FramesClient { handle }),
             Ok(Err(_)) => {
                 let why = conn.lock().closed.clone().unwrap_or_default();
                 bail!("{addr} sent no HTTP/2 SETTINGS: {why}");
             }
-            Err(_) => {
-                conn.close("no SETTINGS".into());
-                bail!(
-                    "{addr} sent no HTTP/2 SETTINGS within {SETTINGS_TIMEOUT:?}; is it a PAN member?"
-                );
-            }
+            Err(_) => bail!(
+                "{addr} sent no HTTP/2 SETTINGS within {SETTINGS_TIMEOUT:?}; is it a PAN member?"
+            ),
         }
-
-        Ok(FramesClient {
-            handle: Arc::new(Handle {
-                conn,
-                authority: addr.as_bytes().to_vec(),
-                authorization: format!("Bearer {token}").into_bytes(),
-            }),
-        })
     }
 
     /// One unary call of `method` (e.g. `/pan.v1.Fabric/CreateServer`):
@@ -278,6 +317,14 @@ impl FramesClient {
                 let mut st = conn.lock();
                 if let Some(why) = &st.closed {
                     return Err(CallError(format!("connection closed: {why}")));
+                }
+                if let Some(why) = &st.draining {
+                    return Err(CallError(format!("the member takes no new calls: {why}")));
+                }
+                if st.next_stream > 0x7fff_ffff {
+                    return Err(CallError(
+                        "this connection's stream ids are used up; open another".into(),
+                    ));
                 }
                 let size = message.len() as i64;
                 if fields.most() > st.max_frame || message.len() > st.max_frame {
@@ -320,8 +367,11 @@ impl FramesClient {
                     conn.queue(&mut st, DATA, END_STREAM, stream, &message);
                     break rx;
                 }
+                st.waiting += 1;
             }
+            let waited = Waited(conn);
             room.await;
+            drop(waited);
         };
         let message = reply
             .await
@@ -330,23 +380,38 @@ impl FramesClient {
     }
 }
 
-/// Sends what the calls queued, many calls' frames per write.
+/// Counts a call out of `State::waiting` however its wait ends.
+struct Waited<'a>(&'a Conn);
+
+impl Drop for Waited<'_> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
+}
+
+/// Sends what the calls queued, many calls' frames per write, until the
+/// connection closes (also mid-write, should the member stop reading).
 async fn write_frames(conn: Arc<Conn>, mut write: OwnedWriteHalf) {
+    let mut shut = conn.shut.subscribe();
     loop {
-        conn.write.notified().await;
-        let (frames, closed) = {
-            let mut st = conn.lock();
-            (st.out.split(), st.closed.is_some())
-        };
-        if !frames.is_empty()
-            && let Err(e) = write.write_all(&frames).await
-        {
-            conn.close(format!("write failed: {e}"));
-            return;
+        // Frames first: a GOAWAY queued as the connection closes still
+        // goes out.
+        tokio::select! {
+            biased;
+            _ = conn.write.notified() => {}
+            _ = shut.wait_for(|s| *s) => return,
         }
-        if closed {
-            let _ = write.shutdown().await;
-            return;
+        let frames = conn.lock().out.split();
+        if frames.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            biased;
+            written = write.write_all(&frames) => if let Err(e) = written {
+                conn.close(format!("write failed: {e}"));
+                return;
+            },
+            _ = shut.wait_for(|s| *s) => return,
         }
     }
 }
@@ -359,32 +424,51 @@ async fn read_frames(
     settled: oneshot::Sender<()>,
     silence: Duration,
 ) {
+    let mut hpack = loona_hpack::Decoder::new();
+    hpack.set_max_allowed_table_size(DECODER_TABLE);
     let mut reader = Reader {
-        hpack: loona_hpack::Decoder::new(),
+        hpack,
         block: None,
         received: 0,
         settled: Some(settled),
     };
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut silent_ticks = 0;
+    let mut shut = conn.shut.subscribe();
+    let mut heard = Instant::now();
+    let mut pinged = false;
     let reason = loop {
-        match reader.frames(&conn, &mut buf) {
-            Ok(()) => {}
-            Err(why) => break why,
+        if let Err(why) = reader.frames(&conn, &mut buf) {
+            // Tell the member why before going.
+            let mut goaway = 0u32.to_be_bytes().to_vec();
+            goaway.extend_from_slice(&PROTOCOL_ERROR.to_be_bytes());
+            goaway.extend_from_slice(why.as_bytes());
+            conn.queue(&mut conn.lock(), GOAWAY, 0, 0, &goaway);
+            break why;
         }
-        // Woken every half `silence`: given up once two such ticks in a
-        // row found calls waiting and no byte had arrived.
-        match tokio::time::timeout(silence / 2, read.read_buf(&mut buf)).await {
+        let read = tokio::select! {
+            read = tokio::time::timeout(silence / 4, read.read_buf(&mut buf)) => read,
+            _ = shut.wait_for(|s| *s) => return,
+        };
+        match read {
             Ok(Ok(0)) => break "the member closed it".to_string(),
-            Ok(Ok(_)) => silent_ticks = 0,
+            Ok(Ok(_)) => {
+                heard = Instant::now();
+                pinged = false;
+            }
             Ok(Err(e)) => break format!("read failed: {e}"),
             Err(_) => {
-                let waiting = conn.lock().open;
-                silent_ticks = if waiting == 0 { 0 } else { silent_ticks + 1 };
-                if silent_ticks >= 2 {
+                let mut st = conn.lock();
+                let waiting = st.open + st.waiting;
+                if waiting == 0 {
+                    heard = Instant::now();
+                } else if heard.elapsed() >= silence {
                     break format!(
-                        "the member sent nothing for {silence:?} while {waiting} calls waited"
+                        "the member answered nothing, not even a PING, for {silence:?} while \
+                         {waiting} call(s) waited"
                     );
+                } else if heard.elapsed() >= silence / 2 && !pinged {
+                    conn.queue(&mut st, PING, 0, 0, b"pan-ping");
+                    pinged = true;
                 }
             }
         }
@@ -392,6 +476,7 @@ async fn read_frames(
     conn.close(reason);
 }
 
+/// The reading side's state.
 struct Reader {
     hpack: loona_hpack::Decoder<'static>,
     /// A header block that CONTINUATION frames are still adding to: its
@@ -430,6 +515,9 @@ impl Reader {
                     "frame type {kind} on stream {stream} inside stream {expected}'s header block"
                 ));
             }
+            if stream == 0 && matches!(kind, DATA | HEADERS | RST_STREAM | CONTINUATION) {
+                return Err(format!("frame type {kind} on stream 0"));
+            }
             self.frame(conn, kind, flags, stream, payload)?;
         }
         Ok(())
@@ -453,6 +541,15 @@ impl Reader {
                     self.received = 0;
                 }
                 if let Some(call) = st.calls.get_mut(&stream) {
+                    if !call.answered {
+                        conn.cancel(
+                            &mut st,
+                            stream,
+                            PROTOCOL_ERROR,
+                            "reply DATA before its headers".into(),
+                        );
+                        return Ok(());
+                    }
                     call.message.extend_from_slice(&data);
                     if flags & END_STREAM != 0 {
                         conn.finish(
@@ -465,7 +562,7 @@ impl Reader {
             }
             HEADERS => {
                 let mut block = unpad(flags, payload)?;
-                if flags & PRIORITY != 0 {
+                if flags & PRIORITY_FLAG != 0 {
                     if block.len() < 5 {
                         return Err("HEADERS frame too short for its priority".into());
                     }
@@ -481,6 +578,11 @@ impl Reader {
                 let Some((_, _, block)) = &mut self.block else {
                     return Err(format!("CONTINUATION on stream {stream} after no HEADERS"));
                 };
+                if block.len() + payload.len() > MAX_HEADER_BLOCK {
+                    return Err(format!(
+                        "a header block on stream {stream} over {MAX_HEADER_BLOCK} bytes"
+                    ));
+                }
                 block.extend_from_slice(&payload);
                 if flags & END_HEADERS != 0 {
                     let (stream, first, block) = self.block.take().expect("checked above");
@@ -511,7 +613,13 @@ impl Reader {
                     let value = payload.get_u32();
                     match id {
                         SETTINGS_MAX_CONCURRENT_STREAMS => st.max_open = value as usize,
+                        SETTINGS_INITIAL_WINDOW_SIZE if value > MAX_WINDOW => {
+                            return Err(format!("SETTINGS_INITIAL_WINDOW_SIZE {value} too large"));
+                        }
                         SETTINGS_INITIAL_WINDOW_SIZE => st.stream_window = i64::from(value),
+                        SETTINGS_MAX_FRAME_SIZE if !(16_384..1 << 24).contains(&value) => {
+                            return Err(format!("SETTINGS_MAX_FRAME_SIZE {value} out of range"));
+                        }
                         SETTINGS_MAX_FRAME_SIZE => st.max_frame = value as usize,
                         SETTINGS_HEADER_TABLE_SIZE => st.hpack.set_max(value as usize),
                         _ => {}
@@ -525,10 +633,12 @@ impl Reader {
                 }
             }
             SETTINGS => {}
+            PING if payload.len() != 8 => return Err("PING frame of the wrong size".into()),
             PING if flags & ACK == 0 => {
                 let mut st = conn.lock();
                 conn.queue(&mut st, PING, ACK, 0, &payload);
             }
+            // The answer to the silence watchdog's PING: hearing it is all.
             PING => {}
             GOAWAY => {
                 if payload.len() < 8 {
@@ -540,12 +650,18 @@ impl Reader {
                     "the member sent GOAWAY (HTTP/2 error {code}: {})",
                     String::from_utf8_lossy(&payload)
                 );
+                // Calls up to `last` may still be answered; later ones
+                // never will be, and no new one may start.
                 let mut st = conn.lock();
-                st.closed.get_or_insert(why.clone());
+                st.draining.get_or_insert(why.clone());
                 let unanswered: Vec<u32> = st.calls.keys().copied().filter(|s| *s > last).collect();
                 for s in unanswered {
                     conn.finish(&mut st, s, Err(CallError(why.clone())));
                 }
+                if st.calls.is_empty() {
+                    conn.close_locked(&mut st, why);
+                }
+                conn.room.notify_waiters();
             }
             WINDOW_UPDATE => {
                 if payload.len() != 4 {
@@ -555,7 +671,14 @@ impl Reader {
                 // Each call sends one DATA frame no larger than a new
                 // stream's window, so only the connection's window matters.
                 if stream == 0 {
-                    conn.lock().send_window += i64::from(increment);
+                    let mut st = conn.lock();
+                    st.send_window += i64::from(increment);
+                    if increment == 0 || st.send_window > i64::from(MAX_WINDOW) {
+                        return Err(format!(
+                            "a WINDOW_UPDATE of {increment} makes no valid window"
+                        ));
+                    }
+                    drop(st);
                     conn.room.notify_waiters();
                 }
             }
@@ -589,12 +712,17 @@ impl Reader {
         if !call.answered {
             call.answered = true;
             if status.as_deref() != Some(b"200") {
-                let status = text(&status).unwrap_or_default().into_owned();
-                conn.finish(
-                    &mut st,
-                    stream,
-                    Err(CallError(format!("HTTP status {status}"))),
-                );
+                let error = match text(status.as_deref()) {
+                    Some(status) => format!("HTTP status {status}"),
+                    None => "reply without :status".to_string(),
+                };
+                if end {
+                    conn.finish(&mut st, stream, Err(CallError(error)));
+                } else {
+                    // The member holds the stream open (and counted) until
+                    // it ends or is reset.
+                    conn.cancel(&mut st, stream, CANCEL, error);
+                }
                 return Ok(());
             }
             if !end {
@@ -606,9 +734,12 @@ impl Reader {
                 "a second header block on stream {stream} that does not end it"
             ));
         }
-        let result = match text(&grpc_status).as_deref() {
+        let result = match text(grpc_status.as_deref()).as_deref() {
             Some("0") => Ok(std::mem::take(&mut call.message).freeze()),
-            Some(code) => Err(status_error(code, &text(&grpc_message).unwrap_or_default())),
+            Some(code) => Err(status_error(
+                code,
+                &text(grpc_message.as_deref()).unwrap_or_default(),
+            )),
             None => Err(CallError("reply without grpc-status".into())),
         };
         conn.finish(&mut st, stream, result);
@@ -724,12 +855,13 @@ impl Encoder {
 }
 
 /// A decoded header value as text.
-fn text(value: &Option<Vec<u8>>) -> Option<std::borrow::Cow<'_, str>> {
-    value.as_deref().map(String::from_utf8_lossy)
+fn text(value: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
+    value.map(String::from_utf8_lossy)
 }
 
 /// Appends one frame.
 fn put_frame(out: &mut BytesMut, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    debug_assert!(payload.len() < 1 << 24, "a frame's length has 24 bits");
     let len = payload.len() as u32;
     out.put_slice(&len.to_be_bytes()[1..]);
     out.put_u8(kind);
@@ -802,10 +934,18 @@ mod tests {
         payload: Vec<u8>,
     }
 
+    /// The next frame from the client; fails (rather than hangs) if none
+    /// comes within 10 s.
     async fn read_frame(tcp: &mut TcpStream) -> Frame {
+        tokio::time::timeout(Duration::from_secs(10), read_frame_now(tcp))
+            .await
+            .expect("the client sent no frame within 10 s")
+    }
+
+    async fn read_frame_now(tcp: &mut TcpStream) -> Frame {
         let mut head = [0u8; 9];
         tcp.read_exact(&mut head).await.expect("frame head");
-        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let mut payload = vec![0u8; len];
         tcp.read_exact(&mut payload).await.expect("frame payload");
         Frame {
@@ -833,7 +973,10 @@ mod tests {
         let member = tokio::spawn(async move {
             let (mut tcp, _) = listener.accept().await.unwrap();
             let mut preface = [0u8; 24];
-            tcp.read_exact(&mut preface).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut preface))
+                .await
+                .expect("no preface within 10 s")
+                .unwrap();
             assert_eq!(&preface[..], PREFACE);
             let first = read_frame(&mut tcp).await;
             assert_eq!(
@@ -852,18 +995,82 @@ mod tests {
         (addr, member)
     }
 
-    /// Reads frames up to and including the DATA that ends a request;
-    /// returns its stream and every HEADERS stream seen on the way.
-    async fn read_request(tcp: &mut TcpStream) -> (u32, Vec<u32>) {
+    /// What the client sent up to and including the DATA that ends a
+    /// request.
+    #[derive(Default)]
+    struct Sent {
+        /// The request's stream.
+        stream: u32,
+        /// Streams opened (HEADERS) on the way.
+        opened: Vec<u32>,
+        /// SETTINGS acknowledgements on the way.
+        acks: usize,
+    }
+
+    async fn read_request(tcp: &mut TcpStream) -> Sent {
+        let mut sent = Sent::default();
+        loop {
+            let f = read_frame(tcp).await;
+            match f.kind {
+                HEADERS => sent.opened.push(f.stream),
+                SETTINGS if f.flags == ACK => sent.acks += 1,
+                DATA if f.flags & END_STREAM != 0 => {
+                    sent.stream = f.stream;
+                    return sent;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a PING and reads up to its ACK: every stream the client
+    /// opened before answering.
+    async fn ping_round(tcp: &mut TcpStream) -> Vec<u32> {
+        send(tcp, PING, 0, 0, b"12345678").await;
         let mut opened = Vec::new();
         loop {
             let f = read_frame(tcp).await;
             match f.kind {
                 HEADERS => opened.push(f.stream),
-                DATA if f.flags & END_STREAM != 0 => return (f.stream, opened),
+                PING => {
+                    assert_eq!((f.flags, &f.payload[..]), (ACK, &b"12345678"[..]));
+                    return opened;
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Answers `stream` with headers, `reply` and `grpc-status: 0`.
+    async fn answer(tcp: &mut TcpStream, stream: u32, reply: &str) {
+        let server = Server {
+            name: reply.into(),
+            ..Default::default()
+        };
+        let headers = block(true, &[("content-type", "application/grpc")]);
+        send(tcp, HEADERS, END_HEADERS, stream, &headers).await;
+        send(tcp, DATA, 0, stream, &grpc_message(&server)).await;
+        let trailers = block(false, &[("grpc-status", "0")]);
+        send(tcp, HEADERS, END_HEADERS | END_STREAM, stream, &trailers).await;
+    }
+
+    /// Starts a call of `name` on `client`.
+    fn call(
+        client: &FramesClient,
+        name: &str,
+    ) -> tokio::task::JoinHandle<Result<Server, CallError>> {
+        let (client, request) = (client.clone(), request(name));
+        tokio::spawn(async move { client.unary(METHOD, &request).await })
+    }
+
+    /// The outcome of a started call, within 10 s.
+    async fn outcome(
+        call: tokio::task::JoinHandle<Result<Server, CallError>>,
+    ) -> Result<Server, CallError> {
+        tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call neither succeeded nor failed within 10 s")
+            .expect("the call's task")
     }
 
     fn grpc_message(server: &Server) -> Vec<u8> {
@@ -897,110 +1104,135 @@ mod tests {
     const METHOD: &str = "/pan.v1.Fabric/CreateServer";
 
     #[tokio::test]
-    async fn honours_the_stream_limit_and_reads_replies_errors_resets_and_goaway() {
+    async fn honours_the_stream_limit_and_reads_replies_errors_and_resets() {
         let (addr, member) = fake_member(vec![(SETTINGS_MAX_CONCURRENT_STREAMS, 1)]).await;
         let client = FramesClient::connect(&addr, "secret").await.unwrap();
         let mut tcp = member.await.unwrap();
 
-        let (a, b) = (client.clone(), client.clone());
-        let call_a = tokio::spawn(async move { a.unary::<_, Server>(METHOD, &request("a")).await });
-        let call_b = tokio::spawn(async move { b.unary::<_, Server>(METHOD, &request("b")).await });
-        // Both calls have run once (tasks run in spawn order on this
-        // runtime) when the first holds the only stream.
-        while client.handle.conn.lock().open == 0 {
-            tokio::task::yield_now().await;
-        }
-        tokio::task::yield_now().await;
-
-        // The client's SETTINGS ACK, then the first request alone: a PING
-        // round trip shows nothing else was queued behind it.
-        let (first, mut opened) = read_request(&mut tcp).await;
-        send(&mut tcp, PING, 0, 0, b"12345678").await;
-        loop {
-            let f = read_frame(&mut tcp).await;
-            if f.kind == HEADERS {
-                opened.push(f.stream);
-            }
-            if f.kind == PING {
-                assert_eq!(f.flags, ACK);
-                assert_eq!(f.payload, b"12345678");
-                break;
-            }
-        }
+        let call_a = call(&client, "a");
+        let call_b = call(&client, "b");
+        // The member's SETTINGS acknowledged, then the first request alone:
+        // a PING round trip shows nothing else was sent behind it.
+        let first = read_request(&mut tcp).await;
+        assert_eq!(first.acks, 1, "the member's SETTINGS were not acknowledged");
+        assert_eq!(first.opened, vec![first.stream]);
         assert_eq!(
-            opened,
-            vec![first],
-            "a second stream opened past the limit of 1"
+            ping_round(&mut tcp).await,
+            Vec::<u32>::new(),
+            "past the limit of 1"
         );
 
-        // Reply to the first: headers, message, trailers.
-        let reply = Server {
-            name: "a".into(),
-            ..Default::default()
-        };
-        send(
-            &mut tcp,
-            HEADERS,
-            END_HEADERS,
-            first,
-            &block(true, &[("content-type", "application/grpc")]),
-        )
-        .await;
-        send(&mut tcp, DATA, 0, first, &grpc_message(&reply)).await;
-        send(
-            &mut tcp,
-            HEADERS,
-            END_HEADERS | END_STREAM,
-            first,
-            &block(false, &[("grpc-status", "0")]),
-        )
-        .await;
-        // The second is answered trailers-only, in two pieces.
-        let (second, _) = read_request(&mut tcp).await;
-        assert_eq!(second, first + 2);
+        answer(&mut tcp, first.stream, "a").await;
+        // The second is answered trailers-only, its header block split
+        // over a CONTINUATION frame.
+        let second = read_request(&mut tcp).await;
+        assert_eq!(second.stream, first.stream + 2);
         let refusal = block(
             true,
-            &[("grpc-status", "6"), ("grpc-message", "server b exists")],
+            &[("grpc-status", "6"), ("grpc-message", "server%20b exists")],
         );
         let (one, two) = refusal.split_at(3);
-        send(&mut tcp, HEADERS, END_STREAM, second, one).await;
-        send(&mut tcp, CONTINUATION, END_HEADERS, second, two).await;
+        send(&mut tcp, HEADERS, END_STREAM, second.stream, one).await;
+        send(&mut tcp, CONTINUATION, END_HEADERS, second.stream, two).await;
 
-        let (done_a, done_b) = (call_a.await.unwrap(), call_b.await.unwrap());
-        assert_eq!(done_a.unwrap().name, "a");
-        let refused = done_b.unwrap_err().0;
-        assert!(
-            refused.contains("exists") && refused.contains("server b exists"),
-            "{refused}"
-        );
+        assert_eq!(outcome(call_a).await.unwrap().name, "a");
+        let refused = outcome(call_b).await.unwrap_err().0;
+        let exists = tonic::Code::AlreadyExists.description();
+        assert_eq!(refused, format!("{exists}: server b exists"));
 
-        // A reset call fails with the reason.
-        let c = client.clone();
-        let call_c = tokio::spawn(async move { c.unary::<_, Server>(METHOD, &request("c")).await });
-        let (third, _) = read_request(&mut tcp).await;
-        send(&mut tcp, RST_STREAM, 0, third, &2u32.to_be_bytes()).await;
-        let reset = call_c.await.unwrap().unwrap_err().0;
+        // A reset call fails with the reason and frees its stream.
+        let call_c = call(&client, "c");
+        let third = read_request(&mut tcp).await;
+        send(&mut tcp, RST_STREAM, 0, third.stream, &2u32.to_be_bytes()).await;
+        let reset = outcome(call_c).await.unwrap_err().0;
         assert!(reset.contains("reset the call (HTTP/2 error 2)"), "{reset}");
 
-        // GOAWAY fails the calls it did not take and every later one.
-        let d = client.clone();
-        let call_d = tokio::spawn(async move { d.unary::<_, Server>(METHOD, &request("d")).await });
-        let (fourth, _) = read_request(&mut tcp).await;
-        let mut goaway = third.to_be_bytes().to_vec();
+        // A reply that is not HTTP 200 fails its call, and the stream the
+        // member still holds is reset (so it no longer counts).
+        let call_d = call(&client, "d");
+        let fourth = read_request(&mut tcp).await;
+        send(&mut tcp, HEADERS, END_HEADERS, fourth.stream, &[0x80 | 13]).await; // 404
+        let not_found = outcome(call_d).await.unwrap_err().0;
+        assert_eq!(not_found, "HTTP status 404");
+        let f = read_frame(&mut tcp).await;
+        assert_eq!((f.kind, f.stream), (RST_STREAM, fourth.stream));
+        assert_eq!(f.payload, CANCEL.to_be_bytes());
+        let call_e = call(&client, "e");
+        let fifth = read_request(&mut tcp).await;
+        answer(&mut tcp, fifth.stream, "e").await;
+        assert_eq!(outcome(call_e).await.unwrap().name, "e");
+    }
+
+    #[tokio::test]
+    async fn goaway_lets_the_calls_it_took_finish_and_refuses_the_rest() {
+        let (addr, member) = fake_member(vec![]).await;
+        let client = FramesClient::connect(&addr, "secret").await.unwrap();
+        let mut tcp = member.await.unwrap();
+        let (call_a, call_b) = (call(&client, "a"), call(&client, "b"));
+        let a = read_request(&mut tcp).await;
+        let b = read_request(&mut tcp).await;
+
+        // The member takes `a` and nothing after it.
+        let mut goaway = a.stream.to_be_bytes().to_vec();
         goaway.extend_from_slice(&0u32.to_be_bytes());
         goaway.extend_from_slice(b"restarting");
         send(&mut tcp, GOAWAY, 0, 0, &goaway).await;
-        let gone = call_d.await.unwrap().unwrap_err().0;
+        let gone = outcome(call_b).await.unwrap_err().0;
         assert!(
             gone.contains("GOAWAY") && gone.contains("restarting"),
-            "{gone} ({fourth})"
+            "{gone} ({})",
+            b.stream
         );
+        let refused = client
+            .unary::<_, Server>(METHOD, &request("c"))
+            .await
+            .unwrap_err()
+            .0;
+        assert!(refused.contains("takes no new calls"), "{refused}");
+
+        // `a` still completes, and then the client closes the connection.
+        answer(&mut tcp, a.stream, "a").await;
+        assert_eq!(outcome(call_a).await.unwrap().name, "a");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest));
+        closed
+            .await
+            .expect("the client did not close the connection")
+            .unwrap();
         let later = client
-            .unary::<_, Server>(METHOD, &request("e"))
+            .unary::<_, Server>(METHOD, &request("d"))
             .await
             .unwrap_err()
             .0;
         assert!(later.contains("connection closed"), "{later}");
+    }
+
+    #[tokio::test]
+    async fn calls_wait_for_send_window() {
+        let (addr, member) = fake_member(vec![]).await;
+        let client = FramesClient::connect(&addr, "secret").await.unwrap();
+        let mut tcp = member.await.unwrap();
+        // Four 16,000-byte requests fill the member's 65,535-byte
+        // connection window; the fifth waits for a WINDOW_UPDATE.
+        let big = |i: usize| format!("{i}{}", "x".repeat(16_000));
+        let calls: Vec<_> = (0..5).map(|i| call(&client, &big(i))).collect();
+        let mut sent = Vec::new();
+        for _ in 0..4 {
+            sent.push(read_request(&mut tcp).await.stream);
+        }
+        assert_eq!(
+            ping_round(&mut tcp).await,
+            Vec::<u32>::new(),
+            "sent past the window"
+        );
+        send(&mut tcp, WINDOW_UPDATE, 0, 0, &100_000u32.to_be_bytes()).await;
+        sent.push(read_request(&mut tcp).await.stream);
+        for (i, stream) in sent.iter().enumerate() {
+            answer(&mut tcp, *stream, &format!("{i}")).await;
+        }
+        for call in calls {
+            assert!(outcome(call).await.is_ok());
+        }
     }
 
     #[tokio::test]
@@ -1009,18 +1241,45 @@ mod tests {
         let client = FramesClient::connect_with(&addr, "secret", Duration::from_millis(200))
             .await
             .unwrap();
+        // The member reads nothing and answers nothing, PINGs included.
         let _tcp = member.await.unwrap();
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.unary::<_, Server>(METHOD, &request("a")),
-        )
-        .await
-        .expect("the call failed instead of hanging");
-        let why = outcome.unwrap_err().0;
+        let why = outcome(call(&client, "a")).await.unwrap_err().0;
         assert!(
-            why.contains("sent nothing") && why.contains("1 calls waited"),
+            why.contains("answered nothing, not even a PING") && why.contains("1 call(s) waited"),
             "{why}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_slow_member_that_answers_pings_is_waited_for() {
+        let (addr, member) = fake_member(vec![]).await;
+        let client = FramesClient::connect_with(&addr, "secret", Duration::from_millis(200))
+            .await
+            .unwrap();
+        let mut tcp = member.await.unwrap();
+        let call_a = call(&client, "a");
+        let a = read_request(&mut tcp).await;
+        // Three PINGs answered: the call has waited well past the 200 ms
+        // of silence, and is answered in the end.
+        let mut pings = 0;
+        while pings < 3 {
+            let f = read_frame(&mut tcp).await;
+            if f.kind == PING && f.flags == 0 {
+                send(&mut tcp, PING, ACK, 0, &f.payload).await;
+                pings += 1;
+            }
+        }
+        answer(&mut tcp, a.stream, "a").await;
+        assert_eq!(outcome(call_a).await.unwrap().name, "a");
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_is_refused_before_connecting() {
+        let err = FramesClient::connect("127.0.0.1:1", "two\nlines")
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("printable ASCII"), "{err}");
     }
 
     #[tokio::test]
@@ -1143,6 +1402,29 @@ mod tests {
         assert_eq!(blocks[1], 7);
         assert!(blocks[0] > 60 && blocks[2] > blocks[0], "{blocks:?}");
         assert_eq!(blocks[3], 7);
+
+        // A table with room for some fields: `:authority` (56 bytes) and
+        // `te` (42) go in, the others stay literals; the second block
+        // names them 63 (older) and 62 (newer).
+        let mut some = Encoder::new();
+        some.set_max(100);
+        let mut fresh = loona_hpack::Decoder::new();
+        for round in 0..2 {
+            let mut block = Vec::new();
+            some.encode(&fields, &mut block);
+            if round == 1 {
+                assert_eq!(block[..3], [0x80 | 3, 0x80 | 6, 0x80 | 63]);
+                assert!(block.contains(&(0x80 | 62)));
+            }
+            let mut decoded = Vec::new();
+            fresh
+                .decode_with_cb(&block, |n, v| {
+                    decoded.push((n.into_owned(), v.into_owned()))
+                })
+                .unwrap();
+            assert_eq!(decoded, expected, "round {round}");
+        }
+        assert_eq!(some.size, 56 + 42);
 
         // A table too small for a field sends it as a plain literal, every
         // time, and still decodes.

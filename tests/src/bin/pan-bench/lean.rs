@@ -167,6 +167,7 @@ fn percent_decoded(text: &str) -> String {
     while i < bytes.len() {
         let hex = bytes
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
@@ -210,5 +211,6 @@ mod tests {
             "server 's7' exists;%2"
         );
         assert_eq!(super::percent_decoded("%e2%9c%93 ok%zz"), "✓ ok%zz");
+        assert_eq!(super::percent_decoded("%+f"), "%+f");
     }
 }
