@@ -20,7 +20,7 @@
 //! connection's up as replies arrive. It does not do TLS, server push
 //! (disabled in its SETTINGS), or request bodies larger than one frame.
 
-use super::lean::{CallError, decode, status_error};
+use super::lean::{CallError, decode, grpc_message, status_error};
 use anyhow::{Context as _, Result, bail};
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 use std::collections::HashMap;
@@ -297,13 +297,7 @@ impl FramesClient {
         method: &str,
         request: &Req,
     ) -> Result<Rep, CallError> {
-        let len = request.encoded_len();
-        let mut message = Vec::with_capacity(5 + len);
-        message.put_u8(0);
-        message.put_u32(u32::try_from(len).map_err(|_| CallError("request too large".into()))?);
-        request
-            .encode(&mut message)
-            .map_err(|e| CallError(e.to_string()))?;
+        let message = grpc_message(request)?;
         let handle = &self.handle;
         let fields = Fields {
             authority: &handle.authority,
@@ -838,16 +832,8 @@ impl Encoder {
                 literal(out, index, name, value);
                 continue;
             }
-            match index {
-                Some(i) => integer(out, 0x40, 6, usize::from(i)),
-                None => {
-                    out.push(0x40);
-                    integer(out, 0, 7, name.len());
-                    out.extend_from_slice(name);
-                }
-            }
-            integer(out, 0, 7, value.len());
-            out.extend_from_slice(value);
+            // A literal with incremental indexing (§6.2.1).
+            field(out, 0x40, 6, index, name, value);
             self.entries.push((name.to_vec(), value.to_vec()));
             self.size += cost;
         }
@@ -890,10 +876,24 @@ fn unpad(flags: u8, mut payload: BytesMut) -> Result<BytesMut, String> {
 /// §6.2.2): with the static table's name `index`, or else `name` itself;
 /// the value as a plain (not Huffman-coded) string.
 fn literal(out: &mut impl bytes::BufMut, index: Option<u8>, name: &[u8], value: &[u8]) {
+    field(out, 0x00, 4, index, name, value);
+}
+
+/// Appends an HPACK literal field whose first byte starts with the bits
+/// `first` and holds the name's static-table `index` in a `prefix`-bit
+/// integer (0 and the name as a string when there is none); plain strings.
+fn field(
+    out: &mut impl bytes::BufMut,
+    first: u8,
+    prefix: u32,
+    index: Option<u8>,
+    name: &[u8],
+    value: &[u8],
+) {
     match index {
-        Some(i) => integer(out, 0x00, 4, usize::from(i)),
+        Some(i) => integer(out, first, prefix, usize::from(i)),
         None => {
-            out.put_u8(0x00);
+            out.put_u8(first);
             integer(out, 0x00, 7, name.len());
             out.put_slice(name);
         }
@@ -993,6 +993,16 @@ mod tests {
             tcp
         });
         (addr, member)
+    }
+
+    /// A client connected to a fake member with `settings`, giving up
+    /// after `silence`; and the member's side of the connection.
+    async fn connected(settings: Vec<(u16, u32)>, silence: Duration) -> (FramesClient, TcpStream) {
+        let (addr, member) = fake_member(settings).await;
+        let client = FramesClient::connect_with(&addr, "secret", silence)
+            .await
+            .unwrap();
+        (client, member.await.unwrap())
     }
 
     /// What the client sent up to and including the DATA that ends a
@@ -1105,9 +1115,8 @@ mod tests {
 
     #[tokio::test]
     async fn honours_the_stream_limit_and_reads_replies_errors_and_resets() {
-        let (addr, member) = fake_member(vec![(SETTINGS_MAX_CONCURRENT_STREAMS, 1)]).await;
-        let client = FramesClient::connect(&addr, "secret").await.unwrap();
-        let mut tcp = member.await.unwrap();
+        let (client, mut tcp) =
+            connected(vec![(SETTINGS_MAX_CONCURRENT_STREAMS, 1)], SILENCE).await;
 
         let call_a = call(&client, "a");
         let call_b = call(&client, "b");
@@ -1165,9 +1174,7 @@ mod tests {
 
     #[tokio::test]
     async fn goaway_lets_the_calls_it_took_finish_and_refuses_the_rest() {
-        let (addr, member) = fake_member(vec![]).await;
-        let client = FramesClient::connect(&addr, "secret").await.unwrap();
-        let mut tcp = member.await.unwrap();
+        let (client, mut tcp) = connected(vec![], SILENCE).await;
         let (call_a, call_b) = (call(&client, "a"), call(&client, "b"));
         let a = read_request(&mut tcp).await;
         let b = read_request(&mut tcp).await;
@@ -1183,11 +1190,7 @@ mod tests {
             "{gone} ({})",
             b.stream
         );
-        let refused = client
-            .unary::<_, Server>(METHOD, &request("c"))
-            .await
-            .unwrap_err()
-            .0;
+        let refused = outcome(call(&client, "c")).await.unwrap_err().0;
         assert!(refused.contains("takes no new calls"), "{refused}");
 
         // `a` still completes, and then the client closes the connection.
@@ -1199,19 +1202,13 @@ mod tests {
             .await
             .expect("the client did not close the connection")
             .unwrap();
-        let later = client
-            .unary::<_, Server>(METHOD, &request("d"))
-            .await
-            .unwrap_err()
-            .0;
+        let later = outcome(call(&client, "d")).await.unwrap_err().0;
         assert!(later.contains("connection closed"), "{later}");
     }
 
     #[tokio::test]
     async fn calls_wait_for_send_window() {
-        let (addr, member) = fake_member(vec![]).await;
-        let client = FramesClient::connect(&addr, "secret").await.unwrap();
-        let mut tcp = member.await.unwrap();
+        let (client, mut tcp) = connected(vec![], SILENCE).await;
         // Four 16,000-byte requests fill the member's 65,535-byte
         // connection window; the fifth waits for a WINDOW_UPDATE.
         let big = |i: usize| format!("{i}{}", "x".repeat(16_000));
@@ -1237,12 +1234,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_member_fails_the_calls_waiting_for_it() {
-        let (addr, member) = fake_member(vec![]).await;
-        let client = FramesClient::connect_with(&addr, "secret", Duration::from_millis(200))
-            .await
-            .unwrap();
+        let (client, tcp) = connected(vec![], Duration::from_millis(200)).await;
         // The member reads nothing and answers nothing, PINGs included.
-        let _tcp = member.await.unwrap();
+        let _tcp = tcp;
         let why = outcome(call(&client, "a")).await.unwrap_err().0;
         assert!(
             why.contains("answered nothing, not even a PING") && why.contains("1 call(s) waited"),
@@ -1252,11 +1246,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_member_that_answers_pings_is_waited_for() {
-        let (addr, member) = fake_member(vec![]).await;
-        let client = FramesClient::connect_with(&addr, "secret", Duration::from_millis(200))
-            .await
-            .unwrap();
-        let mut tcp = member.await.unwrap();
+        let (client, mut tcp) = connected(vec![], Duration::from_millis(200)).await;
         let call_a = call(&client, "a");
         let a = read_request(&mut tcp).await;
         // Three PINGs answered: the call has waited well past the 200 ms
@@ -1318,27 +1308,25 @@ mod tests {
             assert_eq!(reply.partition, "bench");
         }
 
-        let again = client
-            .unary::<_, Server>(METHOD, &request("s7"))
-            .await
-            .unwrap_err()
-            .0;
+        let refusal = |client: &FramesClient, method: &'static str, name: &str| {
+            let (client, request) = (client.clone(), request(name));
+            async move {
+                client
+                    .unary::<_, Server>(method, &request)
+                    .await
+                    .unwrap_err()
+                    .0
+            }
+        };
+        let again = refusal(&client, METHOD, "s7").await;
         assert!(
             again.contains("server 's7' in partition 'bench' already exists"),
             "{again}"
         );
-        let unknown = client
-            .unary::<_, Server>("/pan.v1.Fabric/NoSuchCall", &request("x"))
-            .await
-            .unwrap_err()
-            .0;
+        let unknown = refusal(&client, "/pan.v1.Fabric/NoSuchCall", "x").await;
         assert!(unknown.contains("not implemented"), "{unknown}");
         let stranger = FramesClient::connect(&addr, "not-a-token").await.unwrap();
-        let refused = stranger
-            .unary::<_, Server>(METHOD, &request("y"))
-            .await
-            .unwrap_err()
-            .0;
+        let refused = refusal(&stranger, METHOD, "y").await;
         assert!(
             refused.contains("the bearer token is malformed"),
             "{refused}"
@@ -1359,6 +1347,27 @@ mod tests {
         assert_eq!(out, [0x0f, 0x10]);
     }
 
+    /// A decoded header field: name and value.
+    type HeaderField = (Vec<u8>, Vec<u8>);
+
+    /// Encodes `fields` with `encoder` and decodes the block with
+    /// `decoder`: the block, and the fields decoded.
+    fn round_trip(
+        encoder: &mut Encoder,
+        decoder: &mut loona_hpack::Decoder<'static>,
+        fields: &Fields<'_>,
+    ) -> (Vec<u8>, Vec<HeaderField>) {
+        let mut block = Vec::new();
+        encoder.encode(fields, &mut block);
+        let mut decoded = Vec::new();
+        decoder
+            .decode_with_cb(&block, |n, v| {
+                decoded.push((n.into_owned(), v.into_owned()))
+            })
+            .unwrap();
+        (block, decoded)
+    }
+
     #[test]
     fn request_headers_are_indexed_after_the_first_and_decode_to_what_was_meant() {
         let fields = Fields {
@@ -1366,7 +1375,7 @@ mod tests {
             path: b"/pan.v1.Fabric/CreateServer",
             authorization: b"Bearer secret",
         };
-        let expected: Vec<(Vec<u8>, Vec<u8>)> = [
+        let expected: Vec<HeaderField> = [
             (":method", "POST"),
             (":scheme", "http"),
             (":authority", "127.0.0.1:7001"),
@@ -1386,15 +1395,8 @@ mod tests {
                 // The member changes its table size: emptied and resent.
                 encoder.set_max(1024);
             }
-            let mut block = Vec::new();
-            encoder.encode(&fields, &mut block);
+            let (block, decoded) = round_trip(&mut encoder, &mut decoder, &fields);
             assert!(block.len() <= fields.most());
-            let mut decoded = Vec::new();
-            decoder
-                .decode_with_cb(&block, |n, v| {
-                    decoded.push((n.into_owned(), v.into_owned()))
-                })
-                .unwrap();
             assert_eq!(decoded, expected, "round {round}");
             blocks.push(block.len());
         }
@@ -1410,18 +1412,11 @@ mod tests {
         some.set_max(100);
         let mut fresh = loona_hpack::Decoder::new();
         for round in 0..2 {
-            let mut block = Vec::new();
-            some.encode(&fields, &mut block);
+            let (block, decoded) = round_trip(&mut some, &mut fresh, &fields);
             if round == 1 {
                 assert_eq!(block[..3], [0x80 | 3, 0x80 | 6, 0x80 | 63]);
                 assert!(block.contains(&(0x80 | 62)));
             }
-            let mut decoded = Vec::new();
-            fresh
-                .decode_with_cb(&block, |n, v| {
-                    decoded.push((n.into_owned(), v.into_owned()))
-                })
-                .unwrap();
             assert_eq!(decoded, expected, "round {round}");
         }
         assert_eq!(some.size, 56 + 42);
@@ -1431,14 +1426,7 @@ mod tests {
         let mut tiny = Encoder::new();
         tiny.set_max(40);
         for _ in 0..2 {
-            let mut block = Vec::new();
-            tiny.encode(&fields, &mut block);
-            let mut decoded = Vec::new();
-            decoder
-                .decode_with_cb(&block, |n, v| {
-                    decoded.push((n.into_owned(), v.into_owned()))
-                })
-                .unwrap();
+            let (_, decoded) = round_trip(&mut tiny, &mut decoder, &fields);
             assert_eq!(decoded, expected);
         }
     }

@@ -86,14 +86,7 @@ impl LeanClient {
         headers.insert("te", HeaderValue::from_static("trailers"));
         headers.insert("authorization", self.authorization.clone());
 
-        // A gRPC message: uncompressed flag, 4-byte big-endian length, body.
-        let len = request.encoded_len();
-        let mut frame = BytesMut::with_capacity(5 + len);
-        frame.put_u8(0);
-        frame.put_u32(u32::try_from(len).map_err(|_| CallError("request too large".into()))?);
-        request
-            .encode(&mut frame)
-            .map_err(|e| CallError(e.to_string()))?;
+        let frame = grpc_message(request)?;
 
         let mut send = self.send.clone().ready().await.map_err(transport)?;
         let (reply, mut stream) = send.send_request(http, false).map_err(transport)?;
@@ -118,6 +111,19 @@ impl LeanClient {
         trailer_status(&trailers.ok_or_else(|| CallError("reply without trailers".into()))?)?;
         decode(message.freeze())
     }
+}
+
+/// `request` as one gRPC message: an uncompressed flag, a 4-byte
+/// big-endian length, the body.
+pub(crate) fn grpc_message(request: &impl prost::Message) -> Result<BytesMut, CallError> {
+    let len = request.encoded_len();
+    let mut message = BytesMut::with_capacity(5 + len);
+    message.put_u8(0);
+    message.put_u32(u32::try_from(len).map_err(|_| CallError("request too large".into()))?);
+    request
+        .encode(&mut message)
+        .map_err(|e| CallError(e.to_string()))?;
+    Ok(message)
 }
 
 /// The error a gRPC status header carries (none for status 0 or no header).

@@ -295,27 +295,20 @@ enum Caller {
 impl Caller {
     /// Creates one server; the error is the status the member answered.
     async fn create_server(&mut self, request: CreateServerRequest) -> Result<(), String> {
-        match self {
-            Caller::Frames(c) => {
-                let server = c
-                    .unary("/pan.v1.Fabric/CreateServer", &request)
+        const METHOD: &str = "/pan.v1.Fabric/CreateServer";
+        let server: pan_api::v1::Server = match self {
+            Caller::Frames(c) => c.unary(METHOD, &request).await,
+            Caller::Lean(c) => c.unary(METHOD, &request).await,
+            Caller::Tonic(c) => {
+                return c
+                    .create_server(request)
                     .await
-                    .map_err(|e| e.0)?;
-                described(&request, &server)
+                    .map(drop)
+                    .map_err(|s| format!("{}: {}", s.code(), s.message()));
             }
-            Caller::Lean(c) => {
-                let server = c
-                    .unary("/pan.v1.Fabric/CreateServer", &request)
-                    .await
-                    .map_err(|e| e.0)?;
-                described(&request, &server)
-            }
-            Caller::Tonic(c) => c
-                .create_server(request)
-                .await
-                .map(drop)
-                .map_err(|s| format!("{}: {}", s.code(), s.message())),
         }
+        .map_err(|e| e.0)?;
+        described(&request, &server)
     }
 }
 
