@@ -9,6 +9,10 @@
 //! reply's message decoded and its `grpc-status` checked. The manager
 //! cannot tell the two apart; `pan-bench writes --client tonic` measures
 //! with tonic's client for comparison.
+//!
+//! Since session 8 the default client is `frames.rs` (its own HTTP/2
+//! frames, cheaper still); this one is `--client lean`. The gRPC message
+//! framing and status helpers here serve both.
 
 use anyhow::{Context as _, Result};
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};

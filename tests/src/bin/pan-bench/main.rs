@@ -481,12 +481,12 @@ async fn run_level(
                     })
                     .await;
                 i += 1;
+                let done = Instant::now();
                 if res.is_err() {
                     // A closed connection fails calls without waiting;
                     // let the level's timer (on this one thread) run.
                     tokio::task::yield_now().await;
                 }
-                let done = Instant::now();
                 if sent >= start + warmup && done <= start + warmup + measure {
                     match res {
                         Ok(()) => {
