@@ -275,6 +275,56 @@ fn read_snapshot_raw(db: &Database) -> Result<(u64, Option<StoredSnapshot>), Raw
 /// Stores a snapshot durably. With `only_if_newer`, a stored snapshot with
 /// a greater last log id is kept (a build racing an install). Returns
 /// whether the snapshot was stored.
+/// Moves a snapshot that a data directory from before [`SNAPSHOT_FILE`]
+/// keeps in the log's database into `snapshots`, unless that already holds
+/// one (the move was cut short after the copy); then removes it from
+/// `main`. Each step is a durable transaction, so a crash between them
+/// repeats the rest at the next start.
+///
+/// [`SNAPSHOT_FILE`]: super::SNAPSHOT_FILE
+pub(crate) fn move_legacy_snapshot(
+    main: &Database,
+    snapshots: &Database,
+) -> Result<(), redb::Error> {
+    let legacy: Vec<(String, Vec<u8>)> = {
+        let txn = main.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        table
+            .iter()?
+            .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?
+    };
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let has_one = {
+        let txn = snapshots.begin_read()?;
+        txn.open_table(SNAPSHOT)?.get(SNAP_META)?.is_some()
+    };
+    if !has_one {
+        let mut txn = snapshots.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(SNAPSHOT)?;
+            for (key, value) in &legacy {
+                table.insert(key.as_str(), value.as_slice())?;
+            }
+        }
+        txn.commit()?;
+    }
+    let mut txn = main.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    {
+        let mut table = txn.open_table(SNAPSHOT)?;
+        for (key, _) in &legacy {
+            table.remove(key.as_str())?;
+        }
+    }
+    txn.commit()?;
+    tracing::info!("moved the stored snapshot out of the log's database");
+    Ok(())
+}
+
 fn write_snapshot(
     db: &Database,
     meta: &Meta,

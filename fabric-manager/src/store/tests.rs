@@ -10,6 +10,9 @@ use openraft::{
     BasicNode, Entry, EntryPayload, LogId, Membership, RaftLogReader, RaftSnapshotBuilder,
     SnapshotMeta, StorageHelper, StoredMembership, Vote,
 };
+use redb::{
+    ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableHandle as _,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use tempfile::TempDir;
@@ -229,14 +232,30 @@ async fn garbage_snapshot_is_an_error_and_changes_nothing() -> TestResult {
     Ok(())
 }
 
-/// Overwrites `key` of `table` in the closed store at `dir` with `bytes`.
+/// Overwrites `key` of `table` in the closed store at `dir` with `bytes`
+/// (in the snapshot database for the snapshot table, else the log's).
 fn damage<K: redb::Key + 'static>(
     dir: &Path,
     table: TableDefinition<'static, K, &'static [u8]>,
     key: K::SelfType<'_>,
     bytes: &[u8],
 ) -> TestResult {
-    let db = Database::create(dir.join(DB_FILE))?;
+    let file = if table.name() == SNAPSHOT.name() {
+        SNAPSHOT_FILE
+    } else {
+        DB_FILE
+    };
+    damage_in(&dir.join(file), table, key, bytes)
+}
+
+/// Overwrites `key` of `table` in the database file `path`.
+fn damage_in<K: redb::Key + 'static>(
+    path: &Path,
+    table: TableDefinition<'static, K, &'static [u8]>,
+    key: K::SelfType<'_>,
+    bytes: &[u8],
+) -> TestResult {
+    let db = Database::create(path)?;
     let txn = db.begin_write()?;
     {
         let mut t = txn.open_table(table)?;
@@ -282,6 +301,52 @@ async fn garbage_on_disk_is_an_error_not_a_panic() -> TestResult {
         Err(other) => return Err(format!("unexpected error: {other}").into()),
         Ok(_) => return Err("a damaged snapshot was accepted".into()),
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_kept_in_the_log_database_is_moved_to_its_own() -> TestResult {
+    // A data directory from before `snapshot.redb`: its snapshot is in the
+    // log's database. Made here by building one, then moving its rows back.
+    let dir = tempfile::tempdir()?;
+    let digest = {
+        let (mut log, mut sm) = open(dir.path(), 1)?;
+        log.blocking_append(entries()).await?;
+        sm.apply(entries()).await?;
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+        sm.digest()
+    };
+    type Rows = Vec<(String, Vec<u8>)>;
+    let rows = |file: &str| -> Result<Rows, Box<dyn std::error::Error>> {
+        let db = Database::create(dir.path().join(file))?;
+        let txn = db.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            rows.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(rows)
+    };
+    let saved = rows(SNAPSHOT_FILE)?;
+    assert_eq!(saved.len(), 3, "meta, data and seq");
+    std::fs::remove_file(dir.path().join(SNAPSHOT_FILE))?;
+    for (key, value) in &saved {
+        damage_in(&dir.path().join(DB_FILE), SNAPSHOT, key.as_str(), value)?;
+    }
+    assert!(!dir.path().join(SNAPSHOT_FILE).exists());
+
+    {
+        let (_log, sm) = open(dir.path(), 1)?;
+        assert_eq!(sm.digest(), digest, "the moved snapshot is the state");
+        assert_eq!(sm.last_applied(), Some(lid(8)));
+    }
+    assert_eq!(rows(SNAPSHOT_FILE)?, saved);
+    let db = Database::create(dir.path().join(DB_FILE))?;
+    assert!(
+        db.begin_read()?.open_table(SNAPSHOT)?.is_empty()?,
+        "left behind"
+    );
     Ok(())
 }
 
