@@ -1,11 +1,16 @@
-//! The durable store of a fabric manager: openraft's log storage and state
-//! machine storage, both in one redb file, `<data dir>/pan.redb`.
+//! The durable store of a fabric manager: openraft's log storage in one redb
+//! file, `<data dir>/pan.redb`, and its state machine storage in another,
+//! `<data dir>/snapshot.redb` (redb runs one write transaction at a time per
+//! file, so a large snapshot being stored would otherwise hold up appends).
 //!
 //! What is stored:
-//! - the raft log (`raft_log`: index -> `crate::codec` (postcard) of `openraft::Entry`),
-//! - the raft metadata (`raft_meta`: vote, committed log id, last purged log id),
-//! - the latest state machine snapshot (`snapshot`: its meta, its bytes and a
-//!   sequence number used to make snapshot ids unique).
+//! - in `pan.redb`, the raft log (`raft_log`: index -> `crate::codec`
+//!   (postcard) of `openraft::Entry`) and the raft metadata (`raft_meta`:
+//!   vote, committed log id, last purged log id),
+//! - in `snapshot.redb`, the latest state machine snapshot (`snapshot`: its
+//!   meta, its bytes and a sequence number used to make snapshot ids
+//!   unique). Data directories from before that file kept it in `pan.redb`;
+//!   it is moved at start.
 //!
 //! The replicated [`State`](crate::state::State) itself lives in memory (see
 //! [`StateMachineStore`]); it is persisted only through snapshots. After a
@@ -115,7 +120,7 @@ pub enum StoreError {
 }
 
 /// Opens (creating if needed) the store in `data_dir` and returns its log
-/// store and state machine store, which share one database file.
+/// store and state machine store, each on its own database file.
 ///
 /// The state machine starts from the stored snapshot, if there is one.
 /// Blocks on file I/O; call it before starting raft, or from a blocking task.

@@ -39,6 +39,7 @@ pub struct StateMachineStore {
 struct Inner {
     /// This member: the one whose callers wait on the entries it proposed.
     node: NodeId,
+    /// The snapshot database (`snapshot.redb`).
     db: Arc<Database>,
     data: RwLock<Applied>,
     /// Held by `apply` across each whole entry and by the snapshot builder
