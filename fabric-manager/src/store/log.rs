@@ -29,7 +29,7 @@ pub const CACHED_ENTRIES: usize = 4096;
 /// its CPU in page faults).
 pub const CACHED_COMMANDS: usize = 32 * 1024;
 
-/// The raft log, vote and log pointers, in the shared redb file. Cheap to
+/// The raft log, vote and log pointers, in `pan.redb`. Cheap to
 /// clone; clones share the database and the cache (the log reader is a clone).
 #[derive(Clone)]
 pub struct LogStore {
@@ -274,6 +274,15 @@ impl LogStore {
                 .ctx(ErrorSubject::Logs, verb)?;
         }
         txn.commit().ctx(ErrorSubject::Logs, verb)
+    }
+
+    /// The index of the last purged entry (0 when none was), read from
+    /// the database; for the store's consistency check at open.
+    pub(crate) fn purged_index(&self) -> Result<u64, String> {
+        let purged: Option<LogId<NodeId>> =
+            Self::read_meta(&self.db, META_PURGED, ErrorSubject::Logs)
+                .map_err(|e| e.to_string())?;
+        Ok(purged.map_or(0, |id| id.index))
     }
 
     fn log_state_blocking(db: &Database) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {

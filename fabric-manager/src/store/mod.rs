@@ -98,8 +98,9 @@ pub enum StoreError {
     Locked { path: PathBuf },
 
     #[error(
-        "cannot open the store file {path}; if the file is damaged, restore it from a backup, \
-         or remove this member from the cluster and rejoin it with an empty data directory"
+        "cannot open the store file {path}; if the file is damaged, restore the data \
+         directory from a backup (pan.redb and snapshot.redb together), or remove this member \
+         from the cluster and rejoin it with an empty data directory"
     )]
     Open {
         path: PathBuf,
@@ -109,13 +110,26 @@ pub enum StoreError {
 
     #[error(
         "the stored {what} in {path} is unreadable ({reason}); the file may be damaged: restore \
-         it from a backup, or remove this member from the cluster and rejoin it with an empty \
-         data directory"
+         the data directory from a backup (pan.redb and snapshot.redb together), or remove this \
+         member from the cluster and rejoin it with an empty data directory"
     )]
     Corrupt {
         path: PathBuf,
         what: &'static str,
         reason: String,
+    },
+
+    #[error(
+        "the data directory {path} does not hold together: its log (pan.redb) starts after \
+         index {purged}, but its snapshot (snapshot.redb) ends at index {snapshot}, so the \
+         entries between are gone; the two files come from different times. Restore both from \
+         the same backup, or remove this member from the cluster and rejoin it with an empty \
+         data directory"
+    )]
+    SnapshotBehindLog {
+        path: PathBuf,
+        purged: u64,
+        snapshot: u64,
     },
 }
 
@@ -142,9 +156,38 @@ pub fn open(data_dir: &Path, node: NodeId) -> Result<(LogStore, StateMachineStor
         source,
     };
     create_tables(&snapshots, false).map_err(open_err)?;
-    sm::move_legacy_snapshot(&db, &snapshots).map_err(open_err)?;
+    // The new file's directory entry is durable before anything relies on
+    // it (the legacy snapshot's only copy may be about to live there).
+    std::fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+    sm::move_legacy_snapshot(&db, &snapshots).map_err(|e| match e {
+        sm::MoveError::Log(source) => StoreError::Open {
+            path: path.clone(),
+            source,
+        },
+        sm::MoveError::Snapshots(source) => open_err(source),
+    })?;
     let sm = StateMachineStore::load(node, Arc::new(snapshots), &snapshot_path)?;
-    Ok((LogStore::new(Arc::new(db)), sm))
+    let log = LogStore::new(Arc::new(db));
+    // A log purged past the snapshot cannot be replayed onto it.
+    let purged = log.purged_index().map_err(|reason| StoreError::Corrupt {
+        path: path.clone(),
+        what: "last purged log id",
+        reason,
+    })?;
+    let snapshot = sm.last_applied().map_or(0, |id| id.index);
+    if purged > snapshot {
+        return Err(StoreError::SnapshotBehindLog {
+            path: data_dir.to_path_buf(),
+            purged,
+            snapshot,
+        });
+    }
+    Ok((log, sm))
 }
 
 /// Opens (creating if needed) the redb database at `path` in `data_dir`.

@@ -273,59 +273,112 @@ fn read_snapshot_raw(db: &Database) -> Result<(u64, Option<StoredSnapshot>), Raw
     Ok((seq, Some(StoredSnapshot { meta, data })))
 }
 
-/// Stores a snapshot durably. With `only_if_newer`, a stored snapshot with
-/// a greater last log id is kept (a build racing an install). Returns
-/// whether the snapshot was stored.
+/// Which database a step of [`move_legacy_snapshot`] failed on.
+#[derive(Debug)]
+pub(crate) enum MoveError {
+    Log(redb::Error),
+    Snapshots(redb::Error),
+}
+
 /// Moves a snapshot that a data directory from before [`SNAPSHOT_FILE`]
-/// keeps in the log's database into `snapshots`, unless that already holds
-/// one (the move was cut short after the copy); then removes it from
+/// keeps in the log's database into `snapshots`, unless that holds the
+/// same or a newer one (the move was cut short after the copy, or an older
+/// version ran in between and wrote the legacy one); then removes it from
 /// `main`. Each step is a durable transaction, so a crash between them
-/// repeats the rest at the next start.
+/// repeats the rest at the next start. Returns whether a snapshot was
+/// copied.
 ///
 /// [`SNAPSHOT_FILE`]: super::SNAPSHOT_FILE
 pub(crate) fn move_legacy_snapshot(
     main: &Database,
     snapshots: &Database,
-) -> Result<(), redb::Error> {
-    let legacy: Vec<(String, Vec<u8>)> = {
+) -> Result<bool, MoveError> {
+    let legacy: Vec<(String, Vec<u8>)> = (|| -> Result<_, redb::Error> {
         let txn = main.begin_read()?;
         let table = txn.open_table(SNAPSHOT)?;
-        table
+        Ok(table
             .iter()?
             .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?
-    };
+            .collect::<Result<_, _>>()?)
+    })()
+    .map_err(MoveError::Log)?;
     if legacy.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    let has_one = {
-        let txn = snapshots.begin_read()?;
-        txn.open_table(SNAPSHOT)?.get(SNAP_META)?.is_some()
+    let row = |rows: &[(String, Vec<u8>)], key: &str| {
+        rows.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     };
-    if !has_one {
-        let mut txn = snapshots.begin_write()?;
+    let log_id = |meta: Option<Vec<u8>>| {
+        meta.and_then(|m| serde_json::from_slice::<Meta>(&m).ok())
+            .map(|m| m.last_log_id)
+    };
+    let seq = |bytes: Option<Vec<u8>>| {
+        bytes
+            .and_then(|b| serde_json::from_slice::<u64>(&b).ok())
+            .unwrap_or(0)
+    };
+    let current: Vec<(String, Vec<u8>)> = (|| -> Result<_, redb::Error> {
+        let txn = snapshots.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        Ok(table
+            .iter()?
+            .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?)
+    })()
+    .map_err(MoveError::Snapshots)?;
+    let copy = match (
+        log_id(row(&legacy, SNAP_META)),
+        log_id(row(&current, SNAP_META)),
+    ) {
+        (Some(legacy), Some(current)) => legacy > current,
+        (Some(_), None) => true,
+        // An unreadable legacy meta: load fails on it the same way where
+        // it is, so keep what `snapshots` has, if anything.
+        (None, current) => current.is_none(),
+    };
+    if copy {
+        (|| -> Result<(), redb::Error> {
+            let mut txn = snapshots.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            {
+                let mut table = txn.open_table(SNAPSHOT)?;
+                for (key, value) in &legacy {
+                    table.insert(key.as_str(), value.as_slice())?;
+                }
+                // Snapshot ids stay unique across both histories.
+                let next = seq(row(&legacy, SNAP_SEQ)).max(seq(row(&current, SNAP_SEQ)));
+                // JSON, as `write_snapshot` stores it: the number's digits.
+                table.insert(SNAP_SEQ, next.to_string().as_bytes())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })()
+        .map_err(MoveError::Snapshots)?;
+    }
+    (|| -> Result<(), redb::Error> {
+        let mut txn = main.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut table = txn.open_table(SNAPSHOT)?;
-            for (key, value) in &legacy {
-                table.insert(key.as_str(), value.as_slice())?;
+            for (key, _) in &legacy {
+                table.remove(key.as_str())?;
             }
         }
         txn.commit()?;
+        Ok(())
+    })()
+    .map_err(MoveError::Log)?;
+    if copy {
+        tracing::info!("moved the stored snapshot out of the log's database into its own");
+    } else {
+        tracing::info!("removed an older snapshot copy from the log's database");
     }
-    let mut txn = main.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
-    {
-        let mut table = txn.open_table(SNAPSHOT)?;
-        for (key, _) in &legacy {
-            table.remove(key.as_str())?;
-        }
-    }
-    txn.commit()?;
-    tracing::info!("moved the stored snapshot out of the log's database");
-    Ok(())
+    Ok(copy)
 }
 
+/// Stores a snapshot durably. With `only_if_newer`, a stored snapshot with
+/// a greater last log id is kept (a build racing an install). Returns
+/// whether the snapshot was stored.
 fn write_snapshot(
     db: &Database,
     meta: &Meta,

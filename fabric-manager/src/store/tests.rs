@@ -351,6 +351,92 @@ async fn a_snapshot_kept_in_the_log_database_is_moved_to_its_own() -> TestResult
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_snapshots_the_newer_is_kept_whichever_file_holds_it() -> TestResult {
+    // An older version ran after this one and stored a snapshot in the log's
+    // database again (newer than the one in snapshot.redb), or the move was
+    // cut short (the same one in both), or an old copy lingers (older).
+    let dir = tempfile::tempdir()?;
+    let snapshot_rows = |file: &str| -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
+        let db = Database::create(dir.path().join(file))?;
+        let txn = db.begin_read()?;
+        let table = txn.open_table(SNAPSHOT)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            rows.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(rows)
+    };
+    {
+        let (mut log, mut sm) = open(dir.path(), 1)?;
+        log.blocking_append(entries()).await?;
+        sm.apply(entries()[..5].to_vec()).await?;
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+    }
+    let older = snapshot_rows(SNAPSHOT_FILE)?;
+    let newer_digest = {
+        let (_log, mut sm) = open(dir.path(), 1)?;
+        sm.apply(entries()[5..].to_vec()).await?;
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+        sm.digest()
+    };
+    let newer = snapshot_rows(SNAPSHOT_FILE)?;
+    let put = |file: &str, rows: &[(String, Vec<u8>)]| -> TestResult {
+        for (key, value) in rows {
+            damage_in(&dir.path().join(file), SNAPSHOT, key.as_str(), value)?;
+        }
+        Ok(())
+    };
+    // Newer in the log's database, older in snapshot.redb: the newer wins.
+    put(SNAPSHOT_FILE, &older)?;
+    put(DB_FILE, &newer)?;
+    {
+        let (_log, sm) = open(dir.path(), 1)?;
+        assert_eq!(sm.last_applied(), Some(lid(8)));
+        assert_eq!(sm.digest(), newer_digest);
+    }
+    // Older in the log's database: snapshot.redb's newer one stays.
+    put(DB_FILE, &older)?;
+    {
+        let (_log, sm) = open(dir.path(), 1)?;
+        assert_eq!(sm.last_applied(), Some(lid(8)));
+    }
+    let db = Database::create(dir.path().join(DB_FILE))?;
+    assert!(
+        db.begin_read()?.open_table(SNAPSHOT)?.is_empty()?,
+        "left behind"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_purged_past_its_snapshot_is_refused_at_open() -> TestResult {
+    // snapshot.redb lost (or restored from an older backup than pan.redb):
+    // the log cannot be replayed onto what is left.
+    let dir = tempfile::tempdir()?;
+    {
+        let (mut log, _sm) = open(dir.path(), 1)?;
+        log.blocking_append(entries()).await?;
+        log.purge(lid(5)).await?;
+    }
+    match open(dir.path(), 1) {
+        Err(
+            e @ StoreError::SnapshotBehindLog {
+                purged: 5,
+                snapshot: 0,
+                ..
+            },
+        ) => {
+            let text = e.to_string();
+            assert!(text.contains("Restore both from the same backup"), "{text}");
+        }
+        Err(other) => return Err(format!("unexpected error: {other}").into()),
+        Ok(_) => return Err("a log purged past its snapshot was accepted".into()),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_written_by_format_version_1_loads_and_grows() -> TestResult {
     // A member upgraded in place: its log holds entries the previous format
     // wrote (commands inline, version byte 1); new ones are version 2.
