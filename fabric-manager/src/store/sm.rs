@@ -273,6 +273,17 @@ fn read_snapshot_raw(db: &Database) -> Result<(u64, Option<StoredSnapshot>), Raw
     Ok((seq, Some(StoredSnapshot { meta, data })))
 }
 
+/// Every row of `db`'s snapshot table, as (key, bytes).
+pub(crate) fn snapshot_rows(db: &Database) -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(SNAPSHOT)?;
+    let rows = table
+        .iter()?
+        .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Which database a step of [`move_legacy_snapshot`] failed on.
 #[derive(Debug)]
 pub(crate) enum MoveError {
@@ -293,15 +304,7 @@ pub(crate) fn move_legacy_snapshot(
     main: &Database,
     snapshots: &Database,
 ) -> Result<bool, MoveError> {
-    let legacy: Vec<(String, Vec<u8>)> = (|| -> Result<_, redb::Error> {
-        let txn = main.begin_read()?;
-        let table = txn.open_table(SNAPSHOT)?;
-        Ok(table
-            .iter()?
-            .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?)
-    })()
-    .map_err(MoveError::Log)?;
+    let legacy = snapshot_rows(main).map_err(MoveError::Log)?;
     if legacy.is_empty() {
         return Ok(false);
     }
@@ -317,15 +320,7 @@ pub(crate) fn move_legacy_snapshot(
             .and_then(|b| serde_json::from_slice::<u64>(&b).ok())
             .unwrap_or(0)
     };
-    let current: Vec<(String, Vec<u8>)> = (|| -> Result<_, redb::Error> {
-        let txn = snapshots.begin_read()?;
-        let table = txn.open_table(SNAPSHOT)?;
-        Ok(table
-            .iter()?
-            .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?)
-    })()
-    .map_err(MoveError::Snapshots)?;
+    let current = snapshot_rows(snapshots).map_err(MoveError::Snapshots)?;
     let copy = match (
         log_id(row(&legacy, SNAP_META)),
         log_id(row(&current, SNAP_META)),

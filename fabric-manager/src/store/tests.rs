@@ -10,9 +10,7 @@ use openraft::{
     BasicNode, Entry, EntryPayload, LogId, Membership, RaftLogReader, RaftSnapshotBuilder,
     SnapshotMeta, StorageHelper, StoredMembership, Vote,
 };
-use redb::{
-    ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableHandle as _,
-};
+use redb::TableHandle as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use tempfile::TempDir;
@@ -248,6 +246,11 @@ fn damage<K: redb::Key + 'static>(
     damage_in(&dir.join(file), table, key, bytes)
 }
 
+/// The rows of the snapshot table in `file` of the closed store at `dir`.
+fn snapshot_rows_in(dir: &Path, file: &str) -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
+    sm::snapshot_rows(&Database::create(dir.join(file))?)
+}
+
 /// Overwrites `key` of `table` in the database file `path`.
 fn damage_in<K: redb::Key + 'static>(
     path: &Path,
@@ -316,18 +319,7 @@ async fn a_snapshot_kept_in_the_log_database_is_moved_to_its_own() -> TestResult
         sm.get_snapshot_builder().await.build_snapshot().await?;
         sm.digest()
     };
-    type Rows = Vec<(String, Vec<u8>)>;
-    let rows = |file: &str| -> Result<Rows, Box<dyn std::error::Error>> {
-        let db = Database::create(dir.path().join(file))?;
-        let txn = db.begin_read()?;
-        let table = txn.open_table(SNAPSHOT)?;
-        let mut rows = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            rows.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(rows)
-    };
+    let rows = |file: &str| snapshot_rows_in(dir.path(), file);
     let saved = rows(SNAPSHOT_FILE)?;
     assert_eq!(saved.len(), 3, "meta, data and seq");
     std::fs::remove_file(dir.path().join(SNAPSHOT_FILE))?;
@@ -342,9 +334,8 @@ async fn a_snapshot_kept_in_the_log_database_is_moved_to_its_own() -> TestResult
         assert_eq!(sm.last_applied(), Some(lid(8)));
     }
     assert_eq!(rows(SNAPSHOT_FILE)?, saved);
-    let db = Database::create(dir.path().join(DB_FILE))?;
     assert!(
-        db.begin_read()?.open_table(SNAPSHOT)?.is_empty()?,
+        snapshot_rows_in(dir.path(), DB_FILE)?.is_empty(),
         "left behind"
     );
     Ok(())
@@ -356,17 +347,7 @@ async fn of_two_snapshots_the_newer_is_kept_whichever_file_holds_it() -> TestRes
     // database again (newer than the one in snapshot.redb), or the move was
     // cut short (the same one in both), or an old copy lingers (older).
     let dir = tempfile::tempdir()?;
-    let snapshot_rows = |file: &str| -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
-        let db = Database::create(dir.path().join(file))?;
-        let txn = db.begin_read()?;
-        let table = txn.open_table(SNAPSHOT)?;
-        let mut rows = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            rows.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(rows)
-    };
+    let snapshot_rows = |file: &str| snapshot_rows_in(dir.path(), file);
     {
         let (mut log, mut sm) = open(dir.path(), 1)?;
         log.blocking_append(entries()).await?;
@@ -401,9 +382,8 @@ async fn of_two_snapshots_the_newer_is_kept_whichever_file_holds_it() -> TestRes
         let (_log, sm) = open(dir.path(), 1)?;
         assert_eq!(sm.last_applied(), Some(lid(8)));
     }
-    let db = Database::create(dir.path().join(DB_FILE))?;
     assert!(
-        db.begin_read()?.open_table(SNAPSHOT)?.is_empty()?,
+        snapshot_rows_in(dir.path(), DB_FILE)?.is_empty(),
         "left behind"
     );
     Ok(())
