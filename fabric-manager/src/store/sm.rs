@@ -296,35 +296,29 @@ pub(crate) enum MoveError {
 /// same or a newer one (the move was cut short after the copy, or an older
 /// version ran in between and wrote the legacy one); then removes it from
 /// `main`. Each step is a durable transaction, so a crash between them
-/// repeats the rest at the next start. Returns whether a snapshot was
-/// copied.
+/// repeats the rest at the next start.
 ///
 /// [`SNAPSHOT_FILE`]: super::SNAPSHOT_FILE
-pub(crate) fn move_legacy_snapshot(
-    main: &Database,
-    snapshots: &Database,
-) -> Result<bool, MoveError> {
+pub(crate) fn move_legacy_snapshot(main: &Database, snapshots: &Database) -> Result<(), MoveError> {
     let legacy = snapshot_rows(main).map_err(MoveError::Log)?;
     if legacy.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
-    let row = |rows: &[(String, Vec<u8>)], key: &str| {
+    let current = snapshot_rows(snapshots).map_err(MoveError::Snapshots)?;
+    let row = |rows: &'_ [(String, Vec<u8>)], key: &str| -> Option<Vec<u8>> {
         rows.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     };
-    let log_id = |meta: Option<Vec<u8>>| {
-        meta.and_then(|m| serde_json::from_slice::<Meta>(&m).ok())
+    let log_id = |rows: &[(String, Vec<u8>)]| {
+        row(rows, SNAP_META)
+            .and_then(|m| serde_json::from_slice::<Meta>(&m).ok())
             .map(|m| m.last_log_id)
     };
-    let seq = |bytes: Option<Vec<u8>>| {
-        bytes
+    let seq = |rows: &[(String, Vec<u8>)]| {
+        row(rows, SNAP_SEQ)
             .and_then(|b| serde_json::from_slice::<u64>(&b).ok())
             .unwrap_or(0)
     };
-    let current = snapshot_rows(snapshots).map_err(MoveError::Snapshots)?;
-    let copy = match (
-        log_id(row(&legacy, SNAP_META)),
-        log_id(row(&current, SNAP_META)),
-    ) {
+    let copy = match (log_id(&legacy), log_id(&current)) {
         (Some(legacy), Some(current)) => legacy > current,
         (Some(_), None) => true,
         // An unreadable legacy meta: load fails on it the same way where
@@ -332,43 +326,43 @@ pub(crate) fn move_legacy_snapshot(
         (None, current) => current.is_none(),
     };
     if copy {
-        (|| -> Result<(), redb::Error> {
-            let mut txn = snapshots.begin_write()?;
-            txn.set_durability(Durability::Immediate)?;
-            {
-                let mut table = txn.open_table(SNAPSHOT)?;
-                for (key, value) in &legacy {
-                    table.insert(key.as_str(), value.as_slice())?;
-                }
-                // Snapshot ids stay unique across both histories.
-                let next = seq(row(&legacy, SNAP_SEQ)).max(seq(row(&current, SNAP_SEQ)));
-                // JSON, as `write_snapshot` stores it: the number's digits.
-                table.insert(SNAP_SEQ, next.to_string().as_bytes())?;
+        // Snapshot ids stay unique across both histories; JSON, as
+        // `write_snapshot` stores it, is the number's digits.
+        let next = seq(&legacy).max(seq(&current)).to_string();
+        change_rows(snapshots, |table| {
+            for (key, value) in &legacy {
+                table.insert(key.as_str(), value.as_slice())?;
             }
-            txn.commit()?;
+            table.insert(SNAP_SEQ, next.as_bytes())?;
             Ok(())
-        })()
+        })
         .map_err(MoveError::Snapshots)?;
     }
-    (|| -> Result<(), redb::Error> {
-        let mut txn = main.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        {
-            let mut table = txn.open_table(SNAPSHOT)?;
-            for (key, _) in &legacy {
-                table.remove(key.as_str())?;
-            }
+    change_rows(main, |table| {
+        for (key, _) in &legacy {
+            table.remove(key.as_str())?;
         }
-        txn.commit()?;
         Ok(())
-    })()
+    })
     .map_err(MoveError::Log)?;
     if copy {
         tracing::info!("moved the stored snapshot out of the log's database into its own");
     } else {
         tracing::info!("removed an older snapshot copy from the log's database");
     }
-    Ok(copy)
+    Ok(())
+}
+
+/// Changes `db`'s snapshot table with `f` in one durable transaction.
+fn change_rows(
+    db: &Database,
+    f: impl FnOnce(&mut redb::Table<'_, &'static str, &'static [u8]>) -> Result<(), redb::StorageError>,
+) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    f(&mut txn.open_table(SNAPSHOT)?)?;
+    txn.commit()?;
+    Ok(())
 }
 
 /// Stores a snapshot durably. With `only_if_newer`, a stored snapshot with
